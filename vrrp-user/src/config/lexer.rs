@@ -1,0 +1,441 @@
+//! Turns keepalived.conf text into lines of tokens, as keepalived reads it: `#`/`!`
+//! comments, double-quoted strings, `{`/`}` as tokens of their own even when glued to a
+//! word, `$NAME=value` definitions with `$NAME`/`${NAME}` substitution, `@id` lines and
+//! `include` with globs relative to the including file. Every token keeps its file+line.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::diagnostic::{Diagnostics, Location};
+use super::ConfigError;
+
+/// Nesting deeper than this is a cycle the path comparison missed (e.g. via /proc).
+const MAX_INCLUDE_DEPTH: usize = 32;
+/// Definitions may refer to each other; stop runaway self-references.
+const MAX_SUBSTITUTION_DEPTH: usize = 16;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    Word,
+    Quoted,
+    Open,
+    Close,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    pub text: String,
+    pub kind: TokenKind,
+    pub at: Location,
+}
+
+/// The tokens of one logical line; keepalived keywords take their arguments from the
+/// line they are on.
+pub type Line = Vec<Token>;
+
+pub(crate) struct Lexed {
+    pub lines: Vec<Line>,
+    /// Every file read, in order (the main file first).
+    pub files: Vec<PathBuf>,
+}
+
+pub(crate) fn lex_file(path: &Path, diags: &mut Diagnostics) -> Result<Lexed, ConfigError> {
+    let mut lexer = Lexer::new(diags);
+    lexer.read_file(path, None)?;
+    Ok(lexer.finish())
+}
+
+/// Lexes `text` as if it had been read from `origin` (includes resolve next to it).
+pub(crate) fn lex_str(
+    text: &str,
+    origin: &Path,
+    diags: &mut Diagnostics,
+) -> Result<Lexed, ConfigError> {
+    let mut lexer = Lexer::new(diags);
+    lexer.files.push(origin.to_path_buf());
+    lexer.read_text(text, origin)?;
+    Ok(lexer.finish())
+}
+
+struct Lexer<'d> {
+    diags: &'d mut Diagnostics,
+    definitions: HashMap<String, String>,
+    /// Canonical paths of the files being read, outermost first: a repeat is a cycle.
+    open_files: Vec<PathBuf>,
+    files: Vec<PathBuf>,
+    lines: Vec<Line>,
+    config_id: Option<String>,
+}
+
+impl<'d> Lexer<'d> {
+    fn new(diags: &'d mut Diagnostics) -> Self {
+        // keepalived's default config id is the host name (`-i` overrides it).
+        let config_id = fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().split('.').next().unwrap_or_default().to_string());
+        Self {
+            diags,
+            definitions: HashMap::new(),
+            open_files: Vec::new(),
+            files: Vec::new(),
+            lines: Vec::new(),
+            config_id,
+        }
+    }
+
+    fn finish(self) -> Lexed {
+        Lexed {
+            lines: self.lines,
+            files: self.files,
+        }
+    }
+
+    fn read_file(&mut self, path: &Path, included_at: Option<&Location>) -> Result<(), ConfigError> {
+        let io_error = |source| match included_at {
+            Some(at) => ConfigError::Include {
+                at: at.clone(),
+                path: path.to_path_buf(),
+                source,
+            },
+            None => ConfigError::Io {
+                path: path.to_path_buf(),
+                source,
+            },
+        };
+        let canonical = fs::canonicalize(path).map_err(io_error)?;
+        if self.open_files.contains(&canonical) {
+            return Err(ConfigError::IncludeCycle {
+                at: included_at
+                    .cloned()
+                    .unwrap_or_else(|| Location::new(path, 0)),
+                path: path.to_path_buf(),
+            });
+        }
+        if self.open_files.len() >= MAX_INCLUDE_DEPTH {
+            return Err(ConfigError::IncludeTooDeep {
+                at: included_at
+                    .cloned()
+                    .unwrap_or_else(|| Location::new(path, 0)),
+            });
+        }
+        let bytes = fs::read(path).map_err(io_error)?;
+        // keepalived reads bytes; a stray non-UTF-8 byte must not make the file unreadable.
+        let text = String::from_utf8_lossy(&bytes);
+        self.files.push(path.to_path_buf());
+        self.open_files.push(canonical);
+        let result = self.read_text(&text, path);
+        self.open_files.pop();
+        result
+    }
+
+    fn read_text(&mut self, text: &str, file: &Path) -> Result<(), ConfigError> {
+        let mut raw_lines = text.lines().enumerate();
+        while let Some((index, raw)) = raw_lines.next() {
+            let at = Location::new(file, u32::try_from(index + 1).unwrap_or(u32::MAX));
+            let Some(raw) = self.apply_config_id(raw) else {
+                continue;
+            };
+            let uncommented = strip_comment(raw);
+            if let Some((name, value)) = split_definition(uncommented) {
+                // A trailing backslash continues a definition on the next line.
+                let mut value = value.to_string();
+                while value.ends_with('\\') {
+                    value.pop();
+                    match raw_lines.next() {
+                        Some((_, next)) => {
+                            value.push('\n');
+                            value.push_str(strip_comment(next).trim());
+                        }
+                        None => break,
+                    }
+                }
+                self.definitions.insert(name.to_string(), value.trim().to_string());
+                continue;
+            }
+            let expanded = self.substitute(uncommented, &at, 0);
+            for piece in expanded.split('\n') {
+                let tokens = tokenize(piece, &at, self.diags);
+                if tokens.is_empty() {
+                    continue;
+                }
+                if tokens[0].kind == TokenKind::Word && tokens[0].text == "include" {
+                    self.include(&tokens, file)?;
+                } else {
+                    self.lines.push(tokens);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `@ID line` is read only on the node whose config id is ID; `@^ID line` everywhere else.
+    fn apply_config_id<'a>(&self, raw: &'a str) -> Option<&'a str> {
+        let trimmed = raw.trim_start();
+        let Some(rest) = trimmed.strip_prefix('@') else {
+            return Some(raw);
+        };
+        let (negated, rest) = match rest.strip_prefix('^') {
+            Some(rest) => (true, rest),
+            None => (false, rest),
+        };
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        let (id, line) = rest.split_at(end);
+        let matches = self.config_id.as_deref() == Some(id);
+        (matches != negated).then_some(line)
+    }
+
+    fn include(&mut self, tokens: &[Token], file: &Path) -> Result<(), ConfigError> {
+        let at = tokens[0].at.clone();
+        let Some(pattern) = tokens.get(1) else {
+            self.diags.error(&at, "include", "missing file name");
+            return Ok(());
+        };
+        let base = file.parent().unwrap_or_else(|| Path::new(""));
+        let full = base.join(&pattern.text);
+        if !pattern.text.contains(['*', '?', '[']) {
+            if !full.exists() {
+                return Err(ConfigError::MissingInclude { at, path: full });
+            }
+            return self.read_file(&full, Some(&at));
+        }
+        let full_text = full.to_string_lossy().into_owned();
+        let paths = glob::glob(&full_text).map_err(|e| ConfigError::IncludePattern {
+            at: at.clone(),
+            pattern: full_text.clone(),
+            reason: e.msg.to_string(),
+        })?;
+        let mut matched: Vec<PathBuf> = paths.filter_map(Result::ok).collect();
+        matched.sort();
+        if matched.is_empty() {
+            // keepalived only notes this (and exits 0) unless run with -e.
+            self.diags
+                .lint(&at, "include", format!("{full_text} matches no files"));
+        }
+        for path in matched {
+            self.read_file(&path, Some(&at))?;
+        }
+        Ok(())
+    }
+
+    fn substitute(&mut self, text: &str, at: &Location, depth: usize) -> String {
+        if !text.contains('$') {
+            return text.to_string();
+        }
+        if depth >= MAX_SUBSTITUTION_DEPTH {
+            self.diags
+                .error(at, "$", "definitions refer to each other without end");
+            return text.to_string();
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(dollar) = rest.find('$') {
+            out.push_str(&rest[..dollar]);
+            let after = &rest[dollar + 1..];
+            let (name, consumed) = if let Some(braced) = after.strip_prefix('{') {
+                match braced.find('}') {
+                    Some(end) => (&braced[..end], end + 2),
+                    None => ("", 0),
+                }
+            } else {
+                let end = after
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(after.len());
+                (&after[..end], end)
+            };
+            match self.definitions.get(name).cloned() {
+                Some(value) if !name.is_empty() => {
+                    out.push_str(&self.substitute(&value, at, depth + 1));
+                }
+                _ => {
+                    if !name.is_empty() {
+                        self.diags
+                            .lint(at, "$", format!("${name} is not defined; left as written"));
+                    }
+                    out.push('$');
+                    out.push_str(&after[..consumed]);
+                }
+            }
+            rest = &after[consumed..];
+        }
+        out.push_str(rest);
+        out
+    }
+}
+
+/// Cuts a `#` or `!` comment that is not inside double quotes.
+fn strip_comment(line: &str) -> &str {
+    let mut quoted = false;
+    let mut escaped = false;
+    for (i, c) in line.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '#' | '!' if !quoted => return &line[..i],
+            _ => {}
+        }
+    }
+    line
+}
+
+/// `$NAME=value` (spaces allowed around `=`).
+fn split_definition(line: &str) -> Option<(&str, &str)> {
+    let rest = line.trim_start().strip_prefix('$')?;
+    let (name, value) = rest.split_once('=')?;
+    let name = name.trim_end();
+    let valid = !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit());
+    valid.then_some((name, value))
+}
+
+fn tokenize(line: &str, at: &Location, diags: &mut Diagnostics) -> Vec<Token> {
+    let mut tokens = Vec::new();
+    let mut chars = line.chars().peekable();
+    let token = |text: String, kind| Token {
+        text,
+        kind,
+        at: at.clone(),
+    };
+    while let Some(&c) = chars.peek() {
+        match c {
+            c if c.is_whitespace() => {
+                chars.next();
+            }
+            '#' | '!' => break,
+            '{' | '}' => {
+                chars.next();
+                let kind = if c == '{' {
+                    TokenKind::Open
+                } else {
+                    TokenKind::Close
+                };
+                tokens.push(token(c.to_string(), kind));
+            }
+            '"' => {
+                chars.next();
+                let mut text = String::new();
+                let mut closed = false;
+                while let Some(c) = chars.next() {
+                    match c {
+                        '"' => {
+                            closed = true;
+                            break;
+                        }
+                        '\\' => match chars.peek() {
+                            Some(&next @ ('"' | '\\')) => {
+                                text.push(next);
+                                chars.next();
+                            }
+                            _ => text.push('\\'),
+                        },
+                        c => text.push(c),
+                    }
+                }
+                if !closed {
+                    diags.warn(at, "\"", "missing closing quote");
+                }
+                tokens.push(token(text, TokenKind::Quoted));
+            }
+            _ => {
+                let mut text = String::new();
+                while let Some(&c) = chars.peek() {
+                    if c.is_whitespace() || matches!(c, '{' | '}' | '"' | '#' | '!') {
+                        break;
+                    }
+                    text.push(c);
+                    chars.next();
+                }
+                tokens.push(token(text, TokenKind::Word));
+            }
+        }
+    }
+    tokens
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lex(text: &str) -> (Vec<Vec<String>>, Diagnostics) {
+        let mut diags = Diagnostics::default();
+        let lexed = lex_str(text, Path::new("/nonexistent/test.conf"), &mut diags).unwrap();
+        let lines = lexed
+            .lines
+            .iter()
+            .map(|l| l.iter().map(|t| t.text.clone()).collect())
+            .collect();
+        (lines, diags)
+    }
+
+    #[test]
+    fn braces_split_from_words_and_comments_dropped() {
+        let (lines, _) = lex("vrrp_instance VI_1{ # c\n  state MASTER ! c\n}\n");
+        assert_eq!(
+            lines,
+            vec![
+                vec!["vrrp_instance", "VI_1", "{"],
+                vec!["state", "MASTER"],
+                vec!["}"]
+            ]
+        );
+    }
+
+    #[test]
+    fn quotes_keep_spaces_and_comment_characters() {
+        let (lines, _) = lex("notify \"/bin/echo a # b ! c\" x\n");
+        assert_eq!(lines, vec![vec!["notify", "/bin/echo a # b ! c", "x"]]);
+    }
+
+    #[test]
+    fn definitions_substitute_plain_and_braced() {
+        let (lines, _) = lex("$IF=eth0\n$B=x { y }\ninterface $IF ${IF}.5\n$B\n");
+        assert_eq!(
+            lines,
+            vec![
+                vec!["interface", "eth0", "eth0.5"],
+                vec!["x", "{", "y", "}"]
+            ]
+        );
+    }
+
+    #[test]
+    fn multiline_definition_becomes_several_lines() {
+        let (lines, _) = lex("$V=a 1 \\\nb 2\n$V\n");
+        assert_eq!(lines, vec![vec!["a", "1"], vec!["b", "2"]]);
+    }
+
+    #[test]
+    fn undefined_variable_is_kept_with_a_lint() {
+        let (lines, diags) = lex("x $NOPE\n");
+        assert_eq!(lines, vec![vec!["x", "$NOPE"]]);
+        assert_eq!(diags.list.len(), 1);
+    }
+
+    #[test]
+    fn self_referencing_definition_stops() {
+        let (_, diags) = lex("$A=$A$A\nx $A\n");
+        assert!(diags.list.iter().any(|d| d.is_error()));
+    }
+
+    #[test]
+    fn config_id_lines() {
+        let (lines, _) = lex("@no-such-host-id a 1\n@^no-such-host-id b 2\n");
+        assert_eq!(lines, vec![vec!["b", "2"]]);
+    }
+
+    #[test]
+    fn unterminated_quote_warns() {
+        let (lines, diags) = lex("notify \"/bin/x\n");
+        assert_eq!(lines, vec![vec!["notify", "/bin/x"]]);
+        assert_eq!(diags.list.len(), 1);
+    }
+
+    #[test]
+    fn lines_are_numbered_from_one() {
+        let mut diags = Diagnostics::default();
+        let lexed = lex_str("\n\na b\n", Path::new("x.conf"), &mut diags).unwrap();
+        assert_eq!(lexed.lines[0][1].at, Location::new("x.conf", 3));
+    }
+}

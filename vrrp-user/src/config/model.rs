@@ -1,0 +1,440 @@
+//! The VRRP part of keepalived.conf, resolved: defaults filled in, references checked.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Serialize, Serializer};
+
+use super::diagnostic::Location;
+
+pub const DEFAULT_MCAST_GROUP4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
+pub const DEFAULT_MCAST_GROUP6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
+pub const DEFAULT_PRIORITY: u8 = 100;
+/// The address owner's priority: becomes master at once and ignores track weights.
+pub const OWNER_PRIORITY: u8 = 255;
+pub const DEFAULT_ADVERT_INT: Duration = Duration::from_secs(1);
+pub const DEFAULT_GARP_MASTER_DELAY: Duration = Duration::from_secs(5);
+pub const DEFAULT_GARP_MASTER_REPEAT: u32 = 5;
+/// VRRPv3 carries the interval in 12 bits of centiseconds.
+pub const MAX_V3_ADVERT_INT: Duration = Duration::from_millis(40_950);
+/// VRRP PASS authentication carries at most 8 bytes.
+pub const MAX_AUTH_PASS_LEN: usize = 8;
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Config {
+    pub global: GlobalDefs,
+    pub instances: Vec<Instance>,
+    pub scripts: BTreeMap<String, VrrpScript>,
+    pub track_processes: BTreeMap<String, TrackProcess>,
+    pub track_files: BTreeMap<String, TrackFile>,
+    pub sync_groups: Vec<SyncGroup>,
+}
+
+impl Config {
+    pub fn instance(&self, name: &str) -> Option<&Instance> {
+        self.instances.iter().find(|i| i.name == name)
+    }
+
+    /// The sync group `instance` belongs to, if any.
+    pub fn sync_group_of(&self, instance: &str) -> Option<&SyncGroup> {
+        self.sync_groups
+            .iter()
+            .find(|g| g.members.iter().any(|m| m == instance))
+    }
+
+    /// Whether any script (tracking or notify) would be run.
+    pub fn runs_scripts(&self) -> bool {
+        !self.scripts.is_empty()
+            || self.global.notify_fifo_script.is_some()
+            || self.instances.iter().any(|i| i.notify.any())
+            || self.sync_groups.iter().any(|g| g.notify.any())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GlobalDefs {
+    pub router_id: Option<String>,
+    pub vrrp_mcast_group4: Ipv4Addr,
+    pub vrrp_mcast_group6: Ipv6Addr,
+    /// Version for instances that do not set `version` (IPv6 instances always use 3).
+    pub vrrp_version: Version,
+    #[serde(serialize_with = "secs")]
+    pub vrrp_garp_master_delay: Duration,
+    pub vrrp_garp_master_repeat: u32,
+    #[serde(serialize_with = "opt_secs")]
+    pub vrrp_garp_master_refresh: Option<Duration>,
+    pub vrrp_garp_master_refresh_repeat: u32,
+    /// Pause between gratuitous ARPs.
+    #[serde(serialize_with = "secs")]
+    pub vrrp_garp_interval: Duration,
+    /// Pause between unsolicited neighbour advertisements.
+    #[serde(serialize_with = "secs")]
+    pub vrrp_gna_interval: Duration,
+    pub vrrp_check_unicast_src: bool,
+    pub script_user: Option<ScriptUser>,
+    pub enable_script_security: bool,
+    pub notify_fifo: Option<PathBuf>,
+    pub notify_fifo_script: Option<String>,
+}
+
+impl Default for GlobalDefs {
+    fn default() -> Self {
+        Self {
+            router_id: None,
+            vrrp_mcast_group4: DEFAULT_MCAST_GROUP4,
+            vrrp_mcast_group6: DEFAULT_MCAST_GROUP6,
+            vrrp_version: Version::V2,
+            vrrp_garp_master_delay: DEFAULT_GARP_MASTER_DELAY,
+            vrrp_garp_master_repeat: DEFAULT_GARP_MASTER_REPEAT,
+            vrrp_garp_master_refresh: None,
+            vrrp_garp_master_refresh_repeat: 1,
+            vrrp_garp_interval: Duration::ZERO,
+            vrrp_gna_interval: Duration::ZERO,
+            vrrp_check_unicast_src: false,
+            script_user: None,
+            enable_script_security: false,
+            notify_fifo: None,
+            notify_fifo_script: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum Version {
+    V2,
+    V3,
+}
+
+impl Version {
+    pub fn number(self) -> u8 {
+        match self {
+            Version::V2 => 2,
+            Version::V3 => 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum Family {
+    Ipv4,
+    Ipv6,
+}
+
+impl Family {
+    pub fn of(address: &IpAddr) -> Self {
+        match address {
+            IpAddr::V4(_) => Family::Ipv4,
+            IpAddr::V6(_) => Family::Ipv6,
+        }
+    }
+
+    pub fn max_prefix_len(self) -> u8 {
+        match self {
+            Family::Ipv4 => 32,
+            Family::Ipv6 => 128,
+        }
+    }
+}
+
+impl std::fmt::Display for Family {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Family::Ipv4 => "IPv4",
+            Family::Ipv6 => "IPv6",
+        })
+    }
+}
+
+/// `state` only chooses the default priority (255 for MASTER) and whether to wait;
+/// every instance starts as backup unless it is the address owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum InitialState {
+    Master,
+    Backup,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Instance {
+    pub name: String,
+    pub defined_at: Location,
+    pub state: InitialState,
+    pub interface: String,
+    pub virtual_router_id: u8,
+    pub priority: u8,
+    /// As configured after keepalived's rounding (whole seconds for v2, 10 ms for v3).
+    #[serde(serialize_with = "secs")]
+    pub advert_int: Duration,
+    pub version: Version,
+    pub authentication: Option<Authentication>,
+    pub virtual_ipaddress: Vec<VirtualIp>,
+    pub virtual_ipaddress_excluded: Vec<VirtualIp>,
+    /// Source address for adverts (`unicast_src_ip`, or its older name `mcast_src_ip`).
+    pub unicast_src_ip: Option<IpAddr>,
+    pub unicast_peer: Vec<IpAddr>,
+    pub nopreempt: bool,
+    #[serde(serialize_with = "secs")]
+    pub preempt_delay: Duration,
+    #[serde(serialize_with = "secs")]
+    pub garp_master_delay: Duration,
+    pub garp_master_repeat: u32,
+    #[serde(serialize_with = "opt_secs")]
+    pub garp_master_refresh: Option<Duration>,
+    pub garp_master_refresh_repeat: u32,
+    pub track_interface: Vec<TrackInterface>,
+    pub track_script: Vec<TrackRef>,
+    pub track_process: Vec<TrackRef>,
+    pub track_file: Vec<TrackRef>,
+    pub notify: Notify,
+    /// Interface name of the VRRP MAC-VLAN (`vrrp.<VRID>` unless named).
+    pub use_vmac: Option<String>,
+    pub vmac_xmit_base: bool,
+    pub dont_track_primary: bool,
+    /// Accept packets to the VIPs while master (keepalived's default outside strict mode).
+    pub accept: bool,
+    pub check_unicast_src: bool,
+    /// VRRPv3 over IPv4: checksum without the pseudo-header, for routers that do so.
+    pub v3_checksum_as_v2: bool,
+}
+
+impl Instance {
+    /// The family of the instance: its first VIP's (or its unicast addresses' if it has none).
+    pub fn family(&self) -> Family {
+        self.virtual_ipaddress
+            .first()
+            .map(|v| Family::of(&v.address))
+            .or_else(|| self.unicast_src_ip.as_ref().map(Family::of))
+            .or_else(|| self.unicast_peer.first().map(Family::of))
+            .unwrap_or(Family::Ipv4)
+    }
+
+    /// Adverts go to the listed peers instead of the multicast group.
+    pub fn is_unicast(&self) -> bool {
+        !self.unicast_peer.is_empty()
+    }
+
+    pub fn advert_interval(&self) -> Duration {
+        self.advert_int
+    }
+
+    /// Where adverts are sent when multicasting.
+    pub fn multicast_group(&self, global: &GlobalDefs) -> IpAddr {
+        match self.family() {
+            Family::Ipv4 => IpAddr::V4(global.vrrp_mcast_group4),
+            Family::Ipv6 => IpAddr::V6(global.vrrp_mcast_group6),
+        }
+    }
+
+    /// The address owner is master at once and ignores track weights.
+    pub fn is_address_owner(&self) -> bool {
+        self.priority == OWNER_PRIORITY
+    }
+
+    /// What identifies "the same instance" across a reload.
+    pub fn reload_key(&self) -> (u8, Family, &str) {
+        (self.virtual_router_id, self.family(), &self.interface)
+    }
+
+    /// The 8 auth-data bytes of a v2 PASS advert (password zero-padded).
+    pub fn auth_data(&self) -> Option<[u8; MAX_AUTH_PASS_LEN]> {
+        let auth = self.authentication.as_ref()?;
+        if auth.auth_type != AuthType::Pass {
+            return None;
+        }
+        let mut data = [0u8; MAX_AUTH_PASS_LEN];
+        let pass = auth.auth_pass.as_bytes();
+        let len = pass.len().min(MAX_AUTH_PASS_LEN);
+        data[..len].copy_from_slice(&pass[..len]);
+        Some(data)
+    }
+
+    pub fn has_trackers(&self) -> bool {
+        !(self.track_interface.is_empty()
+            && self.track_script.is_empty()
+            && self.track_process.is_empty()
+            && self.track_file.is_empty())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum AuthType {
+    Pass,
+    Ah,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Authentication {
+    pub auth_type: AuthType,
+    /// At most 8 bytes (longer passwords are cut, as keepalived does).
+    pub auth_pass: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VirtualIp {
+    pub address: IpAddr,
+    /// /32 or /128 unless written.
+    pub prefix_len: u8,
+    pub broadcast: Option<IpAddr>,
+    /// Interface to put the address on (the instance's interface when unset).
+    pub dev: Option<String>,
+    pub label: Option<String>,
+    pub scope: Option<String>,
+}
+
+impl VirtualIp {
+    pub fn family(&self) -> Family {
+        Family::of(&self.address)
+    }
+}
+
+/// `track_interface` entry. Weight 0 means the interface going down puts us in FAULT.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TrackInterface {
+    pub name: String,
+    pub weight: i32,
+    pub reverse: bool,
+}
+
+/// A `track_script`/`track_process`/`track_file` entry naming a top-level tracker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TrackRef {
+    pub name: String,
+    /// Overrides the tracker's own weight when set.
+    pub weight: Option<i32>,
+    pub reverse: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Notify {
+    /// Gets `INSTANCE|GROUP name STATE priority` appended.
+    pub notify: Option<String>,
+    pub master: Option<String>,
+    pub backup: Option<String>,
+    pub fault: Option<String>,
+    pub stop: Option<String>,
+}
+
+impl Notify {
+    pub fn any(&self) -> bool {
+        self.notify.is_some()
+            || self.master.is_some()
+            || self.backup.is_some()
+            || self.fault.is_some()
+            || self.stop.is_some()
+    }
+
+    pub fn commands(&self) -> impl Iterator<Item = &str> {
+        [
+            &self.notify,
+            &self.master,
+            &self.backup,
+            &self.fault,
+            &self.stop,
+        ]
+        .into_iter()
+        .filter_map(|c| c.as_deref())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScriptUser {
+    pub user: String,
+    pub group: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VrrpScript {
+    pub name: String,
+    pub defined_at: Location,
+    pub script: String,
+    #[serde(serialize_with = "secs")]
+    pub interval: Duration,
+    /// Defaults to the interval.
+    #[serde(serialize_with = "secs")]
+    pub timeout: Duration,
+    pub weight: i32,
+    pub reverse: bool,
+    pub rise: u32,
+    pub fall: u32,
+    pub user: Option<ScriptUser>,
+    /// Start in the failed state until the script first succeeds.
+    pub init_fail: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrackProcess {
+    pub name: String,
+    pub defined_at: Location,
+    /// Matched against /proc/PID/comm (or the command line with `param_match`).
+    pub process: String,
+    pub parameters: Vec<String>,
+    pub weight: i32,
+    pub reverse: bool,
+    pub quorum: u32,
+    pub quorum_max: Option<u32>,
+    #[serde(serialize_with = "secs")]
+    pub delay: Duration,
+    pub param_match: Option<String>,
+    pub full_command: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrackFile {
+    pub name: String,
+    pub defined_at: Location,
+    pub file: PathBuf,
+    /// The file's number is multiplied by this.
+    pub weight: i32,
+    pub reverse: bool,
+    /// Create the file with this value at start-up (`init_file [VALUE] [overwrite]`).
+    pub init_file: Option<InitFile>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InitFile {
+    pub value: i64,
+    pub overwrite: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SyncGroup {
+    pub name: String,
+    pub defined_at: Location,
+    pub members: Vec<String>,
+    pub notify: Notify,
+}
+
+fn secs<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+fn opt_secs<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_some(&d.as_secs_f64()),
+        None => s.serialize_none(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_data_is_zero_padded() {
+        let mut instance = crate::config::load_str(
+            "vrrp_instance A { interface eth0\n virtual_router_id 1\n virtual_ipaddress { 10.0.0.1 } }",
+            std::path::Path::new("t.conf"),
+        )
+        .unwrap()
+        .config
+        .instances
+        .remove(0);
+        assert_eq!(instance.auth_data(), None);
+        instance.authentication = Some(Authentication {
+            auth_type: AuthType::Pass,
+            auth_pass: "abc".into(),
+        });
+        assert_eq!(instance.auth_data(), Some(*b"abc\0\0\0\0\0"));
+    }
+}

@@ -1,0 +1,15 @@
+//! xvrrpd: a keepalived-compatible VRRP daemon whose receive path is XDP.
+//!
+//! Data flow (see README): `bpf` loads the XDP recorder and reads its maps,
+//! `config` reads keepalived.conf, `engine` is the pure per-instance state
+//! machine, `network` does the I/O (adverts, GARP/NA, VIPs over netlink),
+//! `daemon` wires them together.
+
+pub mod bpf;
+pub mod check;
+pub mod config;
+pub mod engine;
+pub mod network;
+pub mod packet;
+pub mod status;
+pub mod time;

@@ -1,0 +1,147 @@
+//! What the kernel recorded, for people: `xvrrpd peers` as a table or JSON.
+
+use std::{fmt::Write as _, net::IpAddr};
+
+use serde::Serialize;
+use vrrp_common::{Counters, PeerKey, PeerRecord, COUNTER_NAMES, FAMILY_IPV4};
+
+use crate::time::Mono;
+
+/// One recorded peer, ready to print.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct PeerView {
+    pub interface: String,
+    pub ifindex: u32,
+    pub vrid: u8,
+    pub source: IpAddr,
+    pub version: u8,
+    pub priority: u8,
+    /// Advertised interval in milliseconds.
+    pub interval_ms: u32,
+    /// Time since the kernel saw the latest advert, in milliseconds.
+    pub age_ms: u64,
+    pub adverts: u64,
+    pub ttl: u8,
+    pub multicast: bool,
+    pub auth_type: u8,
+}
+
+/// Decodes a key's address bytes by family.
+pub fn peer_addr(key: &PeerKey) -> IpAddr {
+    if key.family == FAMILY_IPV4 {
+        IpAddr::from([key.addr[0], key.addr[1], key.addr[2], key.addr[3]])
+    } else {
+        IpAddr::from(key.addr)
+    }
+}
+
+/// Interface name for an index in the current network namespace, or `if<N>`.
+pub fn interface_name(ifindex: u32) -> String {
+    let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: buf is IF_NAMESIZE long as if_indextoname requires.
+    let p = unsafe { libc::if_indextoname(ifindex, buf.as_mut_ptr()) };
+    if p.is_null() {
+        return format!("if{ifindex}");
+    }
+    // SAFETY: on success the buffer holds a NUL-terminated name.
+    unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+pub fn peer_views(peers: &[(PeerKey, PeerRecord)], now: Mono) -> Vec<PeerView> {
+    let mut views: Vec<PeerView> = peers
+        .iter()
+        .map(|(k, r)| PeerView {
+            interface: interface_name(k.ifindex),
+            ifindex: k.ifindex,
+            vrid: k.vrid,
+            source: peer_addr(k),
+            version: r.version,
+            priority: r.priority,
+            interval_ms: r.interval_cs as u32 * 10,
+            age_ms: now.saturating_since(Mono(r.last_ns)).as_millis() as u64,
+            adverts: r.adverts,
+            ttl: r.ttl,
+            multicast: r.multicast != 0,
+            auth_type: r.auth_type,
+        })
+        .collect();
+    views.sort_by(|a, b| (a.ifindex, a.vrid, a.source).cmp(&(b.ifindex, b.vrid, b.source)));
+    views
+}
+
+pub fn render_table(views: &[PeerView], counters: &Counters) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<12} {:>4} {:<28} {:>3} {:>4} {:>9} {:>10} {:>9}",
+        "INTERFACE", "VRID", "SOURCE", "VER", "PRIO", "INTERVAL", "AGE", "ADVERTS"
+    );
+    for v in views {
+        let _ = writeln!(
+            out,
+            "{:<12} {:>4} {:<28} {:>3} {:>4} {:>7}ms {:>8}ms {:>9}",
+            v.interface,
+            v.vrid,
+            v.source.to_string(),
+            v.version,
+            v.priority,
+            v.interval_ms,
+            v.age_ms,
+            v.adverts
+        );
+    }
+    if views.is_empty() {
+        let _ = writeln!(out, "(no adverts recorded)");
+    }
+    let _ = writeln!(out, "\ncounters:");
+    for (name, value) in COUNTER_NAMES.iter().zip(counters.as_array()) {
+        let _ = writeln!(out, "  {name:<18} {value}");
+    }
+    out
+}
+
+/// The JSON form: `{"peers": [...], "counters": {...}}`.
+pub fn render_json(views: &[PeerView], counters: &Counters) -> serde_json::Value {
+    let counters: serde_json::Map<String, serde_json::Value> = COUNTER_NAMES
+        .iter()
+        .zip(counters.as_array())
+        .map(|(n, v)| (n.to_string(), v.into()))
+        .collect();
+    serde_json::json!({ "peers": views, "counters": counters })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn views_decode_addresses_and_ages() {
+        let mut key = PeerKey {
+            ifindex: 1,
+            family: FAMILY_IPV4,
+            vrid: 51,
+            ..Default::default()
+        };
+        key.addr[..4].copy_from_slice(&[192, 0, 2, 1]);
+        let rec = PeerRecord {
+            last_ns: 1_000_000_000,
+            priority: 150,
+            interval_cs: 100,
+            version: 2,
+            adverts: 7,
+            ..Default::default()
+        };
+        let views = peer_views(&[(key, rec)], Mono(1_250_000_000));
+        assert_eq!(views[0].source, "192.0.2.1".parse::<IpAddr>().unwrap());
+        assert_eq!(views[0].age_ms, 250);
+        assert_eq!(views[0].interval_ms, 1000);
+        assert_eq!(views[0].interface, "lo");
+        let table = render_table(&views, &Counters::default());
+        assert!(table.contains("192.0.2.1") && table.contains("150"), "{table}");
+        let json = render_json(&views, &Counters { accepted: 3, ..Default::default() });
+        assert_eq!(json["counters"]["accepted"], 3);
+        assert_eq!(json["peers"][0]["priority"], 150);
+    }
+}

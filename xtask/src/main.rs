@@ -1,0 +1,159 @@
+//! `cargo xtask`: set-up, builds, tests, demo and benchmarks for xvrrpd.
+//!
+//! Every command that needs a toolchain piece calls the idempotent `setup`
+//! first, so a fresh machine needs nothing but `cargo xtask <command>`.
+
+mod setup;
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "xvrrpd build and test tasks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install everything a fresh machine lacks (idempotent).
+    Setup,
+    /// Build the XDP object (target/ebpf/bpfel-unknown-none/release/vrrp-ebpf).
+    BuildEbpf,
+    /// Build everything, then run every test (unit, XDP, namespace integration, interop).
+    Test {
+        /// Extra arguments passed to `cargo test` (e.g. a test name filter).
+        #[arg(trailing_var_arg = true)]
+        args: Vec<String>,
+    },
+    /// Run a failover demo in a lab of network namespaces.
+    Demo,
+    /// Run the benchmarks (XDP cost per packet against an empty program, ...).
+    Bench,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Task::Setup => setup::run(),
+        Task::BuildEbpf => {
+            setup::run()?;
+            build_ebpf()
+        }
+        Task::Test { args } => {
+            setup::run()?;
+            build_ebpf()?;
+            test(&args)
+        }
+        Task::Demo => {
+            setup::run()?;
+            build_ebpf()?;
+            build_daemon(true)?;
+            run_lab_binary("demo")
+        }
+        Task::Bench => {
+            setup::run()?;
+            build_ebpf()?;
+            build_daemon(true)?;
+            run_lab_binary("bench")
+        }
+    }
+}
+
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_owned()
+}
+
+pub fn run(cmd: &mut Command) -> Result<()> {
+    let status = cmd
+        .status()
+        .with_context(|| format!("running {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    Ok(())
+}
+
+fn build_ebpf() -> Result<()> {
+    let ws = workspace();
+    let path = format!(
+        "{}:{}",
+        setup::bpf_linker_bin_dir().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut cmd = Command::new("cargo");
+    cmd.current_dir(ws.join("vrrp-ebpf"))
+        .env("PATH", path)
+        // A rustup-set toolchain from the outer cargo would override the pin.
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .env_remove("RUSTC")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .args([
+            &format!("+{}", setup::NIGHTLY),
+            "build",
+            "--release",
+            "--locked",
+            "--target-dir",
+        ])
+        .arg(ws.join("target/ebpf"));
+    run(&mut cmd).context("building the XDP program (vrrp-ebpf)")?;
+    println!(
+        "XDP object: {}",
+        ws.join("target/ebpf/bpfel-unknown-none/release/vrrp-ebpf")
+            .display()
+    );
+    Ok(())
+}
+
+fn build_daemon(release: bool) -> Result<()> {
+    let mut cmd = Command::new("cargo");
+    cmd.current_dir(workspace())
+        .args(["build", "--package", "vrrp-user", "--bin", "xvrrpd"]);
+    if release {
+        cmd.arg("--release");
+    }
+    run(&mut cmd)
+}
+
+/// The demo and the benchmarks live in the `tests` crate, next to the lab helpers.
+fn run_lab_binary(name: &str) -> Result<()> {
+    let ws = workspace();
+    run(Command::new("cargo")
+        .current_dir(&ws)
+        .env("XVRRPD_BIN", ws.join("target/release/xvrrpd"))
+        .args(["run", "--quiet", "--release", "--package", "tests", "--bin", name]))
+}
+
+fn test(args: &[String]) -> Result<()> {
+    if !nix_is_root() {
+        bail!("the tests load XDP programs and create network namespaces: run `cargo xtask test` as root");
+    }
+    build_daemon(false)?;
+    let ws = workspace();
+    let mut cmd = Command::new("cargo");
+    cmd.current_dir(&ws)
+        .env("XVRRPD_BIN", ws.join("target/debug/xvrrpd"))
+        .args(["test", "--workspace"])
+        .args(args);
+    run(&mut cmd)
+}
+
+fn nix_is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc_geteuid() == 0 }
+}
+
+extern "C" {
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
+}
