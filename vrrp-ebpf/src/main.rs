@@ -72,8 +72,21 @@ const V2_AUTH_LEN: usize = 8;
 
 #[xdp]
 pub fn vrrp_rx(ctx: XdpContext) -> u32 {
-    let _ = record(&ctx);
+    // Everything that is not protocol 112 leaves after two loads and compares.
+    if is_vrrp(&ctx) {
+        record(&ctx);
+    }
     xdp_action::XDP_PASS
+}
+
+#[inline(always)]
+fn is_vrrp(ctx: &XdpContext) -> bool {
+    let (start, end) = (ctx.data(), ctx.data_end());
+    match bytes::<2>(start, end, 12).map(be16) {
+        Some(ETH_P_IP) => bytes::<1>(start, end, ETH_HLEN + 9) == Some([IPPROTO_VRRP]),
+        Some(ETH_P_IPV6) => bytes::<1>(start, end, ETH_HLEN + 6) == Some([IPPROTO_VRRP]),
+        _ => false,
+    }
 }
 
 /// An empty XDP_PASS program in the same object: the baseline the benchmark
@@ -104,44 +117,32 @@ enum Drop {
 }
 
 #[inline(always)]
-fn counters() -> Option<&'static mut Counters> {
-    // SAFETY: per-CPU slot, only this program on this CPU writes it.
-    COUNTERS.get_ptr_mut(0).map(|p| unsafe { &mut *p })
-}
-
-#[inline(always)]
-fn record(ctx: &XdpContext) -> Result<(), ()> {
-    let scratch = match SCRATCH.get_ptr_mut(0) {
-        // SAFETY: per-CPU slot, used only for the duration of this run.
-        Some(p) => unsafe { &mut *p },
-        None => return Err(()),
+fn record(ctx: &XdpContext) {
+    // SAFETY: per-CPU slots, written only by this program on this CPU.
+    let Some(c) = COUNTERS.get_ptr_mut(0).map(|p| unsafe { &mut *p }) else {
+        return;
     };
-    let result = parse_and_record(ctx, scratch);
-    let reason = match result {
-        Ok(()) => return Ok(()),
-        Err(Drop::NotVrrp) => return Err(()),
-        Err(reason) => reason,
+    let Some(scratch) = SCRATCH.get_ptr_mut(0).map(|p| unsafe { &mut *p }) else {
+        return;
     };
-    if let Some(c) = counters() {
-        let counter = match reason {
-            Drop::NotVrrp => return Err(()),
-            Drop::Truncated => &mut c.truncated,
-            Drop::Fragment => &mut c.fragment,
-            Drop::BadTtl => &mut c.bad_ttl,
-            Drop::BadVersion => &mut c.bad_version,
-            Drop::BadType => &mut c.bad_type,
-            Drop::BadLength => &mut c.bad_length,
-            Drop::BadChecksum => &mut c.bad_checksum,
-            Drop::UnknownVrid => &mut c.unknown_vrid,
-            Drop::AuthMismatch => &mut c.auth_mismatch,
-            Drop::IntervalMismatch => &mut c.interval_mismatch,
-            Drop::ModeMismatch => &mut c.mode_mismatch,
-            Drop::UnlistedSource => &mut c.unlisted_source,
-            Drop::PeersFull => &mut c.peers_full,
-        };
-        *counter += 1;
-    }
-    Err(())
+    c.vrrp_packets += 1;
+    let counter = match parse_and_record(ctx, scratch, c) {
+        Ok(()) | Err(Drop::NotVrrp) => return,
+        Err(Drop::Truncated) => &mut c.truncated,
+        Err(Drop::Fragment) => &mut c.fragment,
+        Err(Drop::BadTtl) => &mut c.bad_ttl,
+        Err(Drop::BadVersion) => &mut c.bad_version,
+        Err(Drop::BadType) => &mut c.bad_type,
+        Err(Drop::BadLength) => &mut c.bad_length,
+        Err(Drop::BadChecksum) => &mut c.bad_checksum,
+        Err(Drop::UnknownVrid) => &mut c.unknown_vrid,
+        Err(Drop::AuthMismatch) => &mut c.auth_mismatch,
+        Err(Drop::IntervalMismatch) => &mut c.interval_mismatch,
+        Err(Drop::ModeMismatch) => &mut c.mode_mismatch,
+        Err(Drop::UnlistedSource) => &mut c.unlisted_source,
+        Err(Drop::PeersFull) => &mut c.peers_full,
+    };
+    *counter += 1;
 }
 
 /// Reads `N` bytes at `offset` if they are inside the packet.
@@ -187,7 +188,6 @@ fn parse_ip(start: usize, end: usize, s: &mut Scratch) -> Result<(), Drop> {
             if hdr[9] != IPPROTO_VRRP {
                 return Err(Drop::NotVrrp);
             }
-            count_vrrp_packet();
             let ihl = ((hdr[0] & 0x0f) as usize) * 4;
             if ihl < 20 {
                 return Err(Drop::Truncated);
@@ -229,7 +229,6 @@ fn parse_ip(start: usize, end: usize, s: &mut Scratch) -> Result<(), Drop> {
             if hdr[6] != IPPROTO_VRRP {
                 return Err(Drop::NotVrrp);
             }
-            count_vrrp_packet();
             let payload = be16([hdr[4], hdr[5]]) as usize;
             if start + ETH_HLEN + IPV6_HLEN + payload > end {
                 return Err(Drop::Truncated);
@@ -250,12 +249,6 @@ fn parse_ip(start: usize, end: usize, s: &mut Scratch) -> Result<(), Drop> {
     }
 }
 
-#[inline(always)]
-fn count_vrrp_packet() {
-    if let Some(c) = counters() {
-        c.vrrp_packets += 1;
-    }
-}
 
 /// One's-complement sum of the first `len` bytes of the scratch PDU, 16 bits
 /// at a time (VRRP PDUs have an even length). A BPF subprogram of its own, to
@@ -299,7 +292,7 @@ fn sum_bytes(b: &[u8; 16], n: usize) -> u64 {
 }
 
 #[inline(always)]
-fn parse_and_record(ctx: &XdpContext, s: &mut Scratch) -> Result<(), Drop> {
+fn parse_and_record(ctx: &XdpContext, s: &mut Scratch, c: &mut Counters) -> Result<(), Drop> {
     let start = ctx.data();
     let end = ctx.data_end();
     parse_ip(start, end, s)?;
@@ -426,13 +419,18 @@ fn parse_and_record(ctx: &XdpContext, s: &mut Scratch) -> Result<(), Drop> {
         multicast: ip.multicast,
         auth_data,
     };
-    record_peer(&s.peer, &s.seen, inst.flags & instance_flags::WAKE_ON_ANY != 0)
+    record_peer(&s.peer, &s.seen, inst.flags & instance_flags::WAKE_ON_ANY != 0, c)
 }
 
 /// Updates (or creates) the peer's record from `seen` and queues an event if
 /// the change is significant. A subprogram: see `sum_words`.
 #[inline(never)]
-fn record_peer(peer: &PeerKey, seen: &PeerRecord, wake_on_any: bool) -> Result<(), Drop> {
+fn record_peer(
+    peer: &PeerKey,
+    seen: &PeerRecord,
+    wake_on_any: bool,
+    c: &mut Counters,
+) -> Result<(), Drop> {
     let now = seen.last_ns;
     let priority = seen.priority;
     let event = match PEERS.get_ptr_mut(peer) {
@@ -474,9 +472,7 @@ fn record_peer(peer: &PeerKey, seen: &PeerRecord, wake_on_any: bool) -> Result<(
         }
     };
 
-    if let Some(c) = counters() {
-        c.accepted += 1;
-    }
+    c.accepted += 1;
     if let Some((kind, previous_priority)) = event {
         let ev = PeerEvent {
             key: *peer,
@@ -489,9 +485,7 @@ fn record_peer(peer: &PeerKey, seen: &PeerRecord, wake_on_any: bool) -> Result<(
             _pad2: [0; 2],
         };
         if EVENTS.output(&ev, 0).is_err() {
-            if let Some(c) = counters() {
-                c.events_lost += 1;
-            }
+            c.events_lost += 1;
         }
     }
     Ok(())

@@ -14,6 +14,8 @@ use super::ConfigError;
 const MAX_INCLUDE_DEPTH: usize = 32;
 /// Definitions may refer to each other; stop runaway self-references.
 const MAX_SUBSTITUTION_DEPTH: usize = 16;
+/// `$A=$A $A` doubles at each level: bound the text one line may expand to.
+const MAX_EXPANDED_LINE: usize = 64 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenKind {
@@ -246,6 +248,14 @@ impl<'d> Lexer<'d> {
             match self.definitions.get(name).cloned() {
                 Some(value) if !name.is_empty() => {
                     out.push_str(&self.substitute(&value, at, depth + 1));
+                    if out.len() > MAX_EXPANDED_LINE {
+                        self.diags.error(
+                            at,
+                            "$",
+                            format!("${name} expands to more than {MAX_EXPANDED_LINE} bytes"),
+                        );
+                        return String::new();
+                    }
                 }
                 _ => {
                     if !name.is_empty() {
@@ -416,6 +426,13 @@ mod tests {
     #[test]
     fn self_referencing_definition_stops() {
         let (_, diags) = lex("$A=$A$A\nx $A\n");
+        assert!(diags.list.iter().any(|d| d.is_error()));
+    }
+
+    #[test]
+    fn exponential_definitions_are_cut_off() {
+        let (lines, diags) = lex("$A=x x x x\n$B=$A $A $A $A\n$C=$B $B $B $B\n$D=$C $C $C $C\n$E=$D $D $D $D\n$F=$E $E $E $E\n$G=$F $F $F $F\n$H=$G $G $G $G\ny $H\n");
+        assert!(lines.is_empty());
         assert!(diags.list.iter().any(|d| d.is_error()));
     }
 
