@@ -244,7 +244,7 @@ fn non_vrrp_and_short_frames_pass_uncounted() {
         ("ARP", arp),
         // BPF_PROG_TEST_RUN refuses frames shorter than an Ethernet header.
         ("Ethernet header only", good[..14].to_vec()),
-        ("cut inside the IPv4 header", good[..14 + 12].to_vec()),
+        ("cut before the IPv4 protocol byte", good[..14 + 8].to_vec()),
     ] {
         let c = counters_after(&f, v2_config(Some("secret1")), FAMILY_IPV4);
         assert_eq!(c, Counters::default(), "{what}");
@@ -299,6 +299,7 @@ fn malformed_adverts_are_counted_by_reason() {
         ("IPv4 fragment", fragment, expect(|c| c.fragment = 1)),
         ("address count beyond the PDU", wrong_count, expect(|c| c.bad_length = 1)),
         ("IHL below 5", short_ihl, expect(|c| c.truncated = 1)),
+        ("cut inside the IPv4 header", good[..14 + 12].to_vec(), expect(|c| c.truncated = 1)),
         ("cut in the VRRP header", good[..vrrp + 4].to_vec(), expect(|c| c.truncated = 1)),
         ("cut in the auth data", good[..good.len() - 3].to_vec(), expect(|c| c.truncated = 1)),
     ];

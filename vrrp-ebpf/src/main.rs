@@ -184,7 +184,8 @@ fn parse_ip(start: usize, end: usize, s: &mut Scratch) -> Result<(), Drop> {
     match ethertype {
         ETH_P_IP => {
             // The fixed IPv4 header must be there to even see the protocol.
-            let hdr = bytes::<20>(start, end, ETH_HLEN).ok_or(Drop::NotVrrp)?;
+            // is_vrrp saw protocol 112: a short header is a truncated advert.
+            let hdr = bytes::<20>(start, end, ETH_HLEN).ok_or(Drop::Truncated)?;
             if hdr[9] != IPPROTO_VRRP {
                 return Err(Drop::NotVrrp);
             }
@@ -221,9 +222,9 @@ fn parse_ip(start: usize, end: usize, s: &mut Scratch) -> Result<(), Drop> {
             Ok(())
         }
         ETH_P_IPV6 => {
-            let hdr = bytes::<8>(start, end, ETH_HLEN).ok_or(Drop::NotVrrp)?;
+            let hdr = bytes::<8>(start, end, ETH_HLEN).ok_or(Drop::Truncated)?;
             if start + ETH_HLEN + IPV6_HLEN > end {
-                return Err(Drop::NotVrrp);
+                return Err(Drop::Truncated);
             }
             // keepalived sends no extension headers; anything else is not ours.
             if hdr[6] != IPPROTO_VRRP {
