@@ -18,6 +18,7 @@ use std::{
 use anyhow::{bail, Context, Result};
 
 pub mod pcap;
+pub mod vrrp_lab;
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 

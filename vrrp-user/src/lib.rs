@@ -8,6 +8,7 @@
 pub mod bpf;
 pub mod check;
 pub mod config;
+pub mod daemon;
 pub mod engine;
 pub mod network;
 pub mod packet;

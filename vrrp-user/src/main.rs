@@ -21,9 +21,21 @@ struct Cli {
     /// keepalived's spelling: check the configuration and exit (`-t -f FILE`).
     #[arg(short = 't', long = "config-test")]
     config_test: bool,
-    /// keepalived's spelling: configuration file.
+    /// keepalived's spelling: configuration file (runs the daemon unless -t).
     #[arg(short = 'f', long = "use-file", value_name = "FILE")]
     file: Option<PathBuf>,
+    /// keepalived's flags, accepted for drop-in use: xvrrpd always runs in
+    /// the foreground (-n), logs to stderr (-l, -D) and does VRRP only (-P).
+    #[arg(short = 'n', long = "dont-fork", hide = true)]
+    _dont_fork: bool,
+    #[arg(short = 'l', long = "log-console", hide = true)]
+    _log_console: bool,
+    #[arg(short = 'D', long = "log-detail", hide = true)]
+    _log_detail: bool,
+    #[arg(short = 'P', long = "vrrp", hide = true)]
+    _vrrp_only: bool,
+    #[command(flatten)]
+    pin: PinArgs,
 }
 
 #[derive(Subcommand)]
@@ -38,6 +50,13 @@ enum Command {
         /// With --dump: print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Run the VRRP daemon (keepalived's `-f FILE -n -l -D` also does).
+    Run {
+        #[arg(short = 'f', long = "use-file", value_name = "FILE", default_value = check::DEFAULT_CONFIG)]
+        file: PathBuf,
+        #[command(flatten)]
+        pin: PinArgs,
     },
     /// Attach the XDP recorder and record adverts for the given instances until SIGINT/SIGTERM.
     Record(record::RecordArgs),
@@ -83,11 +102,11 @@ fn main() -> ExitCode {
             let file = cli.file.unwrap_or_else(|| check::DEFAULT_CONFIG.into());
             return check_exit(file, false, false);
         }
+        Some(Command::Run { file, pin }) => run_daemon(file, &pin),
+        None if cli.file.is_some() => run_daemon(cli.file.unwrap_or_default(), &cli.pin),
         Some(Command::Record(args)) => record::run(args),
         Some(Command::Peers(args)) => peers(args),
-        None => Err(anyhow::anyhow!(
-            "nothing to do: use `xvrrpd check`, `xvrrpd record` or `xvrrpd peers` (see --help)"
-        )),
+        None => run_daemon(check::DEFAULT_CONFIG.into(), &cli.pin),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -100,7 +119,9 @@ fn main() -> ExitCode {
 
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("XVRRPD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+        // The route crate warns about every kernel attribute newer than itself.
+        .add_directive("netlink_packet_route=error".parse().expect("static directive"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -111,6 +132,16 @@ fn check_exit(file: PathBuf, dump: bool, json: bool) -> ExitCode {
     let args = check::CheckArgs { file, dump, json };
     let code = check::run(&args, &mut std::io::stdout(), &mut std::io::stderr());
     ExitCode::from(code.clamp(0, 255) as u8)
+}
+
+fn run_daemon(config: PathBuf, pin: &PinArgs) -> Result<()> {
+    let pin_dir = pin.resolve()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(xvrrpd::daemon::run(xvrrpd::daemon::Options { config, pin_dir }))?;
+    Ok(())
 }
 
 fn peers(args: PeersArgs) -> Result<()> {

@@ -12,7 +12,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
-use crate::run;
+use crate::run as exec;
 
 pub const NIGHTLY: &str = "nightly-2026-05-20";
 const BPF_LINKER_VERSION: &str = "0.13.0";
@@ -64,7 +64,7 @@ fn nightly() -> Result<()> {
         .unwrap_or(false);
     if !have_toolchain {
         eprintln!("setup: installing Rust {NIGHTLY} (for the eBPF crate)");
-        run(Command::new("rustup").args([
+        exec(Command::new("rustup").args([
             "toolchain",
             "install",
             NIGHTLY,
@@ -84,7 +84,7 @@ fn nightly() -> Result<()> {
     .unwrap_or(false);
     if !have_src {
         eprintln!("setup: adding rust-src to {NIGHTLY} (build-std=core for bpfel-unknown-none)");
-        run(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", NIGHTLY]))
+        exec(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", NIGHTLY]))
             .with_context(|| format!("rustup component add rust-src --toolchain {NIGHTLY}"))?;
     }
     Ok(())
@@ -113,7 +113,7 @@ fn bpf_linker() -> Result<()> {
         "-L {0} -l dylib={LLVM_DYLIB} -C link-arg=-Wl,-rpath,{0}",
         lib.display()
     );
-    run(Command::new("cargo")
+    exec(Command::new("cargo")
         .env("RUSTFLAGS", rustflags)
         .env_remove("RUSTUP_TOOLCHAIN")
         .args([
@@ -144,7 +144,7 @@ fn debian_packages() -> Result<()> {
     }
     eprintln!("setup: installing Debian packages: {}", missing.join(" "));
     let apt = |args: &[&str]| {
-        run(Command::new("apt-get")
+        exec(Command::new("apt-get")
             .env("DEBIAN_FRONTEND", "noninteractive")
             .args(args))
     };

@@ -19,30 +19,8 @@ pub(crate) mod testns;
 /// An Ethernet MAC address.
 pub type MacAddr = [u8; 6];
 
-/// Address family of a VRRP instance (one instance is either IPv4 or IPv6).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Family {
-    V4,
-    V6,
-}
-
-impl Family {
-    pub fn of(addr: &std::net::IpAddr) -> Self {
-        match addr {
-            std::net::IpAddr::V4(_) => Family::V4,
-            std::net::IpAddr::V6(_) => Family::V6,
-        }
-    }
-}
-
-impl std::fmt::Display for Family {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Family::V4 => "IPv4",
-            Family::V6 => "IPv6",
-        })
-    }
-}
+/// The address family type shared with the packet codec.
+pub use crate::packet::Family;
 
 /// Formats a MAC address as `aa:bb:cc:dd:ee:ff`.
 pub fn fmt_mac(mac: &MacAddr) -> String {

@@ -1,0 +1,122 @@
+//! VRRP scenarios on a bridged segment: nodes running xvrrpd or keepalived,
+//! and an observer that counts gratuitous ARPs.
+
+use std::{fs, time::Duration};
+
+use anyhow::Result;
+
+use crate::{keepalived, Netns, Proc, Segment, TempDir};
+
+pub const VIP: &str = "192.0.2.100";
+
+/// One host on the segment, with `eth0` at 192.0.2.<n>/24.
+pub struct Node {
+    pub ns: Netns,
+    pub addr: String,
+}
+
+pub struct Lab {
+    pub segment: Segment,
+    pub nodes: Vec<Node>,
+    pub observer: Node,
+    pub dir: TempDir,
+}
+
+impl Lab {
+    pub fn new(nodes: usize) -> Result<Self> {
+        let mut segment = Segment::new()?;
+        let mut make = |n: usize| -> Result<Node> {
+            let ns = Netns::new()?;
+            segment.attach(&ns, "eth0")?;
+            let addr = format!("192.0.2.{n}");
+            ns.ip(&["addr", "add", &format!("{addr}/24"), "dev", "eth0"])?;
+            Ok(Node { ns, addr })
+        };
+        let list = (1..=nodes).map(&mut make).collect::<Result<Vec<_>>>()?;
+        let observer = make(200)?;
+        Ok(Self {
+            segment,
+            nodes: list,
+            observer,
+            dir: TempDir::new("lab")?,
+        })
+    }
+
+    /// Starts `xvrrpd run` on node `i` with `config`.
+    pub fn xvrrpd(&self, i: usize, config: &str) -> Result<Proc> {
+        let conf = self.dir.path(&format!("xvrrpd{i}.conf"));
+        fs::write(&conf, config)?;
+        let mut cmd = self.nodes[i].ns.command(crate::xvrrpd_bin());
+        cmd.arg("run").arg("-f").arg(&conf).env("XVRRPD_LOG", "info");
+        self.nodes[i]
+            .ns
+            .spawn(cmd, &self.dir.path(&format!("xvrrpd{i}.log")))
+    }
+
+    /// Starts keepalived on node `i` with `config`.
+    pub fn keepalived(&self, i: usize, config: &str) -> Result<Proc> {
+        keepalived(&self.nodes[i].ns, &self.dir, &format!("keepalived{i}"), config)
+    }
+
+    /// Which nodes hold `addr` on eth0.
+    pub fn holders(&self, addr: &str) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].ns.has_address("eth0", addr))
+            .collect()
+    }
+
+    /// Waits until exactly node `i` holds the VIP.
+    pub fn wait_holder(&self, i: usize, timeout: Duration) -> bool {
+        crate::wait_until(timeout, Duration::from_millis(10), || self.holders(VIP) == vec![i])
+    }
+
+    /// Starts tcpdump on the observer, counting gratuitous ARPs for the VIP.
+    pub fn watch_garp(&self) -> Result<Proc> {
+        let mut cmd = self.observer.ns.command("tcpdump");
+        cmd.args(["-i", "eth0", "-n", "-l", "-U", "arp", "and", "arp[24:4]", "=", "0xc0000264"]);
+        let p = self.observer.ns.spawn(cmd, &self.dir.path("garp.log"))?;
+        std::thread::sleep(Duration::from_millis(300));
+        Ok(p)
+    }
+}
+
+/// A keepalived-style config for one instance on eth0 with the lab VIP.
+pub fn instance_config(priority: u8, extra: &str) -> String {
+    format!(
+        r#"
+vrrp_instance VI_1 {{
+    state BACKUP
+    interface eth0
+    virtual_router_id 51
+    priority {priority}
+    advert_int 1
+    authentication {{
+        auth_type PASS
+        auth_pass secret1
+    }}
+    virtual_ipaddress {{
+        {VIP}/24
+    }}
+    {extra}
+}}
+"#
+    )
+}
+
+/// Counts lines of `tcpdump` output that are ARP packets for the VIP.
+pub fn garp_count(watch: &Proc) -> usize {
+    watch.log_text().lines().filter(|l| l.contains(VIP)).count()
+}
+
+/// Loads an nftables ruleset in a namespace.
+pub fn nft(ns: &Netns, ruleset: &str) -> Result<()> {
+    ns.sh(&format!("nft -f - <<'EOF'\n{ruleset}\nEOF")).map(|_| ())
+}
+
+pub fn sigstop(p: &Proc) {
+    p.signal(libc::SIGSTOP);
+}
+
+pub fn sigcont(p: &Proc) {
+    p.signal(libc::SIGCONT);
+}

@@ -1,0 +1,421 @@
+//! One running VRRP instance: the pure engine plus the I/O it drives.
+//!
+//! `feed_*` turn kernel records into engine inputs; `execute` carries out the
+//! engine's actions (adverts, VIPs, GARP/NA bursts, logs).
+
+use std::{collections::HashMap, net::IpAddr, sync::Arc, time::Duration};
+
+use thiserror::Error;
+use tracing::{debug, info, warn};
+use vrrp_common::{instance_flags, InstanceConfig, InstanceKey, PeerKey, PeerRecord, FAMILY_IPV4, FAMILY_IPV6};
+
+use crate::{
+    bpf::{BpfError, Maps},
+    config::{self, AuthType, GlobalDefs, InitialState},
+    engine::{self, Action, AdvertSeen, GarpParams, Input, InstanceParams, State},
+    network::{
+        garp::{GarpSender, Pacing},
+        netlink::{Netlink, NetlinkError, Vip},
+        socket::{self, SenderConfig, SocketError, VrrpSender},
+    },
+    packet::{self, Advert, Auth, Family, Version},
+    status,
+    time::Mono,
+};
+
+#[derive(Debug, Error)]
+pub enum InstanceError {
+    #[error("instance {instance}: interface {interface}: {source}")]
+    Interface {
+        instance: String,
+        interface: String,
+        #[source]
+        source: NetlinkError,
+    },
+    #[error("instance {instance}: interface {interface} has no {family:?} address to send adverts from (set unicast_src_ip)")]
+    NoSource {
+        instance: String,
+        interface: String,
+        family: Family,
+    },
+    #[error("instance {instance}: {source}")]
+    Socket {
+        instance: String,
+        #[source]
+        source: SocketError,
+    },
+    #[error("instance {instance}: {source}")]
+    Garp {
+        instance: String,
+        #[source]
+        source: crate::network::garp::GarpError,
+    },
+    #[error("instance {instance}: {source}")]
+    Params {
+        instance: String,
+        #[source]
+        source: engine::ParamsError,
+    },
+    #[error("instance {instance}: {source}")]
+    Bpf {
+        instance: String,
+        #[source]
+        source: BpfError,
+    },
+}
+
+/// A VIP with the interface it lives on.
+struct BoundVip {
+    ifindex: u32,
+    interface: String,
+    vip: Vip,
+}
+
+pub struct RunningInstance {
+    pub name: String,
+    pub config: config::Instance,
+    pub key: InstanceKey,
+    pub engine: engine::Instance,
+    xdp_config: InstanceConfig,
+    sender: VrrpSender,
+    garp: Arc<GarpSender>,
+    vips: Vec<BoundVip>,
+    /// Where adverts go: the group, or each unicast peer.
+    destinations: Vec<IpAddr>,
+    source: IpAddr,
+    template: Advert,
+    pseudo_header: bool,
+    garp_pacing: Duration,
+    /// Latest arrival already fed to the engine, per peer.
+    fed: HashMap<PeerKey, u64>,
+}
+
+fn scope_number(scope: &str) -> Option<u8> {
+    match scope {
+        "global" | "universe" => Some(0),
+        "site" => Some(200),
+        "link" => Some(253),
+        "host" => Some(254),
+        "nowhere" => Some(255),
+        n => n.parse().ok(),
+    }
+}
+
+fn packet_version(v: config::Version) -> Version {
+    match v {
+        config::Version::V2 => Version::V2,
+        config::Version::V3 => Version::V3,
+    }
+}
+
+impl RunningInstance {
+    pub async fn start(
+        cfg: &config::Instance,
+        global: &GlobalDefs,
+        netlink: &Netlink,
+    ) -> Result<Self, InstanceError> {
+        let name = cfg.name.clone();
+        let link = netlink
+            .link_by_name(&cfg.interface)
+            .await
+            .map_err(|source| InstanceError::Interface {
+                instance: name.clone(),
+                interface: cfg.interface.clone(),
+                source,
+            })?;
+        let family = match cfg.family() {
+            config::Family::Ipv4 => Family::V4,
+            config::Family::Ipv6 => Family::V6,
+        };
+        let version = packet_version(cfg.version);
+        let socket_err = |source| InstanceError::Socket {
+            instance: name.clone(),
+            source,
+        };
+        let group = cfg.multicast_group(global);
+        let sender = VrrpSender::open(
+            &cfg.interface,
+            family,
+            &SenderConfig {
+                src: cfg.unicast_src_ip,
+                group: Some(group),
+                join_group: !cfg.is_unicast(),
+            },
+        )
+        .map_err(socket_err)?;
+        let source = match sender.source() {
+            Some(s) => s,
+            None => socket::interface_address(&cfg.interface, family)
+                .map_err(socket_err)?
+                .ok_or_else(|| InstanceError::NoSource {
+                    instance: name.clone(),
+                    interface: cfg.interface.clone(),
+                    family,
+                })?,
+        };
+        let destinations = if cfg.is_unicast() {
+            cfg.unicast_peer.clone()
+        } else {
+            vec![group]
+        };
+
+        let mut vips = Vec::new();
+        for v in &cfg.virtual_ipaddress {
+            let interface = v.dev.clone().unwrap_or_else(|| cfg.interface.clone());
+            let ifindex = if interface == cfg.interface {
+                link.ifindex
+            } else {
+                netlink
+                    .link_by_name(&interface)
+                    .await
+                    .map_err(|source| InstanceError::Interface {
+                        instance: name.clone(),
+                        interface: interface.clone(),
+                        source,
+                    })?
+                    .ifindex
+            };
+            let brd = match v.broadcast {
+                Some(IpAddr::V4(b)) => Some(b),
+                _ => None,
+            };
+            vips.push(BoundVip {
+                ifindex,
+                interface,
+                vip: Vip {
+                    addr: v.address,
+                    prefix: v.prefix_len,
+                    brd,
+                    label: v.label.clone(),
+                    scope: v.scope.as_deref().and_then(scope_number),
+                },
+            });
+        }
+
+        let auth = match (&cfg.authentication, version) {
+            (Some(a), Version::V2) if a.auth_type == AuthType::Pass => {
+                Auth::password(a.auth_pass.as_bytes())
+            }
+            _ => Auth::None,
+        };
+        let advert_addrs: Vec<IpAddr> = cfg
+            .virtual_ipaddress
+            .iter()
+            .filter(|v| Family::of(&v.address) == family)
+            .map(|v| v.address)
+            .collect();
+        let interval_cs = (cfg.advert_int.as_millis() / 10).clamp(1, 4095) as u16;
+        let template = Advert {
+            version,
+            vrid: cfg.virtual_router_id,
+            priority: cfg.priority,
+            interval_cs,
+            addrs: advert_addrs,
+            auth,
+        };
+
+        let mut params = InstanceParams::new(name.clone(), cfg.virtual_router_id, version, source);
+        params.priority = cfg.priority;
+        params.advert_interval = cfg.advert_int;
+        params.preempt = !cfg.nopreempt;
+        params.preempt_delay = cfg.preempt_delay;
+        params.initial_state_master = cfg.state == InitialState::Master;
+        let garp_pacing = match family {
+            Family::V4 => global.vrrp_garp_interval,
+            Family::V6 => global.vrrp_gna_interval,
+        };
+        params.garp = GarpParams {
+            master_delay: cfg.garp_master_delay,
+            master_repeat: cfg.garp_master_repeat,
+            master_refresh: cfg.garp_master_refresh.unwrap_or(Duration::ZERO),
+            master_refresh_repeat: cfg.garp_master_refresh_repeat,
+            spacing: garp_pacing,
+            ..GarpParams::default()
+        };
+        let engine = engine::Instance::new(params).map_err(|source| InstanceError::Params {
+            instance: name.clone(),
+            source,
+        })?;
+
+        let mac = link.mac.unwrap_or([0; 6]);
+        let garp = GarpSender::open(&cfg.interface, mac).map_err(|source| InstanceError::Garp {
+            instance: name.clone(),
+            source,
+        })?;
+
+        let key = InstanceKey::new(
+            link.ifindex,
+            if family == Family::V4 { FAMILY_IPV4 } else { FAMILY_IPV6 },
+            cfg.virtual_router_id,
+        );
+        let mut flags = 0;
+        if cfg.is_unicast() {
+            flags |= instance_flags::UNICAST;
+            if cfg.check_unicast_src || global.vrrp_check_unicast_src {
+                flags |= instance_flags::CHECK_UNICAST_SRC;
+            }
+        }
+        if cfg.v3_checksum_as_v2 {
+            flags |= instance_flags::CHECKSUM_AS_V2;
+        }
+        let (auth_type, auth_data) = match auth {
+            Auth::Pass(d) => (1, d),
+            _ => (0, [0; 8]),
+        };
+        let xdp_config = InstanceConfig {
+            version: version.number(),
+            flags,
+            auth_type,
+            v2_interval_s: cfg.advert_int.as_secs().clamp(1, 255) as u8,
+            auth_data,
+        };
+        let pseudo_header = !(version == Version::V3 && family == Family::V4 && cfg.v3_checksum_as_v2)
+            && version == Version::V3;
+
+        Ok(Self {
+            name,
+            config: cfg.clone(),
+            key,
+            engine,
+            xdp_config,
+            sender,
+            garp: Arc::new(garp),
+            vips,
+            destinations,
+            source,
+            template,
+            pseudo_header,
+            garp_pacing,
+            fed: HashMap::new(),
+        })
+    }
+
+    /// Registers the instance (and its allowed unicast sources) with the XDP program.
+    pub fn register(&self, maps: &mut Maps) -> Result<(), InstanceError> {
+        let bpf = |source| InstanceError::Bpf {
+            instance: self.name.clone(),
+            source,
+        };
+        maps.set_instance(self.key, self.xdp_config).map_err(bpf)?;
+        for peer in &self.config.unicast_peer {
+            let mut k = PeerKey {
+                ifindex: self.key.ifindex,
+                family: self.key.family,
+                vrid: self.key.vrid,
+                ..Default::default()
+            };
+            match peer {
+                IpAddr::V4(a) => k.addr[..4].copy_from_slice(&a.octets()),
+                IpAddr::V6(a) => k.addr = a.octets(),
+            }
+            maps.allow_source(k).map_err(bpf)?;
+        }
+        Ok(())
+    }
+
+    /// As master every advert heard matters, so the kernel wakes us for each.
+    fn set_wake_on_any(&mut self, maps: &mut Maps, on: bool) {
+        let mut cfg = self.xdp_config;
+        if on {
+            cfg.flags |= instance_flags::WAKE_ON_ANY;
+        } else {
+            cfg.flags &= !instance_flags::WAKE_ON_ANY;
+        }
+        if cfg != self.xdp_config {
+            match maps.set_instance(self.key, cfg) {
+                Ok(()) => self.xdp_config = cfg,
+                Err(e) => warn!(instance = %self.name, error = %e, "updating the XDP instance flags"),
+            }
+        }
+    }
+
+    /// Feeds every peer record newer than what the engine has seen, oldest first.
+    pub fn feed_records(&mut self, records: &[(PeerKey, PeerRecord)], now: Mono) -> Vec<Action> {
+        let mut fresh: Vec<&(PeerKey, PeerRecord)> = records
+            .iter()
+            .filter(|(k, r)| {
+                k.instance() == self.key && self.fed.get(k).is_none_or(|&seen| r.last_ns > seen)
+            })
+            .collect();
+        fresh.sort_by_key(|(_, r)| r.last_ns);
+        let mut actions = Vec::new();
+        for (k, r) in fresh {
+            self.fed.insert(*k, r.last_ns);
+            let seen = AdvertSeen {
+                src: status::peer_addr(k),
+                priority: r.priority,
+                interval: Duration::from_millis(r.interval_cs as u64 * 10),
+                arrived: Mono(r.last_ns),
+            };
+            actions.extend(self.engine.handle(Input::Advert(seen), now));
+        }
+        actions
+    }
+
+    /// Carries out the engine's actions.
+    pub async fn execute(&mut self, actions: Vec<Action>, netlink: &Netlink, maps: &mut Maps) {
+        for action in actions {
+            match action {
+                Action::SendAdvert { priority } => self.send_advert(priority),
+                Action::AddVips => {
+                    for b in &self.vips {
+                        if let Err(e) = netlink.add_vip(b.ifindex, &b.vip).await {
+                            warn!(instance = %self.name, interface = %b.interface, vip = %b.vip.addr, error = %e, "adding VIP");
+                        }
+                    }
+                }
+                Action::RemoveVips => self.remove_vips(netlink).await,
+                Action::SendGarpBurst(burst) => {
+                    let garp = Arc::clone(&self.garp);
+                    let vips: Vec<IpAddr> = self.vips.iter().map(|b| b.vip.addr).collect();
+                    let pacing = Pacing {
+                        repeat: burst.count,
+                        garp_interval: if burst.spacing.is_zero() { self.garp_pacing } else { burst.spacing },
+                        gna_interval: if burst.spacing.is_zero() { self.garp_pacing } else { burst.spacing },
+                    };
+                    let name = self.name.clone();
+                    tokio::spawn(async move {
+                        let report = garp.burst(&vips, pacing).await;
+                        debug!(instance = %name, cause = ?burst.cause, ?report, "GARP/NA burst sent");
+                    });
+                }
+                Action::Transition { from, to, reason, priority } => {
+                    info!(instance = %self.name, "{from:?} -> {to:?} ({reason:?}), priority {priority}");
+                    self.set_wake_on_any(maps, to == State::Master);
+                }
+                Action::AdvertIgnored { src, priority, reason } => {
+                    debug!(instance = %self.name, %src, priority, ?reason, "advert ignored");
+                }
+                Action::MasterIntervalAdopted { from, to } => {
+                    info!(instance = %self.name, ?from, ?to, "adopting the master's advert interval");
+                }
+            }
+        }
+    }
+
+    pub async fn remove_vips(&self, netlink: &Netlink) {
+        for b in &self.vips {
+            if let Err(e) = netlink.del_vip(b.ifindex, &b.vip).await {
+                warn!(instance = %self.name, interface = %b.interface, vip = %b.vip.addr, error = %e, "removing VIP");
+            }
+        }
+    }
+
+    fn send_advert(&self, priority: u8) {
+        let mut advert = self.template.clone();
+        advert.priority = priority;
+        for &dst in &self.destinations {
+            let pseudo = self.pseudo_header.then_some((self.source, dst));
+            let pdu = match packet::encode(&advert, pseudo) {
+                Ok(p) => p,
+                Err(e) => {
+                    warn!(instance = %self.name, error = %e, "encoding advert");
+                    return;
+                }
+            };
+            if let Err(e) = self.sender.send(&pdu, dst) {
+                warn!(instance = %self.name, %dst, error = %e, "sending advert");
+            }
+        }
+    }
+}
