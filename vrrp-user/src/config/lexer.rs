@@ -155,7 +155,7 @@ impl<'d> Lexer<'d> {
                 self.definitions.insert(name.to_string(), value.trim().to_string());
                 continue;
             }
-            let expanded = self.substitute(uncommented, &at, 0);
+            let expanded = self.substitute(uncommented, &at);
             for piece in expanded.split('\n') {
                 let tokens = tokenize(piece, &at, self.diags);
                 if tokens.is_empty() {
@@ -220,14 +220,25 @@ impl<'d> Lexer<'d> {
         Ok(())
     }
 
-    fn substitute(&mut self, text: &str, at: &Location, depth: usize) -> String {
+    /// Replaces `$NAME`/`${NAME}`; undefined names stay as written.
+    fn substitute(&mut self, text: &str, at: &Location) -> String {
+        let mut budget = MAX_EXPANDED_LINE;
+        match self.expand(text, at, 0, &mut budget) {
+            Ok(expanded) => expanded,
+            Err(problem) => {
+                self.diags.error(at, "$", problem);
+                String::new()
+            }
+        }
+    }
+
+    /// `budget` is shared by the whole line so that `$A=$A $A` chains stop early.
+    fn expand(&mut self, text: &str, at: &Location, depth: usize, budget: &mut usize) -> Result<String, String> {
         if !text.contains('$') {
-            return text.to_string();
+            return Ok(text.to_string());
         }
         if depth >= MAX_SUBSTITUTION_DEPTH {
-            self.diags
-                .error(at, "$", "definitions refer to each other without end");
-            return text.to_string();
+            return Err("definitions refer to each other without end".into());
         }
         let mut out = String::with_capacity(text.len());
         let mut rest = text;
@@ -247,15 +258,11 @@ impl<'d> Lexer<'d> {
             };
             match self.definitions.get(name).cloned() {
                 Some(value) if !name.is_empty() => {
-                    out.push_str(&self.substitute(&value, at, depth + 1));
-                    if out.len() > MAX_EXPANDED_LINE {
-                        self.diags.error(
-                            at,
-                            "$",
-                            format!("${name} expands to more than {MAX_EXPANDED_LINE} bytes"),
-                        );
-                        return String::new();
-                    }
+                    let expanded = self.expand(&value, at, depth + 1, budget)?;
+                    *budget = budget
+                        .checked_sub(expanded.len())
+                        .ok_or_else(|| format!("${name} expands to more than {MAX_EXPANDED_LINE} bytes"))?;
+                    out.push_str(&expanded);
                 }
                 _ => {
                     if !name.is_empty() {
@@ -269,7 +276,7 @@ impl<'d> Lexer<'d> {
             rest = &after[consumed..];
         }
         out.push_str(rest);
-        out
+        Ok(out)
     }
 }
 

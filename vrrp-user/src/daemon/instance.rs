@@ -101,6 +101,18 @@ fn scope_number(scope: &str) -> Option<u8> {
     }
 }
 
+/// The interface's advert source; a fresh IPv6 link-local is tentative for
+/// a moment (DAD), so wait up to 5 s for one before giving up.
+async fn source_address(interface: &str, family: Family) -> Result<Option<IpAddr>, SocketError> {
+    for _ in 0..50 {
+        if let Some(a) = socket::interface_address(interface, family)? {
+            return Ok(Some(a));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(None)
+}
+
 fn packet_version(v: config::Version) -> Version {
     match v {
         config::Version::V2 => Version::V2,
@@ -145,7 +157,8 @@ impl RunningInstance {
         .map_err(socket_err)?;
         let source = match sender.source() {
             Some(s) => s,
-            None => socket::interface_address(&cfg.interface, family)
+            None => source_address(&cfg.interface, family)
+                .await
                 .map_err(socket_err)?
                 .ok_or_else(|| InstanceError::NoSource {
                     instance: name.clone(),
