@@ -108,9 +108,12 @@ pub fn garp_count(watch: &Proc) -> usize {
     watch.log_text().lines().filter(|l| l.contains(VIP)).count()
 }
 
-/// Loads an nftables ruleset in a namespace.
-pub fn nft(ns: &Netns, ruleset: &str) -> Result<()> {
-    ns.sh(&format!("nft -f - <<'EOF'\n{ruleset}\nEOF")).map(|_| ())
+/// Runs nft commands in a namespace, one `nft` call each.
+pub fn nft(ns: &Netns, commands: &[&str]) -> Result<()> {
+    for c in commands {
+        crate::run(ns.command("nft").arg(c))?;
+    }
+    Ok(())
 }
 
 pub fn sigstop(p: &Proc) {

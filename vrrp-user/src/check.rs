@@ -99,7 +99,11 @@ fn write_text(value: &Value, depth: usize, out: &mut dyn Write) -> std::io::Resu
                 }
                 writeln!(out, "{indent}}}")?;
             }
-            Value::Array(items) if items.iter().any(|i| i.get("name").is_some() && i.get("defined_at").is_some()) => {
+            Value::Array(items)
+                if items
+                    .iter()
+                    .any(|i| i.get("name").is_some() && i.get("defined_at").is_some()) =>
+            {
                 for item in items {
                     let title = item.get("name").and_then(Value::as_str).unwrap_or_default();
                     writeln!(out, "{indent}{key} {title} {{")?;
@@ -121,7 +125,9 @@ fn write_text(value: &Value, depth: usize, out: &mut dyn Write) -> std::io::Resu
 }
 
 fn is_location(value: &Value) -> bool {
-    value.get("file").is_some() && value.get("line").is_some() && value.as_object().is_some_and(|m| m.len() == 2)
+    value.get("file").is_some()
+        && value.get("line").is_some()
+        && value.as_object().is_some_and(|m| m.len() == 2)
 }
 
 /// `{"address": "10.0.0.1", "dev": null, ...}` as `address 10.0.0.1 ...`, unset fields left out.
@@ -143,11 +149,7 @@ fn scalar(value: &Value) -> String {
         Value::String(s) => s.clone(),
         Value::Array(items) if items.is_empty() => "-".to_string(),
         Value::Array(items) => items.iter().map(scalar).collect::<Vec<_>>().join(" "),
-        v if is_location(v) => format!(
-            "{}:{}",
-            v["file"].as_str().unwrap_or_default(),
-            v["line"]
-        ),
+        v if is_location(v) => format!("{}:{}", v["file"].as_str().unwrap_or_default(), v["line"]),
         Value::Object(_) => one_line(value),
         other => other.to_string(),
     }

@@ -14,7 +14,9 @@ use xvrrpd::check::{self, CheckArgs};
 use xvrrpd::config::*;
 
 fn corpus(kind: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/configs").join(kind);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/configs")
+        .join(kind);
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -25,7 +27,9 @@ fn corpus(kind: &str) -> Vec<PathBuf> {
 }
 
 fn sample(name: &str) -> Loaded {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/configs").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/configs")
+        .join(name);
     load_with(&path, &FakeHost).unwrap()
 }
 
@@ -39,8 +43,19 @@ fn every_valid_sample_is_accepted_cleanly() {
     assert!(files.len() >= 15);
     for file in files {
         let loaded = load_with(&file, &FakeHost).unwrap();
-        assert!(!loaded.has_errors(), "{}: {:?}", file.display(), loaded.diagnostics);
-        assert_eq!(loaded.keepalived_exit_code(), 0, "{}: {:?}", file.display(), loaded.diagnostics);
+        assert!(
+            !loaded.has_errors(),
+            "{}: {:?}",
+            file.display(),
+            loaded.diagnostics
+        );
+        assert_eq!(
+            loaded.keepalived_exit_code(),
+            0,
+            "{}: {:?}",
+            file.display(),
+            loaded.diagnostics
+        );
         assert!(!loaded.config.instances.is_empty(), "{}", file.display());
     }
 }
@@ -74,13 +89,23 @@ const INVALID: &[(&str, i32, &str)] = &[
 #[test]
 fn every_invalid_sample_is_rejected_with_its_code_and_message() {
     let files = corpus("invalid");
-    assert_eq!(files.len(), INVALID.len(), "every invalid sample has an expectation");
+    assert_eq!(
+        files.len(),
+        INVALID.len(),
+        "every invalid sample has an expectation"
+    );
     for (name, code, message) in INVALID {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/configs/invalid").join(name);
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/configs/invalid")
+            .join(name);
         let (got_code, first) = match load_with(&path, &FakeHost) {
             Ok(loaded) => (
                 loaded.keepalived_exit_code(),
-                loaded.diagnostics.first().map(ToString::to_string).unwrap_or_default(),
+                loaded
+                    .diagnostics
+                    .first()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
             ),
             Err(e) => (check::EXIT_FATAL, e.to_string()),
         };
@@ -105,8 +130,14 @@ fn master_backup_pair_with_pass_auth() {
 
 #[test]
 fn unicast_pair_with_nopreempt() {
-    let a = sample("valid/unicast_nopreempt_a.conf").config.instances.remove(0);
-    let b = sample("valid/unicast_nopreempt_b.conf").config.instances.remove(0);
+    let a = sample("valid/unicast_nopreempt_a.conf")
+        .config
+        .instances
+        .remove(0);
+    let b = sample("valid/unicast_nopreempt_b.conf")
+        .config
+        .instances
+        .remove(0);
     assert!(a.is_unicast() && a.nopreempt && b.nopreempt);
     assert_eq!(a.unicast_src_ip, Some(ip("10.1.1.1")));
     assert_eq!(a.unicast_peer, [ip("10.1.1.2")]);
@@ -118,9 +149,15 @@ fn unicast_pair_with_nopreempt() {
 fn script_tracking_sample() {
     let loaded = sample("valid/vrrp_script.conf");
     let s = &loaded.config.scripts["chk_haproxy"];
-    assert_eq!((s.interval, s.timeout), (Duration::from_secs(2), Duration::from_secs(1)));
+    assert_eq!(
+        (s.interval, s.timeout),
+        (Duration::from_secs(2), Duration::from_secs(1))
+    );
     assert_eq!((s.rise, s.fall, s.weight), (2, 3, -20));
-    assert_eq!(loaded.config.instances[0].track_script[0].name, "chk_haproxy");
+    assert_eq!(
+        loaded.config.instances[0].track_script[0].name,
+        "chk_haproxy"
+    );
     assert!(loaded.config.runs_scripts());
 }
 
@@ -129,18 +166,33 @@ fn other_tracker_samples() {
     let p = sample("valid/track_process.conf");
     assert_eq!(p.config.track_processes["track_nginx"].process, "nginx");
     assert_eq!(p.config.instances[0].track_process[0].weight, Some(15));
-    let i = sample("valid/track_interface.conf").config.instances.remove(0);
+    let i = sample("valid/track_interface.conf")
+        .config
+        .instances
+        .remove(0);
     assert_eq!(i.track_interface[0].name, "lo");
     assert_eq!(i.track_interface[0].weight, -30);
     let f = sample("valid/track_file.conf");
-    assert_eq!(f.config.track_files["maint"].init_file, Some(InitFile { value: 0, overwrite: true }));
+    assert_eq!(
+        f.config.track_files["maint"].init_file,
+        Some(InitFile {
+            value: 0,
+            overwrite: true
+        })
+    );
 }
 
 #[test]
 fn notify_sample() {
     let i = sample("valid/notify.conf").config.instances.remove(0);
-    assert_eq!(i.notify.master.as_deref(), Some("/etc/keepalived/notify.sh MASTER"));
-    assert_eq!(i.notify.notify.as_deref(), Some("/etc/keepalived/notify-all.sh"));
+    assert_eq!(
+        i.notify.master.as_deref(),
+        Some("/etc/keepalived/notify.sh MASTER")
+    );
+    assert_eq!(
+        i.notify.notify.as_deref(),
+        Some("/etc/keepalived/notify-all.sh")
+    );
     assert_eq!(i.notify.commands().count(), 5);
 }
 
@@ -165,15 +217,30 @@ fn ipv6_v3_sample() {
 #[test]
 fn include_definition_layout_and_lvs_samples() {
     let inc = sample("valid/include_main.conf");
-    let names: Vec<&str> = inc.config.instances.iter().map(|i| i.name.as_str()).collect();
+    let names: Vec<&str> = inc
+        .config
+        .instances
+        .iter()
+        .map(|i| i.name.as_str())
+        .collect();
     assert_eq!(names, ["VI_INC_A", "VI_INC_B"]);
     assert_eq!(inc.files.len(), 3);
     let defs = sample("valid/definitions.conf").config.instances.remove(0);
-    assert_eq!((defs.virtual_router_id, defs.interface.as_str()), (61, "eth0"));
+    assert_eq!(
+        (defs.virtual_router_id, defs.interface.as_str()),
+        (61, "eth0")
+    );
     assert_eq!(defs.virtual_ipaddress[0].address, ip("10.9.0.1"));
     let layout = sample("valid/layout.conf");
     assert_eq!(layout.config.global.router_id.as_deref(), Some("lay out"));
-    assert_eq!(layout.config.instances[0].authentication.as_ref().unwrap().auth_pass, "pa ss");
+    assert_eq!(
+        layout.config.instances[0]
+            .authentication
+            .as_ref()
+            .unwrap()
+            .auth_pass,
+        "pa ss"
+    );
     let lvs = sample("valid/lvs_mixed.conf");
     assert_eq!(lvs.diagnostics.len(), 1);
     assert_eq!(lvs.diagnostics[0].keepalived, Verdict::Silent);
@@ -195,7 +262,8 @@ fn host_interface() -> Option<String> {
 }
 
 fn temp_config(name: &str, text: &str) -> PathBuf {
-    let path = std::env::temp_dir().join(format!("xvrrpd-check-{}-{name}.conf", std::process::id()));
+    let path =
+        std::env::temp_dir().join(format!("xvrrpd-check-{}-{name}.conf", std::process::id()));
     std::fs::write(&path, text).unwrap();
     path
 }
@@ -203,7 +271,11 @@ fn temp_config(name: &str, text: &str) -> PathBuf {
 fn run(args: &CheckArgs) -> (i32, String, String) {
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let code = check::run(args, &mut out, &mut err);
-    (code, String::from_utf8(out).unwrap(), String::from_utf8(err).unwrap())
+    (
+        code,
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    )
 }
 
 #[test]
@@ -216,17 +288,31 @@ fn check_run_exit_codes_dump_and_json() {
         "good",
         &format!("vrrp_instance VI_1 {{\n interface {iface}\n virtual_router_id 51\n virtual_ipaddress {{ 10.0.0.1 }}\n}}\n"),
     );
-    let args = CheckArgs { file: good.clone(), dump: false, json: false };
+    let args = CheckArgs {
+        file: good.clone(),
+        dump: false,
+        json: false,
+    };
     assert_eq!(run(&args), (0, String::new(), String::new()));
 
-    let (code, out, _) = run(&CheckArgs { dump: true, ..args.clone() });
+    let (code, out, _) = run(&CheckArgs {
+        dump: true,
+        ..args.clone()
+    });
     assert_eq!(code, 0);
     assert!(out.contains("instances VI_1 {"), "{out}");
     assert!(out.contains("  virtual_router_id 51\n"), "{out}");
-    assert!(out.contains("  priority 100\n"), "defaults are shown: {out}");
+    assert!(
+        out.contains("  priority 100\n"),
+        "defaults are shown: {out}"
+    );
     assert!(out.contains("vrrp_mcast_group4 224.0.0.18"), "{out}");
 
-    let (code, out, _) = run(&CheckArgs { dump: true, json: true, ..args.clone() });
+    let (code, out, _) = run(&CheckArgs {
+        dump: true,
+        json: true,
+        ..args.clone()
+    });
     assert_eq!(code, 0);
     let json: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(json["instances"][0]["name"], "VI_1");
@@ -236,18 +322,29 @@ fn check_run_exit_codes_dump_and_json() {
         "bad",
         &format!("vrrp_instance VI_1 {{\n interface {iface}\n virtual_router_id 300\n}}\n"),
     );
-    let (code, _, err) = run(&CheckArgs { file: bad.clone(), dump: false, json: false });
+    let (code, _, err) = run(&CheckArgs {
+        file: bad.clone(),
+        dump: false,
+        json: false,
+    });
     assert_eq!(code, 5);
     assert_eq!(
         err,
-        format!("error: {}:3: virtual_router_id: 300 outside 1..255\n", bad.display())
+        format!(
+            "error: {}:3: virtual_router_id: 300 outside 1..255\n",
+            bad.display()
+        )
     );
 
     let warn_only = temp_config(
         "lint",
         &format!("vrrp_instance VI_1 {{\n interface {iface}\n virtual_router_id 5\n virtual_ipaddress {{ 10.0.0.1 }}\n}}\nvirtual_server 10.0.0.1 80 {{\n}}\n"),
     );
-    let (code, _, err) = run(&CheckArgs { file: warn_only.clone(), dump: false, json: false });
+    let (code, _, err) = run(&CheckArgs {
+        file: warn_only.clone(),
+        dump: false,
+        json: false,
+    });
     assert_eq!(code, 0, "our own advice does not fail the check");
     assert!(err.starts_with("warning: "), "{err}");
 
@@ -258,13 +355,23 @@ fn check_run_exit_codes_dump_and_json() {
 
 #[test]
 fn check_run_missing_file_is_4() {
-    let args = CheckArgs { file: "/nonexistent/keepalived.conf".into(), dump: false, json: false };
+    let args = CheckArgs {
+        file: "/nonexistent/keepalived.conf".into(),
+        dump: false,
+        json: false,
+    };
     let (code, out, err) = run(&args);
     assert_eq!(code, 4);
     assert!(out.is_empty());
-    assert!(err.starts_with("error: cannot read /nonexistent/keepalived.conf"), "{err}");
+    assert!(
+        err.starts_with("error: cannot read /nonexistent/keepalived.conf"),
+        "{err}"
+    );
     assert_eq!(check::DEFAULT_CONFIG, "/etc/keepalived/keepalived.conf");
-    assert_eq!(CheckArgs::default().file, PathBuf::from(check::DEFAULT_CONFIG));
+    assert_eq!(
+        CheckArgs::default().file,
+        PathBuf::from(check::DEFAULT_CONFIG)
+    );
 }
 
 #[test]
@@ -273,14 +380,25 @@ fn check_run_nonexistent_interface_and_loopback() {
         "noif",
         "vrrp_instance VI_1 {\n interface xvrrpd-none0\n virtual_router_id 5\n virtual_ipaddress { 10.0.0.1 }\n}\n",
     );
-    let (code, _, err) = run(&CheckArgs { file: missing.clone(), dump: false, json: false });
+    let (code, _, err) = run(&CheckArgs {
+        file: missing.clone(),
+        dump: false,
+        json: false,
+    });
     assert_eq!(code, 5, "keepalived -t exits 5 for unknown interfaces");
-    assert!(err.contains(":2: interface: VI_1: interface xvrrpd-none0 does not exist on this host"), "{err}");
+    assert!(
+        err.contains(":2: interface: VI_1: interface xvrrpd-none0 does not exist on this host"),
+        "{err}"
+    );
     let lo = temp_config(
         "lo",
         "vrrp_instance VI_1 {\n interface lo\n virtual_router_id 5\n virtual_ipaddress { 10.0.0.1 }\n}\n",
     );
-    let (code, _, err) = run(&CheckArgs { file: lo.clone(), dump: false, json: false });
+    let (code, _, err) = run(&CheckArgs {
+        file: lo.clone(),
+        dump: false,
+        json: false,
+    });
     assert_eq!(code, 5);
     assert!(err.contains("cannot use loopback interface lo"), "{err}");
     std::fs::remove_file(missing).unwrap();

@@ -34,12 +34,26 @@ const INSTANCE: &str = "vrrp_instance $NAME {\n interface eth0\n virtual_router_
 fn glob_includes_resolve_next_to_the_including_file_in_sorted_order() {
     let dir = tree(&[
         ("etc/main.conf", "$NAME=A\n$VRID=1\ninclude conf.d/*.conf\n"),
-        ("etc/conf.d/20-b.conf", &format!("$NAME=B\n$VRID=2\n{INSTANCE}")),
-        ("etc/conf.d/10-a.conf", &format!("{INSTANCE}include ../more/c.inc\n")),
-        ("etc/more/c.inc", "$NAME=C\n$VRID=3\nvrrp_instance C { bogus_keyword }\n"),
+        (
+            "etc/conf.d/20-b.conf",
+            &format!("$NAME=B\n$VRID=2\n{INSTANCE}"),
+        ),
+        (
+            "etc/conf.d/10-a.conf",
+            &format!("{INSTANCE}include ../more/c.inc\n"),
+        ),
+        (
+            "etc/more/c.inc",
+            "$NAME=C\n$VRID=3\nvrrp_instance C { bogus_keyword }\n",
+        ),
     ]);
     let loaded = load_with(&dir.join("etc/main.conf"), &FakeHost).unwrap();
-    let names: Vec<&str> = loaded.config.instances.iter().map(|i| i.name.as_str()).collect();
+    let names: Vec<&str> = loaded
+        .config
+        .instances
+        .iter()
+        .map(|i| i.name.as_str())
+        .collect();
     assert_eq!(names, ["A", "B"]);
     assert_eq!(loaded.files.len(), 4);
     // Every finding names the file it is in.
@@ -50,14 +64,20 @@ fn glob_includes_resolve_next_to_the_including_file_in_sorted_order() {
         .expect("reported");
     assert_eq!(bogus.file, dir.join("etc/conf.d/../more/c.inc"));
     assert_eq!(bogus.line, 3);
-    assert_eq!(loaded.config.instances[1].defined_at.file, dir.join("etc/conf.d/20-b.conf"));
+    assert_eq!(
+        loaded.config.instances[1].defined_at.file,
+        dir.join("etc/conf.d/20-b.conf")
+    );
     fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
 fn absolute_include() {
     let dir = tree(&[("inc.conf", "global_defs { router_id abs }\n")]);
-    let main = tree(&[("main.conf", &format!("include {}\n", dir.join("inc.conf").display()))]);
+    let main = tree(&[(
+        "main.conf",
+        &format!("include {}\n", dir.join("inc.conf").display()),
+    )]);
     let loaded = load_with(&main.join("main.conf"), &FakeHost).unwrap();
     assert_eq!(loaded.config.global.router_id.as_deref(), Some("abs"));
     fs::remove_dir_all(dir).unwrap();
@@ -66,7 +86,10 @@ fn absolute_include() {
 
 #[test]
 fn missing_include_is_fatal_and_names_file_and_line() {
-    let dir = tree(&[("main.conf", "global_defs { router_id x }\ninclude nope.conf\n")]);
+    let dir = tree(&[(
+        "main.conf",
+        "global_defs { router_id x }\ninclude nope.conf\n",
+    )]);
     let err = load_with(&dir.join("main.conf"), &FakeHost).unwrap_err();
     match &err {
         ConfigError::MissingInclude { at, path } => {
@@ -137,7 +160,11 @@ fn including_the_same_file_twice_is_not_a_cycle() {
 fn unreadable_main_file_is_an_io_error_with_the_path() {
     let err = load_with(Path::new("/nonexistent/keepalived.conf"), &FakeHost).unwrap_err();
     assert!(matches!(err, ConfigError::Io { .. }));
-    assert!(err.to_string().starts_with("cannot read /nonexistent/keepalived.conf: "), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("cannot read /nonexistent/keepalived.conf: "),
+        "{err}"
+    );
 }
 
 #[test]
@@ -145,7 +172,11 @@ fn include_of_a_directory_is_an_error_naming_the_include_line() {
     let dir = tree(&[("main.conf", "include sub\n"), ("sub/x", "")]);
     let err = load_with(&dir.join("main.conf"), &FakeHost).unwrap_err();
     assert!(matches!(err, ConfigError::Include { .. }), "{err:?}");
-    assert!(err.to_string().contains("main.conf:1: include: cannot read"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("main.conf:1: include: cannot read"),
+        "{err}"
+    );
     fs::remove_dir_all(dir).unwrap();
 }
 
@@ -153,7 +184,13 @@ fn include_of_a_directory_is_an_error_naming_the_include_line() {
 fn include_without_a_file_name() {
     let dir = tree(&[("main.conf", "include\n")]);
     let loaded = load_with(&dir.join("main.conf"), &FakeHost).unwrap();
-    assert_eq!(loaded.diagnostics[0].to_string(), format!("{}:1: include: missing file name", dir.join("main.conf").display()));
+    assert_eq!(
+        loaded.diagnostics[0].to_string(),
+        format!(
+            "{}:1: include: missing file name",
+            dir.join("main.conf").display()
+        )
+    );
     fs::remove_dir_all(dir).unwrap();
 }
 
@@ -161,7 +198,11 @@ fn include_without_a_file_name() {
 fn non_utf8_bytes_do_not_stop_reading() {
     let dir = tree(&[]);
     fs::create_dir_all(&dir).unwrap();
-    fs::write(dir.join("main.conf"), b"global_defs {\n router_id \xff\xfe\n}\n").unwrap();
+    fs::write(
+        dir.join("main.conf"),
+        b"global_defs {\n router_id \xff\xfe\n}\n",
+    )
+    .unwrap();
     let loaded = load_with(&dir.join("main.conf"), &FakeHost).unwrap();
     assert!(loaded.config.global.router_id.is_some());
     fs::remove_dir_all(dir).unwrap();

@@ -13,7 +13,12 @@ use xvrrpd::config::*;
 fn only(body: &str) -> (Instance, Vec<String>) {
     let loaded = load(&instance(body));
     let msgs = messages(&loaded);
-    let instance = loaded.config.instances.into_iter().next().expect("instance kept");
+    let instance = loaded
+        .config
+        .instances
+        .into_iter()
+        .next()
+        .expect("instance kept");
     (instance, msgs)
 }
 
@@ -96,9 +101,7 @@ fn global_keywords() {
             notify_fifo_script \"/usr/local/bin/fifo.sh arg\"
             notification_email { root@localhost }
             smtp_server 127.0.0.1
-        }\n"
-            .to_string()
-            .as_str(),
+        }\n",
     );
     assert!(messages(&loaded).is_empty(), "{:?}", messages(&loaded));
     let g = &loaded.config.global;
@@ -122,16 +125,17 @@ fn global_keywords() {
     );
     assert!(g.enable_script_security);
     assert_eq!(g.notify_fifo, Some(PathBuf::from("/run/keepalived.fifo")));
-    assert_eq!(g.notify_fifo_script.as_deref(), Some("/usr/local/bin/fifo.sh arg"));
+    assert_eq!(
+        g.notify_fifo_script.as_deref(),
+        Some("/usr/local/bin/fifo.sh arg")
+    );
 }
 
 #[test]
 fn globals_feed_instance_defaults() {
-    let text = format!(
-        "vrrp_instance VI_1 {{\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {{ 10.0.0.1 }}\n}}\n\
-         global_defs {{\n vrrp_version 3\n vrrp_garp_master_delay 7\n vrrp_garp_master_repeat 2\n vrrp_check_unicast_src\n}}\n"
-    );
-    let loaded = load(&text);
+    let text = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress { 10.0.0.1 }\n}\n\
+         global_defs {\n vrrp_version 3\n vrrp_garp_master_delay 7\n vrrp_garp_master_repeat 2\n vrrp_check_unicast_src\n}\n";
+    let loaded = load(text);
     let i = &loaded.config.instances[0];
     assert_eq!(i.version, Version::V3);
     assert_eq!(i.garp_master_delay, Duration::from_secs(7));
@@ -156,7 +160,10 @@ fn state_and_priority() {
     assert_eq!(msgs, ["k.conf:5: priority: invalid number 'high'"]);
     let (i, msgs) = only("state master");
     assert_eq!(i.state, InitialState::Backup);
-    assert_eq!(msgs, ["k.conf:5: state: unknown state 'master', using BACKUP"]);
+    assert_eq!(
+        msgs,
+        ["k.conf:5: state: unknown state 'master', using BACKUP"]
+    );
 }
 
 #[test]
@@ -184,8 +191,12 @@ fn virtual_router_id_errors() {
 
 #[test]
 fn interface_errors() {
-    let loaded = load("vrrp_instance VI_1 {\n virtual_router_id 1\n virtual_ipaddress { 10.0.0.1 }\n}\n");
-    assert_eq!(messages(&loaded), ["k.conf:1: interface: VI_1: no interface given"]);
+    let loaded =
+        load("vrrp_instance VI_1 {\n virtual_router_id 1\n virtual_ipaddress { 10.0.0.1 }\n}\n");
+    assert_eq!(
+        messages(&loaded),
+        ["k.conf:1: interface: VI_1: no interface given"]
+    );
     let loaded = load("vrrp_instance VI_1 {\n virtual_router_id 1\n interface eth9\n virtual_ipaddress { 10.0.0.1 }\n}\n");
     assert_eq!(
         messages(&loaded),
@@ -202,21 +213,34 @@ fn interface_errors() {
 #[test]
 fn missing_parameter_is_an_error() {
     let loaded = load(&instance("priority"));
-    assert_eq!(messages(&loaded), ["k.conf:5: priority: missing a parameter"]);
+    assert_eq!(
+        messages(&loaded),
+        ["k.conf:5: priority: missing a parameter"]
+    );
     assert!(loaded.has_errors());
 }
 
 #[test]
 fn unnamed_instance_is_an_error() {
     let loaded = load("vrrp_instance {\n interface eth0\n}\n");
-    assert_eq!(messages(&loaded), ["k.conf:1: vrrp_instance: must have a name; block skipped"]);
+    assert_eq!(
+        messages(&loaded),
+        ["k.conf:1: vrrp_instance: must have a name; block skipped"]
+    );
 }
 
 #[test]
 fn duplicate_instance_name_is_an_error() {
-    let text = format!("{}{}", instance(""), instance("").replace("virtual_router_id 1", "virtual_router_id 2"));
+    let text = format!(
+        "{}{}",
+        instance(""),
+        instance("").replace("virtual_router_id 1", "virtual_router_id 2")
+    );
     let loaded = load(&text);
-    assert_eq!(messages(&loaded), ["k.conf:7: vrrp_instance: vrrp instance VI_1 already defined"]);
+    assert_eq!(
+        messages(&loaded),
+        ["k.conf:7: vrrp_instance: vrrp instance VI_1 already defined"]
+    );
     assert_eq!(loaded.config.instances.len(), 1);
 }
 
@@ -225,7 +249,10 @@ fn advert_int_v2_rounds_to_whole_seconds() {
     assert_eq!(only("advert_int 3").0.advert_int, Duration::from_secs(3));
     let (i, msgs) = only("advert_int 1.5");
     assert_eq!(i.advert_int, Duration::from_secs(2));
-    assert_eq!(msgs, ["k.conf:5: advert_int: VI_1: VRRPv2 advert_int 1.5s must be whole seconds; using 2s"]);
+    assert_eq!(
+        msgs,
+        ["k.conf:5: advert_int: VI_1: VRRPv2 advert_int 1.5s must be whole seconds; using 2s"]
+    );
     let (i, msgs) = only("advert_int 0.2");
     assert_eq!(i.advert_int, Duration::from_secs(1));
     assert_eq!(msgs.len(), 1);
@@ -247,8 +274,14 @@ fn advert_int_v3_uses_10ms_steps_up_to_40_95s() {
     assert_eq!(msgs.len(), 1);
     let (i, msgs) = only("version 3\nadvert_int 41");
     assert_eq!(i.advert_int, Duration::from_millis(40_950));
-    assert_eq!(msgs, ["k.conf:6: advert_int: VI_1: VRRPv3 advert_int 41s above 40.95s; using 40.95s"]);
-    assert_eq!(only("version 3\nadvert_int 40.95").0.advert_int, Duration::from_millis(40_950));
+    assert_eq!(
+        msgs,
+        ["k.conf:6: advert_int: VI_1: VRRPv3 advert_int 41s above 40.95s; using 40.95s"]
+    );
+    assert_eq!(
+        only("version 3\nadvert_int 40.95").0.advert_int,
+        Duration::from_millis(40_950)
+    );
 }
 
 #[test]
@@ -271,7 +304,10 @@ fn ipv6_instance_is_forced_to_v3() {
     // Written before the address: keepalived is silent, we note it.
     let loaded = load(&text.replace(" interface eth0\n", " interface eth0\n version 2\n"));
     assert_eq!(loaded.config.instances[0].version, Version::V3);
-    assert_eq!(messages(&loaded), ["k.conf:1: version: V6: VRRPv2 has no IPv6; using version 3"]);
+    assert_eq!(
+        messages(&loaded),
+        ["k.conf:1: version: V6: VRRPv2 has no IPv6; using version 3"]
+    );
     assert_eq!(loaded.keepalived_exit_code(), 0);
     // Written after it: keepalived reports the conflict.
     let loaded = load(&text.replace("fd00::1 }\n", "fd00::1 }\n version 2\n"));
@@ -296,27 +332,45 @@ fn authentication() {
     assert_eq!(i.auth_data(), Some(*b"secret\0\0"));
     let (i, _) = only("authentication {\n auth_type AH\n auth_pass x\n}");
     assert_eq!(i.authentication.unwrap().auth_type, AuthType::Ah);
-    assert_eq!(only("authentication { auth_type AH\nauth_pass x }").0.auth_data(), None);
+    assert_eq!(
+        only("authentication { auth_type AH\nauth_pass x }")
+            .0
+            .auth_data(),
+        None
+    );
 
     let (i, msgs) = only("authentication {\n auth_type PASS\n auth_pass 1234567890\n}");
     assert_eq!(i.authentication.unwrap().auth_pass, "12345678");
-    assert_eq!(msgs, ["k.conf:7: auth_pass: longer than 8 characters; truncated to 8 as keepalived does"]);
+    assert_eq!(
+        msgs,
+        ["k.conf:7: auth_pass: longer than 8 characters; truncated to 8 as keepalived does"]
+    );
 
     let (i, msgs) = only("authentication {\n auth_type PASS\n}");
     assert_eq!(i.authentication, None);
-    assert_eq!(msgs, ["k.conf:5: authentication: VI_1: auth_type given without auth_pass; ignored"]);
+    assert_eq!(
+        msgs,
+        ["k.conf:5: authentication: VI_1: auth_type given without auth_pass; ignored"]
+    );
 
     let (_, msgs) = only("authentication {\n auth_type MD5\n auth_pass x\n}");
-    assert_eq!(msgs, ["k.conf:6: auth_type: unknown authentication type 'MD5'"]);
+    assert_eq!(
+        msgs,
+        ["k.conf:6: auth_type: unknown authentication type 'MD5'"]
+    );
 
     let (i, msgs) = only("version 3\nauthentication {\n auth_type PASS\n auth_pass x\n}");
     assert_eq!(i.authentication, None);
-    assert_eq!(msgs, ["k.conf:6: authentication: VI_1: VRRPv3 has no authentication; ignored"]);
+    assert_eq!(
+        msgs,
+        ["k.conf:6: authentication: VI_1: VRRPv3 has no authentication; ignored"]
+    );
 }
 
 #[test]
 fn virtual_ipaddress_entries() {
-    let text = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n\
+    let text =
+        "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n\
         10.0.0.1/24 brd 10.0.0.255 dev eth1 label eth1:1 scope link\n\
         10.0.0.2\n\
         10.0.0.3/24 dev eth0 label eth0:3 no_track\n\
@@ -346,14 +400,38 @@ fn virtual_ipaddress_entries() {
 #[test]
 fn virtual_ipaddress_errors() {
     let cases = [
-        ("10.0.0.5/33", "k.conf:6: virtual_ipaddress: invalid prefix length in '10.0.0.5/33'; using /32"),
-        ("10.0.0.300", "k.conf:6: virtual_ipaddress: invalid IP address '10.0.0.300'; skipped"),
-        ("10.0.0.5 dev eth9", "k.conf:6: virtual_ipaddress: interface eth9 does not exist on this host"),
-        ("10.0.0.5 scope galaxy", "k.conf:6: virtual_ipaddress: invalid scope 'galaxy' for 10.0.0.5; ignored"),
-        ("10.0.0.5 frob", "k.conf:6: virtual_ipaddress: unknown option 'frob' for 10.0.0.5; ignored"),
-        ("10.0.0.5 label", "k.conf:6: virtual_ipaddress: 'label' needs a value"),
-        ("10.0.0.5 brd x", "k.conf:6: virtual_ipaddress: invalid broadcast address 'x'"),
-        ("fd00::5", "k.conf:6: virtual_ipaddress: fd00::5 is IPv6 but the instance is IPv4; ignored"),
+        (
+            "10.0.0.5/33",
+            "k.conf:6: virtual_ipaddress: invalid prefix length in '10.0.0.5/33'; using /32",
+        ),
+        (
+            "10.0.0.300",
+            "k.conf:6: virtual_ipaddress: invalid IP address '10.0.0.300'; skipped",
+        ),
+        (
+            "10.0.0.5 dev eth9",
+            "k.conf:6: virtual_ipaddress: interface eth9 does not exist on this host",
+        ),
+        (
+            "10.0.0.5 scope galaxy",
+            "k.conf:6: virtual_ipaddress: invalid scope 'galaxy' for 10.0.0.5; ignored",
+        ),
+        (
+            "10.0.0.5 frob",
+            "k.conf:6: virtual_ipaddress: unknown option 'frob' for 10.0.0.5; ignored",
+        ),
+        (
+            "10.0.0.5 label",
+            "k.conf:6: virtual_ipaddress: 'label' needs a value",
+        ),
+        (
+            "10.0.0.5 brd x",
+            "k.conf:6: virtual_ipaddress: invalid broadcast address 'x'",
+        ),
+        (
+            "fd00::5",
+            "k.conf:6: virtual_ipaddress: fd00::5 is IPv6 but the instance is IPv4; ignored",
+        ),
     ];
     for (entry, message) in cases {
         let (_, msgs) = only(&format!("virtual_ipaddress {{\n{entry}\n}}"));
@@ -373,7 +451,9 @@ fn no_vip_is_reported() {
 
 #[test]
 fn unicast() {
-    let (i, msgs) = only("unicast_src_ip 10.0.0.5\nunicast_peer {\n 10.0.0.6\n 10.0.0.7 min_ttl 250 max_ttl 255\n}");
+    let (i, msgs) = only(
+        "unicast_src_ip 10.0.0.5\nunicast_peer {\n 10.0.0.6\n 10.0.0.7 min_ttl 250 max_ttl 255\n}",
+    );
     assert!(msgs.is_empty(), "{msgs:?}");
     assert!(i.is_unicast());
     assert_eq!(i.unicast_src_ip, Some(ip("10.0.0.5")));
@@ -423,7 +503,10 @@ fn preemption() {
     let (i, msgs) = only("nopreempt");
     assert!(i.nopreempt && msgs.is_empty());
     assert!(!only("nopreempt\npreempt").0.nopreempt);
-    assert_eq!(only("preempt_delay 2.5").0.preempt_delay, Duration::from_millis(2500));
+    assert_eq!(
+        only("preempt_delay 2.5").0.preempt_delay,
+        Duration::from_millis(2500)
+    );
     let (_, msgs) = only("preempt_delay 1001");
     assert_eq!(msgs, ["k.conf:5: preempt_delay: 1001 outside 0..1000"]);
 
@@ -435,10 +518,16 @@ fn preemption() {
     );
     let (i, msgs) = only("priority 255\nnopreempt");
     assert!(!i.nopreempt);
-    assert_eq!(msgs, ["k.conf:1: nopreempt: VI_1: priority 255 always preempts; nopreempt ignored"]);
+    assert_eq!(
+        msgs,
+        ["k.conf:1: nopreempt: VI_1: priority 255 always preempts; nopreempt ignored"]
+    );
     let (i, msgs) = only("nopreempt\npreempt_delay 5");
     assert_eq!(i.preempt_delay, Duration::ZERO);
-    assert_eq!(msgs, ["k.conf:1: preempt_delay: VI_1: preempt_delay has no effect with nopreempt; ignored"]);
+    assert_eq!(
+        msgs,
+        ["k.conf:1: preempt_delay: VI_1: preempt_delay has no effect with nopreempt; ignored"]
+    );
 }
 
 #[test]
@@ -473,7 +562,10 @@ fn track_interface() {
             reverse: true
         }]
     );
-    assert_eq!(only("track_interface { eth1 }").0.track_interface[0].weight, 0);
+    assert_eq!(
+        only("track_interface { eth1 }").0.track_interface[0].weight,
+        0
+    );
 
     let (i, msgs) = only("track_interface {\n eth0 weight 10\n}");
     assert!(i.track_interface.is_empty());
@@ -482,18 +574,30 @@ fn track_interface() {
         ["k.conf:6: track_interface: VI_1: eth0 is the instance's own interface, tracked anyway; ignored"]
     );
     let (_, msgs) = only("track_interface {\n eth1\n eth1 weight 5\n}");
-    assert_eq!(msgs, ["k.conf:7: track_interface: eth1 tracked twice; ignoring the repeat"]);
+    assert_eq!(
+        msgs,
+        ["k.conf:7: track_interface: eth1 tracked twice; ignoring the repeat"]
+    );
     let (_, msgs) = only("track_interface {\n eth7\n}");
-    assert_eq!(msgs, ["k.conf:6: track_interface: interface eth7 does not exist on this host"]);
+    assert_eq!(
+        msgs,
+        ["k.conf:6: track_interface: interface eth7 does not exist on this host"]
+    );
     let (i, msgs) = only("track_interface {\n eth1 weight 254\n}");
     assert_eq!(i.track_interface[0].weight, 253);
-    assert_eq!(msgs, ["k.conf:6: eth1: weight 254 must be within -253..253; using 253"]);
+    assert_eq!(
+        msgs,
+        ["k.conf:6: eth1: weight 254 must be within -253..253; using 253"]
+    );
     let (_, msgs) = only("track_interface {\n eth1 weight 300\n}");
     assert_eq!(msgs, ["k.conf:6: eth1: 300 outside -254..254"]);
     let (_, msgs) = only("track_interface {\n eth1 weight\n}");
     assert_eq!(msgs, ["k.conf:6: eth1: weight needs a value"]);
     let (_, msgs) = only("track_interface {\n eth1 heavy\n}");
-    assert_eq!(msgs, ["k.conf:6: eth1: unexpected 'heavy' (expected weight N [reverse])"]);
+    assert_eq!(
+        msgs,
+        ["k.conf:6: eth1: unexpected 'heavy' (expected weight N [reverse])"]
+    );
 }
 
 #[test]
@@ -518,20 +622,32 @@ fn vrrp_script_keywords_and_defaults() {
     assert_eq!(chk.defined_at, Location::new("k.conf", 5));
     assert_eq!(chk.interval, Duration::from_secs(2));
     assert_eq!(chk.timeout, Duration::from_secs(3));
-    assert_eq!((chk.weight, chk.reverse, chk.rise, chk.fall), (-20, true, 4, 5));
+    assert_eq!(
+        (chk.weight, chk.reverse, chk.rise, chk.fall),
+        (-20, true, 4, 5)
+    );
     assert_eq!(chk.user.as_ref().unwrap().user, "nobody");
     assert!(chk.init_fail);
     let plain = &loaded.config.scripts["plain"];
     assert_eq!(plain.interval, Duration::from_secs(3));
-    assert_eq!(plain.timeout, Duration::from_secs(3), "timeout defaults to the interval");
-    assert_eq!((plain.weight, plain.rise, plain.fall, plain.init_fail), (0, 1, 1, false));
+    assert_eq!(
+        plain.timeout,
+        Duration::from_secs(3),
+        "timeout defaults to the interval"
+    );
+    assert_eq!(
+        (plain.weight, plain.rise, plain.fall, plain.init_fail),
+        (0, 1, 1, false)
+    );
     let minimal = load(&format!("{SECURE}vrrp_script m {{ script /bin/true }}\n"));
     assert_eq!(minimal.config.scripts["m"].interval, Duration::from_secs(1));
 }
 
 #[test]
 fn vrrp_script_errors() {
-    let loaded = load(&format!("{SECURE}vrrp_script chk {{\n interval 0\n rise 0\n weight 300\n}}\n"));
+    let loaded = load(&format!(
+        "{SECURE}vrrp_script chk {{\n interval 0\n rise 0\n weight 300\n}}\n"
+    ));
     assert_eq!(
         messages(&loaded),
         [
@@ -567,7 +683,10 @@ fn track_script_refs() {
             }
         ]
     );
-    assert_eq!(messages(&loaded), ["k.conf:14: track_script: VI_1: track_script nope not found; ignored"]);
+    assert_eq!(
+        messages(&loaded),
+        ["k.conf:14: track_script: VI_1: track_script nope not found; ignored"]
+    );
 }
 
 #[test]
@@ -582,16 +701,25 @@ fn track_process() {
     let p = &loaded.config.track_processes["nginx"];
     assert_eq!(p.process, "nginx");
     assert_eq!(p.parameters, ["-g", "daemon"]);
-    assert_eq!((p.weight, p.reverse, p.quorum, p.quorum_max), (10, true, 2, Some(4)));
+    assert_eq!(
+        (p.weight, p.reverse, p.quorum, p.quorum_max),
+        (10, true, 2, Some(4))
+    );
     assert_eq!(p.delay, Duration::from_millis(1500));
     assert_eq!(p.param_match.as_deref(), Some("initial"));
     assert!(p.full_command);
     let bare = &loaded.config.track_processes["bare"];
-    assert_eq!((bare.weight, bare.quorum, bare.quorum_max, bare.full_command), (0, 1, None, false));
+    assert_eq!(
+        (bare.weight, bare.quorum, bare.quorum_max, bare.full_command),
+        (0, 1, None, false)
+    );
     assert_eq!(loaded.config.instances[0].track_process[0].weight, Some(15));
 
     let loaded = load("vrrp_track_process p {\n weight 3\n}\n");
-    assert_eq!(messages(&loaded), ["k.conf:1: vrrp_track_process: p: no process given; removed"]);
+    assert_eq!(
+        messages(&loaded),
+        ["k.conf:1: vrrp_track_process: p: no process given; removed"]
+    );
 }
 
 #[test]
@@ -605,12 +733,21 @@ fn track_file() {
     let f = &loaded.config.track_files["f"];
     assert_eq!(f.file, PathBuf::from("/run/f"));
     assert_eq!(f.weight, -3);
-    assert_eq!(f.init_file, Some(InitFile { value: 7, overwrite: true }));
+    assert_eq!(
+        f.init_file,
+        Some(InitFile {
+            value: 7,
+            overwrite: true
+        })
+    );
     let g = &loaded.config.track_files["g"];
     assert_eq!((g.weight, g.init_file.clone()), (1, None));
     assert_eq!(loaded.config.instances[0].track_file.len(), 2);
     let loaded = load("vrrp_track_file f {\n weight 3\n}\n");
-    assert_eq!(messages(&loaded), ["k.conf:1: vrrp_track_file: f: no file given; removed"]);
+    assert_eq!(
+        messages(&loaded),
+        ["k.conf:1: vrrp_track_file: f: no file given; removed"]
+    );
 }
 
 #[test]
@@ -629,11 +766,15 @@ fn notify_keywords_keep_the_command_line() {
 
 #[test]
 fn flags() {
-    let (i, msgs) = only("use_vmac\nvmac_xmit_base\ndont_track_primary\nno_accept\nv3_checksum_as_v2");
+    let (i, msgs) =
+        only("use_vmac\nvmac_xmit_base\ndont_track_primary\nno_accept\nv3_checksum_as_v2");
     assert_eq!(i.use_vmac.as_deref(), Some("vrrp.1"));
     assert!(i.vmac_xmit_base && i.dont_track_primary && !i.accept && i.v3_checksum_as_v2);
     assert_eq!(msgs, ["k.conf:9: v3_checksum_as_v2: xvrrpd extension: keepalived 2.2 does not know this keyword"]);
-    assert_eq!(only("use_vmac vrrp_a").0.use_vmac.as_deref(), Some("vrrp_a"));
+    assert_eq!(
+        only("use_vmac vrrp_a").0.use_vmac.as_deref(),
+        Some("vrrp_a")
+    );
     assert!(only("no_accept\naccept").0.accept);
 }
 
@@ -653,7 +794,10 @@ fn sync_group() {
     assert_eq!(g.members, ["VI_1", "VI_2"]);
     assert_eq!(g.notify.master.as_deref(), Some("/bin/gm"));
     assert_eq!(g.notify.notify.as_deref(), Some("/bin/g"));
-    assert_eq!(loaded.config.sync_group_of("VI_2").map(|g| g.name.as_str()), Some("G"));
+    assert_eq!(
+        loaded.config.sync_group_of("VI_2").map(|g| g.name.as_str()),
+        Some("G")
+    );
     assert!(loaded.config.instance("VI_2").is_some());
 }
 
@@ -704,7 +848,9 @@ fn weights_that_cannot_cause_failover_are_noted() {
     let text = format!(
         "{}{}",
         instance("priority 150\ntrack_interface { eth1 weight -20 }"),
-        instance("priority 100").replace("VI_1", "VI_2").replace("interface eth0", "interface eth1")
+        instance("priority 100")
+            .replace("VI_1", "VI_2")
+            .replace("interface eth0", "interface eth1")
     );
     let loaded = load(&text);
     assert_eq!(
@@ -727,7 +873,9 @@ fn script_security() {
     assert_eq!(loaded.keepalived_exit_code(), 6);
     assert!(!loaded.has_errors());
     // Security on but nobody to run as (no script_user, no keepalived_script user).
-    let loaded = load(&format!("global_defs {{ enable_script_security }}\n{script}"));
+    let loaded = load(&format!(
+        "global_defs {{ enable_script_security }}\n{script}"
+    ));
     assert_eq!(
         messages(&loaded),
         ["k.conf:2: vrrp_script: chk: no script_user and no user keepalived_script; script removed"]
@@ -738,8 +886,13 @@ fn script_security() {
     let loaded = load(&format!("global_defs {{ script_user nobody }}\n{script}"));
     assert!(messages(&loaded).is_empty(), "{:?}", messages(&loaded));
     let loaded = load(&format!("global_defs {{ script_user ghost }}\n{script}"));
-    assert_eq!(messages(&loaded), ["k.conf:2: script_user: user ghost does not exist"]);
-    let loaded = load(&format!("{SECURE}vrrp_script chk {{\n script /nonexistent/check\n}}\n"));
+    assert_eq!(
+        messages(&loaded),
+        ["k.conf:2: script_user: user ghost does not exist"]
+    );
+    let loaded = load(&format!(
+        "{SECURE}vrrp_script chk {{\n script /nonexistent/check\n}}\n"
+    ));
     assert_eq!(
         messages(&loaded),
         ["k.conf:5: script: chk: /nonexistent/check not found; keepalived disables this script"]
@@ -765,21 +918,37 @@ fn unknown_keywords_warn_and_other_sections_are_skipped() {
     );
     assert_eq!(loaded.config.instances.len(), 1);
     assert!(!loaded.has_errors());
-    assert_eq!(loaded.keepalived_exit_code(), 5, "keepalived -t rejects unknown keywords");
+    assert_eq!(
+        loaded.keepalived_exit_code(),
+        5,
+        "keepalived -t rejects unknown keywords"
+    );
     let verdicts: Vec<Verdict> = loaded.diagnostics.iter().map(|d| d.keepalived).collect();
     assert_eq!(
         verdicts,
-        [Verdict::Silent, Verdict::Silent, Verdict::ConfigError, Verdict::ConfigError, Verdict::Silent]
+        [
+            Verdict::Silent,
+            Verdict::Silent,
+            Verdict::ConfigError,
+            Verdict::ConfigError,
+            Verdict::Silent
+        ]
     );
 }
 
 #[test]
 fn brace_errors_name_the_line() {
     let loaded = load(&format!("{}}}\n", instance("")));
-    assert_eq!(messages(&loaded), ["k.conf:7: }: extra '}' without a matching '{'"]);
+    assert_eq!(
+        messages(&loaded),
+        ["k.conf:7: }: extra '}' without a matching '{'"]
+    );
     assert!(loaded.has_errors());
     let loaded = load("vrrp_instance VI_1 {\n interface eth0\n");
-    assert_eq!(messages(&loaded)[0], "k.conf:1: {: block is never closed: missing '}'");
+    assert_eq!(
+        messages(&loaded)[0],
+        "k.conf:1: {: block is never closed: missing '}'"
+    );
 }
 
 #[test]

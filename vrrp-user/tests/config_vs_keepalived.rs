@@ -9,8 +9,14 @@ use xvrrpd::check::{self, CheckArgs};
 
 /// Where we reject on purpose what `keepalived -t` (without `-e`) lets through.
 const DELIBERATE_DIFFERENCES: &[(&str, &str)] = &[
-    ("invalid/missing_include.conf", "keepalived notes a missing include and exits 0"),
-    ("invalid/include_cycle.conf", "keepalived reads until it runs out of file descriptors and exits 0"),
+    (
+        "invalid/missing_include.conf",
+        "keepalived notes a missing include and exits 0",
+    ),
+    (
+        "invalid/include_cycle.conf",
+        "keepalived reads until it runs out of file descriptors and exits 0",
+    ),
 ];
 
 fn keepalived() -> Option<PathBuf> {
@@ -56,15 +62,26 @@ fn xvrrpd_check_agrees_with_keepalived_t() {
     let mut disagreements = Vec::new();
     let mut compared = 0;
     for file in samples() {
-        let relative = file.strip_prefix(&root).unwrap().to_string_lossy().into_owned();
+        let relative = file
+            .strip_prefix(&root)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         let theirs = keepalived_exit(&keepalived, &file);
-        let args = CheckArgs { file: file.clone(), dump: false, json: false };
+        let args = CheckArgs {
+            file: file.clone(),
+            dump: false,
+            json: false,
+        };
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let ours = check::run(&args, &mut out, &mut err);
         compared += 1;
         if let Some((_, why)) = DELIBERATE_DIFFERENCES.iter().find(|(f, _)| *f == relative) {
             println!("{relative}: keepalived {theirs}, xvrrpd {ours} (deliberate: {why})");
-            assert_eq!(theirs, 0, "{relative}: keepalived changed; revisit DELIBERATE_DIFFERENCES");
+            assert_eq!(
+                theirs, 0,
+                "{relative}: keepalived changed; revisit DELIBERATE_DIFFERENCES"
+            );
             assert_ne!(ours, 0, "{relative}");
             continue;
         }

@@ -177,7 +177,14 @@ const OTHER_INSTANCE_KEYWORDS: &[&str] = &[
 
 const KNOWN_SCOPES: &[&str] = &["global", "site", "link", "host", "nowhere"];
 /// VIP options keepalived accepts that do not change how xvrrpd adds the address.
-const VIP_FLAGS: &[&str] = &["no_track", "home", "nodad", "noprefixroute", "autojoin", "mngtmpaddr"];
+const VIP_FLAGS: &[&str] = &[
+    "no_track",
+    "home",
+    "nodad",
+    "noprefixroute",
+    "autojoin",
+    "mngtmpaddr",
+];
 const VIP_VALUE_OPTIONS: &[&str] = &["preferred_lft", "track_group"];
 
 /// keepalived's limit on a weight's magnitude (254 would jump 1 straight to 255).
@@ -263,15 +270,22 @@ impl<'a> Builder<'a> {
         config
     }
 
-    fn insert_unique<T>(&mut self, map: &mut BTreeMap<String, T>, name: String, value: T, node: &Node) {
-        if map.contains_key(&name) {
-            self.d.warn(
+    fn insert_unique<T>(
+        &mut self,
+        map: &mut BTreeMap<String, T>,
+        name: String,
+        value: T,
+        node: &Node,
+    ) {
+        match map.entry(name) {
+            std::collections::btree_map::Entry::Occupied(first) => self.d.warn(
                 node.at(),
                 node.name(),
-                format!("{name} already defined; keeping the first"),
-            );
-        } else {
-            map.insert(name, value);
+                format!("{} already defined; keeping the first", first.key()),
+            ),
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                slot.insert(value);
+            }
         }
     }
 
@@ -299,8 +313,7 @@ impl<'a> Builder<'a> {
     fn arg<'n>(&mut self, node: &'n Node, index: usize) -> Option<&'n Token> {
         let arg = node.arg(index);
         if arg.is_none() {
-            self.d
-                .error(node.at(), node.name(), "missing a parameter");
+            self.d.error(node.at(), node.name(), "missing a parameter");
         }
         arg
     }
@@ -403,9 +416,7 @@ impl<'a> Builder<'a> {
                     i += 1;
                     match node.arg(i) {
                         Some(value) => weight = self.weight(node, value),
-                        None => self
-                            .d
-                            .warn(&token.at, node.name(), "weight needs a value"),
+                        None => self.d.warn(&token.at, node.name(), "weight needs a value"),
                     }
                 }
                 "reverse" => reverse = true,
@@ -458,12 +469,16 @@ impl<'a> Builder<'a> {
                     }
                 }
                 "vrrp_mcast_group4" => {
-                    if let Some(IpAddr::V4(a)) = self.arg(kw, 0).and_then(|t| self.ip(kw, t, "address")) {
+                    if let Some(IpAddr::V4(a)) =
+                        self.arg(kw, 0).and_then(|t| self.ip(kw, t, "address"))
+                    {
                         g.vrrp_mcast_group4 = a;
                     }
                 }
                 "vrrp_mcast_group6" => {
-                    if let Some(IpAddr::V6(a)) = self.arg(kw, 0).and_then(|t| self.ip(kw, t, "address")) {
+                    if let Some(IpAddr::V6(a)) =
+                        self.arg(kw, 0).and_then(|t| self.ip(kw, t, "address"))
+                    {
                         g.vrrp_mcast_group6 = a;
                     }
                 }
@@ -568,9 +583,11 @@ impl<'a> Builder<'a> {
                 if let Some(token) = self.arg(kw, 0) {
                     match token.text.parse::<i64>() {
                         Ok(v) if (1..=255).contains(&v) => i.vrid = Some(v as u8),
-                        Ok(v) => self
-                            .d
-                            .error(&token.at, "virtual_router_id", format!("{v} outside 1..255")),
+                        Ok(v) => self.d.error(
+                            &token.at,
+                            "virtual_router_id",
+                            format!("{v} outside 1..255"),
+                        ),
                         Err(_) => self.d.error(
                             &token.at,
                             "virtual_router_id",
@@ -606,7 +623,8 @@ impl<'a> Builder<'a> {
             "virtual_ipaddress" => {
                 for entry in self.block(kw) {
                     if let Some(vip) = self.vip(entry) {
-                        if self.same_family(entry, &mut i.family, &vip.address, "virtual_ipaddress") {
+                        if self.same_family(entry, &mut i.family, &vip.address, "virtual_ipaddress")
+                        {
                             i.vips.push(vip);
                         }
                     }
@@ -660,7 +678,8 @@ impl<'a> Builder<'a> {
             }
             "garp_master_refresh" => {
                 if let Some(v) = self.int_arg(kw, 0, i64::from(u32::MAX)) {
-                    i.garp_master_refresh = Some((v > 0).then(|| Duration::from_secs(v.unsigned_abs())));
+                    i.garp_master_refresh =
+                        Some((v > 0).then(|| Duration::from_secs(v.unsigned_abs())));
                 }
             }
             "garp_master_refresh_repeat" => {
@@ -729,7 +748,13 @@ impl<'a> Builder<'a> {
     }
 
     /// Records the instance family on first use; reports and rejects a mismatch.
-    fn same_family(&mut self, node: &Node, family: &mut Option<Family>, addr: &IpAddr, keyword: &str) -> bool {
+    fn same_family(
+        &mut self,
+        node: &Node,
+        family: &mut Option<Family>,
+        addr: &IpAddr,
+        keyword: &str,
+    ) -> bool {
         let this = Family::of(addr);
         match *family {
             None => {
@@ -922,13 +947,22 @@ impl<'a> Builder<'a> {
         refs
     }
 
-    fn finish_instance(&mut self, node: &Node, name: String, i: InstanceDraft, g: &GlobalDefs) -> Option<Instance> {
+    fn finish_instance(
+        &mut self,
+        node: &Node,
+        name: String,
+        i: InstanceDraft,
+        g: &GlobalDefs,
+    ) -> Option<Instance> {
         let at = node.at();
         let Some(vrid) = i.vrid else {
             // An invalid value was reported where it was written.
             if !i.vrid_written {
-                self.d
-                    .error(at, "virtual_router_id", format!("{name}: virtual_router_id must be set"));
+                self.d.error(
+                    at,
+                    "virtual_router_id",
+                    format!("{name}: virtual_router_id must be set"),
+                );
             }
             return None;
         };
@@ -959,7 +993,8 @@ impl<'a> Builder<'a> {
         let family = i.family.unwrap_or(Family::Ipv4);
         let configured_version = i.version.unwrap_or(g.vrrp_version);
         let version = if family == Family::Ipv6 {
-            if configured_version == Version::V2 && (i.version.is_some() || self.global_version_set) {
+            if configured_version == Version::V2 && (i.version.is_some() || self.global_version_set)
+            {
                 self.d.lint(
                     at,
                     "version",
@@ -997,7 +1032,10 @@ impl<'a> Builder<'a> {
                 );
                 None
             }
-            Some((Some(auth_type), Some(auth_pass), _)) => Some(Authentication { auth_type, auth_pass }),
+            Some((Some(auth_type), Some(auth_pass), _)) => Some(Authentication {
+                auth_type,
+                auth_pass,
+            }),
         };
         let mut nopreempt = i.nopreempt;
         if nopreempt && priority == OWNER_PRIORITY {
@@ -1028,7 +1066,9 @@ impl<'a> Builder<'a> {
             self.d.warn(
                 unicast_at,
                 "unicast_peer",
-                format!("{name}: unicast keyword without any unicast_peer; adverts will be multicast"),
+                format!(
+                    "{name}: unicast keyword without any unicast_peer; adverts will be multicast"
+                ),
             );
         }
         if i.vips.is_empty() {
@@ -1044,7 +1084,10 @@ impl<'a> Builder<'a> {
                 self.d.warn(
                     &track_at,
                     "track_interface",
-                    format!("{name}: {} is the instance's own interface, tracked anyway; ignored", track.name),
+                    format!(
+                        "{name}: {} is the instance's own interface, tracked anyway; ignored",
+                        track.name
+                    ),
                 );
             } else if priority == OWNER_PRIORITY && track.weight != 0 {
                 self.owner_ignores(&name, "track_interface", &track.name, &track_at);
@@ -1098,7 +1141,13 @@ impl<'a> Builder<'a> {
         })
     }
 
-    pub(crate) fn owner_ignores(&mut self, instance: &str, keyword: &str, tracked: &str, at: &Location) {
+    pub(crate) fn owner_ignores(
+        &mut self,
+        instance: &str,
+        keyword: &str,
+        tracked: &str,
+        at: &Location,
+    ) {
         self.d.warn(
             at,
             keyword,
@@ -1106,7 +1155,13 @@ impl<'a> Builder<'a> {
         );
     }
 
-    fn round_advert_int(&mut self, name: &str, secs: f64, version: Version, at: &Location) -> Duration {
+    fn round_advert_int(
+        &mut self,
+        name: &str,
+        secs: f64,
+        version: Version,
+        at: &Location,
+    ) -> Duration {
         match version {
             Version::V2 => {
                 let rounded = secs.round().max(1.0);
@@ -1228,7 +1283,8 @@ impl<'a> Builder<'a> {
 
     /// A script's own weight: keepalived refuses anything beyond ±253.
     fn script_weight(&mut self, kw: &Node, token: &Token) -> Option<i32> {
-        self.int(kw, token, -MAX_WEIGHT, MAX_WEIGHT).map(|w| w as i32)
+        self.int(kw, token, -MAX_WEIGHT, MAX_WEIGHT)
+            .map(|w| w as i32)
     }
 
     fn track_process(&mut self, node: &Node) -> Option<TrackProcess> {
@@ -1381,16 +1437,15 @@ impl<'a> Builder<'a> {
                 "notify_backup" => notify.backup = self.command(kw),
                 "notify_fault" => notify.fault = self.command(kw),
                 "notify_stop" => notify.stop = self.command(kw),
-                "smtp_alert" | "global_tracking" | "sync_group_tracking_weight" | "notify_priority_changes" => {
-                    self.not_implemented(kw)
-                }
-                "track_interface" | "track_script" | "track_process" | "track_file" => {
-                    self.d.lint(
-                        kw.at(),
-                        kw.name(),
-                        "tracking in a sync group is not implemented by xvrrpd; track in the instances",
-                    )
-                }
+                "smtp_alert"
+                | "global_tracking"
+                | "sync_group_tracking_weight"
+                | "notify_priority_changes" => self.not_implemented(kw),
+                "track_interface" | "track_script" | "track_process" | "track_file" => self.d.lint(
+                    kw.at(),
+                    kw.name(),
+                    "tracking in a sync group is not implemented by xvrrpd; track in the instances",
+                ),
                 other => self.unknown(kw, other),
             }
         }

@@ -126,7 +126,13 @@ impl Diagnostics {
 
     /// A warning keepalived also reports (so `keepalived -t` exits 5).
     pub(crate) fn warn(&mut self, at: &Location, keyword: &str, message: impl Into<String>) {
-        self.push(Severity::Warning, Verdict::ConfigError, at, keyword, message);
+        self.push(
+            Severity::Warning,
+            Verdict::ConfigError,
+            at,
+            keyword,
+            message,
+        );
     }
 
     /// Our own advice, which keepalived does not give.

@@ -93,7 +93,11 @@ impl<'d> Lexer<'d> {
         }
     }
 
-    fn read_file(&mut self, path: &Path, included_at: Option<&Location>) -> Result<(), ConfigError> {
+    fn read_file(
+        &mut self,
+        path: &Path,
+        included_at: Option<&Location>,
+    ) -> Result<(), ConfigError> {
         let io_error = |source| match included_at {
             Some(at) => ConfigError::Include {
                 at: at.clone(),
@@ -152,7 +156,8 @@ impl<'d> Lexer<'d> {
                         None => break,
                     }
                 }
-                self.definitions.insert(name.to_string(), value.trim().to_string());
+                self.definitions
+                    .insert(name.to_string(), value.trim().to_string());
                 continue;
             }
             let expanded = self.substitute(uncommented, &at);
@@ -233,7 +238,13 @@ impl<'d> Lexer<'d> {
     }
 
     /// `budget` is shared by the whole line so that `$A=$A $A` chains stop early.
-    fn expand(&mut self, text: &str, at: &Location, depth: usize, budget: &mut usize) -> Result<String, String> {
+    fn expand(
+        &mut self,
+        text: &str,
+        at: &Location,
+        depth: usize,
+        budget: &mut usize,
+    ) -> Result<String, String> {
         if !text.contains('$') {
             return Ok(text.to_string());
         }
@@ -259,15 +270,18 @@ impl<'d> Lexer<'d> {
             match self.definitions.get(name).cloned() {
                 Some(value) if !name.is_empty() => {
                     let expanded = self.expand(&value, at, depth + 1, budget)?;
-                    *budget = budget
-                        .checked_sub(expanded.len())
-                        .ok_or_else(|| format!("${name} expands to more than {MAX_EXPANDED_LINE} bytes"))?;
+                    *budget = budget.checked_sub(expanded.len()).ok_or_else(|| {
+                        format!("${name} expands to more than {MAX_EXPANDED_LINE} bytes")
+                    })?;
                     out.push_str(&expanded);
                 }
                 _ => {
                     if !name.is_empty() {
-                        self.diags
-                            .lint(at, "$", format!("${name} is not defined; left as written"));
+                        self.diags.lint(
+                            at,
+                            "$",
+                            format!("${name} is not defined; left as written"),
+                        );
                     }
                     out.push('$');
                     out.push_str(&after[..consumed]);

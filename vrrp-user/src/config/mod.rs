@@ -115,7 +115,13 @@ fn finish(lexed: lexer::Lexed, mut diags: diagnostic::Diagnostics, host: &dyn Ho
     validate::validate(&mut config, &mut builder);
     let mut diagnostics = diags.list;
     // Stable order for people: by file as read, then line.
-    let file_rank = |f: &Path| lexed.files.iter().position(|x| x == f).unwrap_or(usize::MAX);
+    let file_rank = |f: &Path| {
+        lexed
+            .files
+            .iter()
+            .position(|x| x == f)
+            .unwrap_or(usize::MAX)
+    };
     diagnostics.sort_by_key(|d| (file_rank(&d.file), d.line));
     Loaded {
         config,

@@ -29,11 +29,17 @@ fn script_security(config: &mut Config, b: &mut Builder<'_>) {
         Some(user) => {
             if b.host.user_id(&user.user).is_none() {
                 let at = first_script_location(config);
-                b.d.warn(&at, "script_user", format!("user {} does not exist", user.user));
+                b.d.warn(
+                    &at,
+                    "script_user",
+                    format!("user {} does not exist", user.user),
+                );
             }
             Some(user.user.clone())
         }
-        None if b.host.user_id(DEFAULT_SCRIPT_USER).is_some() => Some(DEFAULT_SCRIPT_USER.to_string()),
+        None if b.host.user_id(DEFAULT_SCRIPT_USER).is_some() => {
+            Some(DEFAULT_SCRIPT_USER.to_string())
+        }
         None => None,
     };
     let is_root = |user: &Option<String>| match user {
@@ -46,12 +52,19 @@ fn script_security(config: &mut Config, b: &mut Builder<'_>) {
 
     let mut removed = Vec::new();
     for script in config.scripts.values() {
-        let user = script.user.as_ref().map(|u| u.user.clone()).or(default_user.clone());
+        let user = script
+            .user
+            .as_ref()
+            .map(|u| u.user.clone())
+            .or(default_user.clone());
         if user.is_none() && security {
             b.d.warn(
                 &script.defined_at,
                 "vrrp_script",
-                format!("{}: no script_user and no user {DEFAULT_SCRIPT_USER}; script removed", script.name),
+                format!(
+                    "{}: no script_user and no user {DEFAULT_SCRIPT_USER}; script removed",
+                    script.name
+                ),
             );
             removed.push(script.name.clone());
             continue;
@@ -73,7 +86,10 @@ fn script_security(config: &mut Config, b: &mut Builder<'_>) {
             b.d.warn(
                 &script.defined_at,
                 "script",
-                format!("{}: {program} not found; keepalived disables this script", script.name),
+                format!(
+                    "{}: {program} not found; keepalived disables this script",
+                    script.name
+                ),
             );
         }
     }
@@ -85,7 +101,12 @@ fn script_security(config: &mut Config, b: &mut Builder<'_>) {
         .instances
         .iter()
         .map(|i| (&i.notify, &i.defined_at))
-        .chain(config.sync_groups.iter().map(|s| (&s.notify, &s.defined_at)));
+        .chain(
+            config
+                .sync_groups
+                .iter()
+                .map(|s| (&s.notify, &s.defined_at)),
+        );
     let mut notify_locations: Vec<Location> = notify_owners
         .filter(|(n, _)| n.any())
         .map(|(_, at)| at.clone())
@@ -98,7 +119,9 @@ fn script_security(config: &mut Config, b: &mut Builder<'_>) {
             b.d.warn(
                 at,
                 "notify",
-                format!("no script_user and no user {DEFAULT_SCRIPT_USER} to run notify scripts as"),
+                format!(
+                    "no script_user and no user {DEFAULT_SCRIPT_USER} to run notify scripts as"
+                ),
             );
         } else if is_root(&default_user) {
             runs_as_root.get_or_insert(at.clone());
@@ -128,18 +151,27 @@ fn first_script_location(config: &Config) -> Location {
 
 fn resolve_tracker_refs(config: &mut Config, b: &mut Builder<'_>) {
     for pending in std::mem::take(&mut b.pending_refs) {
-        let Some(index) = config.instances.iter().position(|i| i.name == pending.instance) else {
+        let Some(index) = config
+            .instances
+            .iter()
+            .position(|i| i.name == pending.instance)
+        else {
             continue;
         };
         let owner = config.instances[index].is_address_owner();
-        let mut keep = |refs: Vec<(TrackRef, Location)>, kind: &str, own_weight: &dyn Fn(&str) -> Option<i32>| {
+        let mut keep = |refs: Vec<(TrackRef, Location)>,
+                        kind: &str,
+                        own_weight: &dyn Fn(&str) -> Option<i32>| {
             let mut kept = Vec::new();
             for (track, at) in refs {
                 let Some(default_weight) = own_weight(&track.name) else {
                     b.d.warn(
                         &at,
                         kind,
-                        format!("{}: {} {} not found; ignored", pending.instance, kind, track.name),
+                        format!(
+                            "{}: {} {} not found; ignored",
+                            pending.instance, kind, track.name
+                        ),
                     );
                     continue;
                 };
@@ -151,11 +183,15 @@ fn resolve_tracker_refs(config: &mut Config, b: &mut Builder<'_>) {
             }
             kept
         };
-        let scripts = keep(pending.script, "track_script", &|n| config.scripts.get(n).map(|s| s.weight));
+        let scripts = keep(pending.script, "track_script", &|n| {
+            config.scripts.get(n).map(|s| s.weight)
+        });
         let processes = keep(pending.process, "track_process", &|n| {
             config.track_processes.get(n).map(|p| p.weight)
         });
-        let files = keep(pending.file, "track_file", &|n| config.track_files.get(n).map(|f| f.weight));
+        let files = keep(pending.file, "track_file", &|n| {
+            config.track_files.get(n).map(|f| f.weight)
+        });
         let instance = &mut config.instances[index];
         instance.track_script = scripts;
         instance.track_process = processes;
@@ -181,7 +217,10 @@ fn sync_groups(config: &mut Config, b: &mut Builder<'_>) {
                 b.d.warn(
                     &at,
                     "group",
-                    format!("{}: instance {member} is already in sync group {other}; ignored", group.name),
+                    format!(
+                        "{}: instance {member} is already in sync group {other}; ignored",
+                        group.name
+                    ),
                 );
                 continue;
             }
@@ -235,7 +274,10 @@ fn shared_vips(config: &Config, b: &mut Builder<'_>) {
                     b.d.lint(
                         &instance.defined_at,
                         "virtual_ipaddress",
-                        format!("{} is also a VIP of {first}; whichever is master last wins it", vip.address),
+                        format!(
+                            "{} is also a VIP of {first}; whichever is master last wins it",
+                            vip.address
+                        ),
                     );
                 }
             }
@@ -254,16 +296,29 @@ fn weights_that_cannot_fail_over(config: &Config, b: &mut Builder<'_>) {
             .push(instance);
     }
     for peers in by_router.values() {
-        let [a, b_inst] = peers.as_slice() else { continue };
-        let addresses = |i: &Instance| i.virtual_ipaddress.iter().map(|v| v.address).collect::<Vec<_>>();
+        let [a, b_inst] = peers.as_slice() else {
+            continue;
+        };
+        let addresses = |i: &Instance| {
+            i.virtual_ipaddress
+                .iter()
+                .map(|v| v.address)
+                .collect::<Vec<_>>()
+        };
         if addresses(a) != addresses(b_inst) {
             continue;
         }
-        let (high, low) = if a.priority >= b_inst.priority { (a, b_inst) } else { (b_inst, a) };
+        let (high, low) = if a.priority >= b_inst.priority {
+            (a, b_inst)
+        } else {
+            (b_inst, a)
+        };
         if high.is_address_owner() || !high.has_trackers() {
             continue;
         }
-        let losable: i64 = tracker_weights(config, high).map(|w| i64::from(w.unsigned_abs())).sum();
+        let losable: i64 = tracker_weights(config, high)
+            .map(|w| i64::from(w.unsigned_abs()))
+            .sum();
         let gap = i64::from(high.priority) - i64::from(low.priority);
         if losable <= gap {
             b.d.lint(
@@ -279,20 +334,25 @@ fn weights_that_cannot_fail_over(config: &Config, b: &mut Builder<'_>) {
 }
 
 /// The weight each tracker of `instance` applies (0 = FAULT on failure, not counted).
-fn tracker_weights<'c>(config: &'c Config, instance: &'c Instance) -> impl Iterator<Item = i32> + 'c {
+fn tracker_weights<'c>(
+    config: &'c Config,
+    instance: &'c Instance,
+) -> impl Iterator<Item = i32> + 'c {
     let interfaces = instance.track_interface.iter().map(|t| t.weight);
-    let scripts = instance
-        .track_script
-        .iter()
-        .map(|t| t.weight.or_else(|| config.scripts.get(&t.name).map(|s| s.weight)).unwrap_or(0));
+    let scripts = instance.track_script.iter().map(|t| {
+        t.weight
+            .or_else(|| config.scripts.get(&t.name).map(|s| s.weight))
+            .unwrap_or(0)
+    });
     let processes = instance.track_process.iter().map(|t| {
         t.weight
             .or_else(|| config.track_processes.get(&t.name).map(|p| p.weight))
             .unwrap_or(0)
     });
-    let files = instance
-        .track_file
-        .iter()
-        .map(|t| t.weight.or_else(|| config.track_files.get(&t.name).map(|f| f.weight)).unwrap_or(0));
+    let files = instance.track_file.iter().map(|t| {
+        t.weight
+            .or_else(|| config.track_files.get(&t.name).map(|f| f.weight))
+            .unwrap_or(0)
+    });
     interfaces.chain(scripts).chain(processes).chain(files)
 }

@@ -1,0 +1,95 @@
+//! Detection that holds under a starved daemon and a host firewall: the XDP
+//! hook sees adverts before the stack, so neither a paused backup nor an
+//! nftables rule dropping protocol 112 makes a live master look dead.
+//! keepalived is run through the same cases for comparison (its outcome is
+//! printed, not asserted: dropping adverts is expected to split it).
+
+use std::time::Duration;
+
+use anyhow::Result;
+use tests::vrrp_lab::{instance_config, nft, sigcont, sigstop, Lab, VIP};
+
+/// Master_Down_Interval of the priority-100 backup at advert_int 1.
+const MDI: Duration = Duration::from_micros(3_609_375);
+const DROP_VRRP: &[&str] = &[
+    "add table inet xvtest",
+    "add chain inet xvtest input { type filter hook input priority 0; }",
+    "add rule inet xvtest input meta l4proto 112 drop",
+];
+
+fn steady(lab: &Lab, holder: usize, d: Duration) -> Result<(), String> {
+    let steps = d.as_millis() / 100;
+    for _ in 0..steps {
+        let h = lab.holders(VIP);
+        if h != vec![holder] {
+            return Err(format!("holders {h:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+#[test]
+fn paused_or_firewalled_xvrrpd_backup_stays_backup() -> Result<()> {
+    assert!(tests::is_root(), "run as root (cargo xtask test)");
+    let lab = Lab::new(2)?;
+    let master = lab.xvrrpd(0, &instance_config(200, ""))?;
+    assert!(lab.wait_holder(0, Duration::from_secs(10)), "{}", master.log_text());
+    let backup = lab.xvrrpd(1, &instance_config(100, ""))?;
+    steady(&lab, 0, Duration::from_secs(2)).map_err(anyhow::Error::msg)?;
+
+    // (a) SIGSTOP the backup for 5 × Master_Down_Interval while the master advertises.
+    sigstop(&backup);
+    std::thread::sleep(MDI * 5);
+    sigcont(&backup);
+    steady(&lab, 0, Duration::from_secs(3))
+        .map_err(|e| anyhow::anyhow!("after SIGCONT: {e}\n{}", backup.log_text()))?;
+    assert!(!backup.log_text().contains("-> Master"), "paused backup took over:\n{}", backup.log_text());
+
+    // (b) Drop protocol 112 in the backup host's input hook for 3 × MDI.
+    nft(&lab.nodes[1].ns, DROP_VRRP)?;
+    steady(&lab, 0, MDI * 3)
+        .map_err(|e| anyhow::anyhow!("with protocol 112 dropped by nftables: {e}\n{}", backup.log_text()))?;
+    assert!(!backup.log_text().contains("-> Master"), "firewalled backup took over:\n{}", backup.log_text());
+
+    // And detection still works through the firewall: kill the master, the backup takes over.
+    drop(master);
+    assert!(
+        tests::wait_until(MDI + Duration::from_secs(2), Duration::from_millis(20), || lab.holders(VIP).contains(&1)),
+        "backup did not take over behind the firewall:\n{}",
+        backup.log_text()
+    );
+    Ok(())
+}
+
+#[test]
+fn keepalived_in_the_same_cases_for_comparison() -> Result<()> {
+    assert!(tests::is_root(), "run as root (cargo xtask test)");
+    let lab = Lab::new(2)?;
+    let master = lab.keepalived(0, &instance_config(200, ""))?;
+    assert!(lab.wait_holder(0, Duration::from_secs(10)), "{}", master.log_text());
+    let _backup = lab.keepalived(1, &instance_config(100, ""))?;
+    steady(&lab, 0, Duration::from_secs(2)).map_err(anyhow::Error::msg)?;
+    // keepalived forks a VRRP child: pause every process of the backup's namespace.
+    let pids: Vec<i32> = tests::output(std::process::Command::new("ip").args(["netns", "pids", &lab.nodes[1].ns.name]))?
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    for &p in &pids {
+        // SAFETY: kill has no memory preconditions.
+        unsafe { libc::kill(p, libc::SIGSTOP) };
+    }
+    std::thread::sleep(MDI * 5);
+    for &p in &pids {
+        // SAFETY: as above.
+        unsafe { libc::kill(p, libc::SIGCONT) };
+    }
+    let paused = steady(&lab, 0, Duration::from_secs(3));
+    nft(&lab.nodes[1].ns, DROP_VRRP)?;
+    let firewalled = steady(&lab, 0, MDI * 3);
+    eprintln!("keepalived, backup paused 5 x MDI: {:?}", paused.map(|_| "stayed backup"));
+    eprintln!("keepalived, protocol 112 dropped by nftables: {:?}", firewalled.as_ref().map(|_| "stayed backup"));
+    // keepalived reads adverts from a socket behind netfilter: with them dropped it must take over.
+    assert!(firewalled.is_err(), "keepalived was expected to lose adverts behind the firewall");
+    Ok(())
+}
