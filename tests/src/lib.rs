@@ -141,7 +141,15 @@ impl Segment {
         let hub = Netns::new()?;
         hub.ip(&["link", "add", "br0", "type", "bridge"])?;
         // Multicast snooping would need IGMP joins to forward adverts; VRRP relies on flooding.
-        hub.ip(&["link", "set", "br0", "type", "bridge", "mcast_snooping", "0"])?;
+        hub.ip(&[
+            "link",
+            "set",
+            "br0",
+            "type",
+            "bridge",
+            "mcast_snooping",
+            "0",
+        ])?;
         hub.ip(&["link", "set", "br0", "up"])?;
         Ok(Self { hub, ports: 0 })
     }
@@ -233,13 +241,19 @@ pub fn keepalived(ns: &Netns, dir: &TempDir, tag: &str, config: &str) -> Result<
     let conf = dir.path(&format!("{tag}.conf"));
     fs::write(&conf, config).with_context(|| format!("writing {}", conf.display()))?;
     let mut cmd = ns.command("keepalived");
-    cmd.args(["--vrrp", "--dont-fork", "--log-console", "--log-detail", "--no-syslog"])
-        .arg("--use-file")
-        .arg(&conf)
-        .arg("--pid")
-        .arg(dir.path(&format!("{tag}.pid")))
-        .arg("--vrrp_pid")
-        .arg(dir.path(&format!("{tag}.vrrp.pid")));
+    cmd.args([
+        "--vrrp",
+        "--dont-fork",
+        "--log-console",
+        "--log-detail",
+        "--no-syslog",
+    ])
+    .arg("--use-file")
+    .arg(&conf)
+    .arg("--pid")
+    .arg(dir.path(&format!("{tag}.pid")))
+    .arg("--vrrp_pid")
+    .arg(dir.path(&format!("{tag}.vrrp.pid")));
     ns.spawn(cmd, &dir.path(&format!("{tag}.log")))
 }
 

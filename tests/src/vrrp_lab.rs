@@ -47,7 +47,10 @@ impl Lab {
         let conf = self.dir.path(&format!("xvrrpd{i}.conf"));
         fs::write(&conf, config)?;
         let mut cmd = self.nodes[i].ns.command(crate::xvrrpd_bin());
-        cmd.arg("run").arg("-f").arg(&conf).env("XVRRPD_LOG", "info");
+        cmd.arg("run")
+            .arg("-f")
+            .arg(&conf)
+            .env("XVRRPD_LOG", "info");
         self.nodes[i]
             .ns
             .spawn(cmd, &self.dir.path(&format!("xvrrpd{i}.log")))
@@ -55,7 +58,12 @@ impl Lab {
 
     /// Starts keepalived on node `i` with `config`.
     pub fn keepalived(&self, i: usize, config: &str) -> Result<Proc> {
-        keepalived(&self.nodes[i].ns, &self.dir, &format!("keepalived{i}"), config)
+        keepalived(
+            &self.nodes[i].ns,
+            &self.dir,
+            &format!("keepalived{i}"),
+            config,
+        )
     }
 
     /// Which nodes hold `addr` on eth0.
@@ -67,13 +75,26 @@ impl Lab {
 
     /// Waits until exactly node `i` holds the VIP.
     pub fn wait_holder(&self, i: usize, timeout: Duration) -> bool {
-        crate::wait_until(timeout, Duration::from_millis(10), || self.holders(VIP) == vec![i])
+        crate::wait_until(timeout, Duration::from_millis(10), || {
+            self.holders(VIP) == vec![i]
+        })
     }
 
     /// Starts tcpdump on the observer, counting gratuitous ARPs for the VIP.
     pub fn watch_garp(&self) -> Result<Proc> {
         let mut cmd = self.observer.ns.command("tcpdump");
-        cmd.args(["-i", "eth0", "-n", "-l", "-U", "arp", "and", "arp[24:4]", "=", "0xc0000264"]);
+        cmd.args([
+            "-i",
+            "eth0",
+            "-n",
+            "-l",
+            "-U",
+            "arp",
+            "and",
+            "arp[24:4]",
+            "=",
+            "0xc0000264",
+        ]);
         let p = self.observer.ns.spawn(cmd, &self.dir.path("garp.log"))?;
         std::thread::sleep(Duration::from_millis(300));
         Ok(p)

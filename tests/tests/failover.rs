@@ -24,7 +24,11 @@ fn election_failover_on_kill_and_on_sigterm() -> Result<()> {
         backup.log_text()
     );
     assert!(
-        tests::wait_until(Duration::from_secs(3), Duration::from_millis(50), || garp_count(&garp) >= 1),
+        tests::wait_until(
+            Duration::from_secs(3),
+            Duration::from_millis(50),
+            || garp_count(&garp) >= 1
+        ),
         "no gratuitous ARP seen by the observer: {}",
         garp.log_text()
     );
@@ -36,16 +40,39 @@ fn election_failover_on_kill_and_on_sigterm() -> Result<()> {
 
     // SIGTERM on the master: priority 0, the backup takes over after Skew_Time (~0.6 s).
     let stopped = Instant::now();
-    let status = master.terminate(Duration::from_secs(5)).expect("xvrrpd stops on SIGTERM");
-    assert!(status.success(), "exit status {status}: {}", master.log_text());
-    assert!(lab.wait_holder(1, Duration::from_secs(3)), "backup did not take over after SIGTERM: {:?}\n{}", lab.holders(VIP), backup.log_text());
+    let status = master
+        .terminate(Duration::from_secs(5))
+        .expect("xvrrpd stops on SIGTERM");
+    assert!(
+        status.success(),
+        "exit status {status}: {}",
+        master.log_text()
+    );
+    assert!(
+        lab.wait_holder(1, Duration::from_secs(3)),
+        "backup did not take over after SIGTERM: {:?}\n{}",
+        lab.holders(VIP),
+        backup.log_text()
+    );
     let took = stopped.elapsed();
-    assert!(took < MDI_100, "priority 0 should make takeover faster than Master_Down_Interval: {took:?}");
-    assert!(master.log_text().contains("Master -> Stopped") || master.log_text().contains("Stopped"), "{}", master.log_text());
+    assert!(
+        took < MDI_100,
+        "priority 0 should make takeover faster than Master_Down_Interval: {took:?}"
+    );
+    assert!(
+        master.log_text().contains("Master -> Stopped") || master.log_text().contains("Stopped"),
+        "{}",
+        master.log_text()
+    );
 
     // The old master comes back with priority 200 and preempts.
     let mut master = lab.xvrrpd(0, &instance_config(200, ""))?;
-    assert!(lab.wait_holder(0, Duration::from_secs(10)), "preempt back: {:?}\n{}", lab.holders(VIP), master.log_text());
+    assert!(
+        lab.wait_holder(0, Duration::from_secs(10)),
+        "preempt back: {:?}\n{}",
+        lab.holders(VIP),
+        master.log_text()
+    );
 
     // kill -9: no priority 0, the backup waits Master_Down_Interval.
     let killed = Instant::now();
@@ -55,9 +82,20 @@ fn election_failover_on_kill_and_on_sigterm() -> Result<()> {
     let taken = tests::wait_until(Duration::from_secs(8), Duration::from_millis(10), || {
         lab.holders(VIP).contains(&1)
     });
-    assert!(taken, "backup did not take over after kill -9: {:?}\n{}", lab.holders(VIP), backup.log_text());
+    assert!(
+        taken,
+        "backup did not take over after kill -9: {:?}\n{}",
+        lab.holders(VIP),
+        backup.log_text()
+    );
     let took = killed.elapsed();
-    assert!(took >= MDI_100 - Duration::from_millis(1100), "took over too early: {took:?}");
-    assert!(took < MDI_100 + Duration::from_secs(2), "took over too late: {took:?}");
+    assert!(
+        took >= MDI_100 - Duration::from_millis(1100),
+        "took over too early: {took:?}"
+    );
+    assert!(
+        took < MDI_100 + Duration::from_secs(2),
+        "took over too late: {took:?}"
+    );
     Ok(())
 }

@@ -7,7 +7,11 @@ use tests::vrrp_lab::{instance_config, Lab, VIP};
 
 fn steady(lab: &Lab, holder: usize, seconds: u64) {
     for _ in 0..seconds * 10 {
-        assert_eq!(lab.holders(VIP), vec![holder], "split brain or lost VIP in steady state");
+        assert_eq!(
+            lab.holders(VIP),
+            vec![holder],
+            "split brain or lost VIP in steady state"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -18,14 +22,31 @@ fn keepalived_master_xvrrpd_backup_v2_pass() -> Result<()> {
     let lab = Lab::new(2)?;
     let mut ka = lab.keepalived(0, &instance_config(200, ""))?;
     let xv = lab.xvrrpd(1, &instance_config(100, ""))?;
-    assert!(lab.wait_holder(0, Duration::from_secs(10)), "keepalived should be master: {:?}\n{}", lab.holders(VIP), ka.log_text());
+    assert!(
+        lab.wait_holder(0, Duration::from_secs(10)),
+        "keepalived should be master: {:?}\n{}",
+        lab.holders(VIP),
+        ka.log_text()
+    );
     steady(&lab, 0, 8);
     // keepalived stops (priority 0): xvrrpd takes over.
-    ka.terminate(Duration::from_secs(10)).expect("keepalived stops");
-    assert!(lab.wait_holder(1, Duration::from_secs(4)), "xvrrpd did not take over: {:?}\n{}", lab.holders(VIP), xv.log_text());
+    ka.terminate(Duration::from_secs(10))
+        .expect("keepalived stops");
+    assert!(
+        lab.wait_holder(1, Duration::from_secs(4)),
+        "xvrrpd did not take over: {:?}\n{}",
+        lab.holders(VIP),
+        xv.log_text()
+    );
     // keepalived comes back with the higher priority and preempts.
     let ka = lab.keepalived(0, &instance_config(200, ""))?;
-    assert!(lab.wait_holder(0, Duration::from_secs(10)), "keepalived did not preempt: {:?}\n{}\n{}", lab.holders(VIP), ka.log_text(), xv.log_text());
+    assert!(
+        lab.wait_holder(0, Duration::from_secs(10)),
+        "keepalived did not preempt: {:?}\n{}\n{}",
+        lab.holders(VIP),
+        ka.log_text(),
+        xv.log_text()
+    );
     steady(&lab, 0, 3);
     Ok(())
 }
@@ -35,20 +56,36 @@ fn xvrrpd_master_keepalived_backup_v2_pass() -> Result<()> {
     assert!(tests::is_root(), "run as root (cargo xtask test)");
     let lab = Lab::new(2)?;
     let mut xv = lab.xvrrpd(0, &instance_config(200, ""))?;
-    assert!(lab.wait_holder(0, Duration::from_secs(10)), "xvrrpd should be master: {:?}\n{}", lab.holders(VIP), xv.log_text());
+    assert!(
+        lab.wait_holder(0, Duration::from_secs(10)),
+        "xvrrpd should be master: {:?}\n{}",
+        lab.holders(VIP),
+        xv.log_text()
+    );
     let ka = lab.keepalived(1, &instance_config(100, ""))?;
     steady(&lab, 0, 8);
     let log = ka.log_text();
-    assert!(!log.contains("Entering MASTER"), "keepalived went master while xvrrpd was: {log}");
+    assert!(
+        !log.contains("Entering MASTER"),
+        "keepalived went master while xvrrpd was: {log}"
+    );
     xv.terminate(Duration::from_secs(5)).expect("xvrrpd stops");
-    assert!(lab.wait_holder(1, Duration::from_secs(4)), "keepalived did not take over: {:?}\n{}", lab.holders(VIP), ka.log_text());
+    assert!(
+        lab.wait_holder(1, Duration::from_secs(4)),
+        "keepalived did not take over: {:?}\n{}",
+        lab.holders(VIP),
+        ka.log_text()
+    );
     Ok(())
 }
 
 #[test]
 fn v3_ipv4_and_ipv6_interop() -> Result<()> {
     assert!(tests::is_root(), "run as root (cargo xtask test)");
-    for (family, vip, extra_global) in [("IPv4", VIP, "vrrp_version 3"), ("IPv6", "2001:db8::100", "")] {
+    for (family, vip, extra_global) in [
+        ("IPv4", VIP, "vrrp_version 3"),
+        ("IPv6", "2001:db8::100", ""),
+    ] {
         let lab = Lab::new(2)?;
         for n in &lab.nodes {
             n.ns.sh("sysctl -qw net.ipv6.conf.eth0.accept_dad=0")?;
@@ -62,18 +99,28 @@ fn v3_ipv4_and_ipv6_interop() -> Result<()> {
         let mut ka = lab.keepalived(1, &config(100))?;
         let holds = |i: usize| lab.nodes[i].ns.has_address("eth0", vip);
         assert!(
-            tests::wait_until(Duration::from_secs(10), Duration::from_millis(20), || holds(0) && !holds(1)),
+            tests::wait_until(
+                Duration::from_secs(10),
+                Duration::from_millis(20),
+                || holds(0) && !holds(1)
+            ),
             "{family}: xvrrpd should be master\n{}\n{}",
             xv.log_text(),
             ka.log_text()
         );
         for _ in 0..30 {
-            assert!(holds(0) && !holds(1), "{family}: split brain\n{}", ka.log_text());
+            assert!(
+                holds(0) && !holds(1),
+                "{family}: split brain\n{}",
+                ka.log_text()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         drop(xv);
         assert!(
-            tests::wait_until(Duration::from_secs(6), Duration::from_millis(20), || holds(1)),
+            tests::wait_until(Duration::from_secs(6), Duration::from_millis(20), || holds(
+                1
+            )),
             "{family}: keepalived did not take over\n{}",
             ka.log_text()
         );

@@ -40,10 +40,20 @@ fn recorder_follows_a_real_keepalived() -> Result<()> {
     rec_ns.ip(&["addr", "add", "192.0.2.2/24", "dev", "eth0"])?;
 
     let mut cmd = rec_ns.command(xvrrpd_bin());
-    cmd.args(["record", "-i", "eth0", "--vrid", "51", "--auth-pass", "secret1"]);
+    cmd.args([
+        "record",
+        "-i",
+        "eth0",
+        "--vrid",
+        "51",
+        "--auth-pass",
+        "secret1",
+    ]);
     let mut recorder = rec_ns.spawn(cmd, &tmp.path("xvrrpd.log"))?;
     assert!(
-        wait_until(Duration::from_secs(10), Duration::from_millis(50), || peers_json(&rec_ns).is_ok()),
+        wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+            peers_json(&rec_ns).is_ok()
+        }),
         "recorder did not start: {}",
         recorder.log_text()
     );
@@ -55,7 +65,11 @@ fn recorder_follows_a_real_keepalived() -> Result<()> {
         seen = peers_json(&rec_ns).unwrap_or_default();
         seen["peers"][0]["adverts"].as_u64().unwrap_or(0) >= 3
     });
-    assert!(advertising, "no adverts recorded: {seen}\nkeepalived:\n{}", ka.log_text());
+    assert!(
+        advertising,
+        "no adverts recorded: {seen}\nkeepalived:\n{}",
+        ka.log_text()
+    );
     let peer = &seen["peers"][0];
     assert_eq!(peer["vrid"], 51);
     assert_eq!(peer["source"], "192.0.2.1");
@@ -63,17 +77,31 @@ fn recorder_follows_a_real_keepalived() -> Result<()> {
     assert_eq!(peer["interval_ms"], 1000);
     assert_eq!(peer["version"], 2);
     assert_eq!(peer["ttl"], 255);
-    assert!(peer["age_ms"].as_u64().unwrap() < 1000, "last advert older than the interval: {peer}");
+    assert!(
+        peer["age_ms"].as_u64().unwrap() < 1000,
+        "last advert older than the interval: {peer}"
+    );
     assert_eq!(seen["counters"]["bad_checksum"], 0);
     assert_eq!(seen["counters"]["auth_mismatch"], 0);
 
     // The same records through bpftool, with field names from BTF.
     let dir = format!("/sys/fs/bpf/xvrrpd/v1/{}", rec_ns.name);
-    let dump = tests::output(Command::new("bpftool").args(["map", "dump", "pinned", &format!("{dir}/PEERS")]))?;
-    assert!(dump.contains("\"priority\": 200") && dump.contains("last_ns"), "bpftool dump: {dump}");
+    let dump = tests::output(Command::new("bpftool").args([
+        "map",
+        "dump",
+        "pinned",
+        &format!("{dir}/PEERS"),
+    ]))?;
+    assert!(
+        dump.contains("\"priority\": 200") && dump.contains("last_ns"),
+        "bpftool dump: {dump}"
+    );
 
     // Stopping keepalived sends a priority-0 advert.
-    assert!(ka.terminate(Duration::from_secs(10)).is_some(), "keepalived did not stop");
+    assert!(
+        ka.terminate(Duration::from_secs(10)).is_some(),
+        "keepalived did not stop"
+    );
     let resigned = wait_until(Duration::from_secs(5), Duration::from_millis(50), || {
         seen = peers_json(&rec_ns).unwrap_or_default();
         seen["peers"][0]["priority"] == 0
@@ -86,8 +114,14 @@ fn recorder_follows_a_real_keepalived() -> Result<()> {
     );
 
     // SIGTERM: detach, unpin, exit 0, no XDP program left on the interface.
-    let status = recorder.terminate(Duration::from_secs(10)).expect("recorder stops on SIGTERM");
-    assert!(status.success(), "exit status {status}: {}", recorder.log_text());
+    let status = recorder
+        .terminate(Duration::from_secs(10))
+        .expect("recorder stops on SIGTERM");
+    assert!(
+        status.success(),
+        "exit status {status}: {}",
+        recorder.log_text()
+    );
     let link = rec_ns.ip(&["-d", "link", "show", "eth0"])?;
     assert!(!link.contains("xdp"), "XDP left attached: {link}");
     assert!(!std::path::Path::new(&dir).exists(), "pins left in {dir}");

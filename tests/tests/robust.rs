@@ -34,7 +34,11 @@ fn paused_or_firewalled_xvrrpd_backup_stays_backup() -> Result<()> {
     assert!(tests::is_root(), "run as root (cargo xtask test)");
     let lab = Lab::new(2)?;
     let master = lab.xvrrpd(0, &instance_config(200, ""))?;
-    assert!(lab.wait_holder(0, Duration::from_secs(10)), "{}", master.log_text());
+    assert!(
+        lab.wait_holder(0, Duration::from_secs(10)),
+        "{}",
+        master.log_text()
+    );
     let backup = lab.xvrrpd(1, &instance_config(100, ""))?;
     steady(&lab, 0, Duration::from_secs(2)).map_err(anyhow::Error::msg)?;
 
@@ -44,18 +48,34 @@ fn paused_or_firewalled_xvrrpd_backup_stays_backup() -> Result<()> {
     sigcont(&backup);
     steady(&lab, 0, Duration::from_secs(3))
         .map_err(|e| anyhow::anyhow!("after SIGCONT: {e}\n{}", backup.log_text()))?;
-    assert!(!backup.log_text().contains("-> Master"), "paused backup took over:\n{}", backup.log_text());
+    assert!(
+        !backup.log_text().contains("-> Master"),
+        "paused backup took over:\n{}",
+        backup.log_text()
+    );
 
     // (b) Drop protocol 112 in the backup host's input hook for 3 × MDI.
     nft(&lab.nodes[1].ns, DROP_VRRP)?;
-    steady(&lab, 0, MDI * 3)
-        .map_err(|e| anyhow::anyhow!("with protocol 112 dropped by nftables: {e}\n{}", backup.log_text()))?;
-    assert!(!backup.log_text().contains("-> Master"), "firewalled backup took over:\n{}", backup.log_text());
+    steady(&lab, 0, MDI * 3).map_err(|e| {
+        anyhow::anyhow!(
+            "with protocol 112 dropped by nftables: {e}\n{}",
+            backup.log_text()
+        )
+    })?;
+    assert!(
+        !backup.log_text().contains("-> Master"),
+        "firewalled backup took over:\n{}",
+        backup.log_text()
+    );
 
     // And detection still works through the firewall: kill the master, the backup takes over.
     drop(master);
     assert!(
-        tests::wait_until(MDI + Duration::from_secs(2), Duration::from_millis(20), || lab.holders(VIP).contains(&1)),
+        tests::wait_until(
+            MDI + Duration::from_secs(2),
+            Duration::from_millis(20),
+            || lab.holders(VIP).contains(&1)
+        ),
         "backup did not take over behind the firewall:\n{}",
         backup.log_text()
     );
@@ -67,14 +87,22 @@ fn keepalived_in_the_same_cases_for_comparison() -> Result<()> {
     assert!(tests::is_root(), "run as root (cargo xtask test)");
     let lab = Lab::new(2)?;
     let master = lab.keepalived(0, &instance_config(200, ""))?;
-    assert!(lab.wait_holder(0, Duration::from_secs(10)), "{}", master.log_text());
+    assert!(
+        lab.wait_holder(0, Duration::from_secs(10)),
+        "{}",
+        master.log_text()
+    );
     let _backup = lab.keepalived(1, &instance_config(100, ""))?;
     steady(&lab, 0, Duration::from_secs(2)).map_err(anyhow::Error::msg)?;
     // keepalived forks a VRRP child: pause every process of the backup's namespace.
-    let pids: Vec<i32> = tests::output(std::process::Command::new("ip").args(["netns", "pids", &lab.nodes[1].ns.name]))?
-        .split_whitespace()
-        .filter_map(|p| p.parse().ok())
-        .collect();
+    let pids: Vec<i32> = tests::output(std::process::Command::new("ip").args([
+        "netns",
+        "pids",
+        &lab.nodes[1].ns.name,
+    ]))?
+    .split_whitespace()
+    .filter_map(|p| p.parse().ok())
+    .collect();
     for &p in &pids {
         // SAFETY: kill has no memory preconditions.
         unsafe { libc::kill(p, libc::SIGSTOP) };
@@ -87,9 +115,18 @@ fn keepalived_in_the_same_cases_for_comparison() -> Result<()> {
     let paused = steady(&lab, 0, Duration::from_secs(3));
     nft(&lab.nodes[1].ns, DROP_VRRP)?;
     let firewalled = steady(&lab, 0, MDI * 3);
-    eprintln!("keepalived, backup paused 5 x MDI: {:?}", paused.map(|_| "stayed backup"));
-    eprintln!("keepalived, protocol 112 dropped by nftables: {:?}", firewalled.as_ref().map(|_| "stayed backup"));
+    eprintln!(
+        "keepalived, backup paused 5 x MDI: {:?}",
+        paused.map(|_| "stayed backup")
+    );
+    eprintln!(
+        "keepalived, protocol 112 dropped by nftables: {:?}",
+        firewalled.as_ref().map(|_| "stayed backup")
+    );
     // keepalived reads adverts from a socket behind netfilter: with them dropped it must take over.
-    assert!(firewalled.is_err(), "keepalived was expected to lose adverts behind the firewall");
+    assert!(
+        firewalled.is_err(),
+        "keepalived was expected to lose adverts behind the firewall"
+    );
     Ok(())
 }

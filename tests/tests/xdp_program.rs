@@ -27,7 +27,10 @@ const LO: u32 = 1;
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
 fn recorder() -> Recorder {
-    assert!(tests::is_root(), "the XDP tests load programs: run them as root (cargo xtask test)");
+    assert!(
+        tests::is_root(),
+        "the XDP tests load programs: run them as root (cargo xtask test)"
+    );
     let name = format!(
         "xdptest-{}-{}",
         std::process::id(),
@@ -116,7 +119,10 @@ fn counters_after(frame: &[u8], config: InstanceConfig, family: u8) -> Counters 
     run(&mut rec, frame);
     let c = rec.maps.counters().unwrap();
     if c.accepted == 0 {
-        assert!(rec.maps.all_peers().unwrap().is_empty(), "a dropped advert was recorded");
+        assert!(
+            rec.maps.all_peers().unwrap().is_empty(),
+            "a dropped advert was recorded"
+        );
     }
     c
 }
@@ -125,11 +131,16 @@ fn only(c: Counters, expect: Counters) {
     assert_eq!(c, expect, "counters");
 }
 
-fn drained_events(rec: &mut Recorder, ring: &mut aya::maps::RingBuf<aya::maps::MapData>) -> Vec<PeerEvent> {
+fn drained_events(
+    rec: &mut Recorder,
+    ring: &mut aya::maps::RingBuf<aya::maps::MapData>,
+) -> Vec<PeerEvent> {
     let _ = rec;
     let mut out = Vec::new();
     while let Some(item) = ring.next() {
-        out.push(bytemuck::pod_read_unaligned(&item[..std::mem::size_of::<PeerEvent>()]));
+        out.push(bytemuck::pod_read_unaligned(
+            &item[..std::mem::size_of::<PeerEvent>()],
+        ));
     }
     out
 }
@@ -138,10 +149,19 @@ fn drained_events(rec: &mut Recorder, ring: &mut aya::maps::RingBuf<aya::maps::M
 fn valid_v2_advert_is_recorded_with_every_field() {
     let mut rec = recorder();
     let key = InstanceKey::new(LO, FAMILY_IPV4, 51);
-    rec.maps.set_instance(key, v2_config(Some("secret1"))).unwrap();
+    rec.maps
+        .set_instance(key, v2_config(Some("secret1")))
+        .unwrap();
     let before = Mono::now();
-    run(&mut rec, &frame(&FrameSpec::multicast(SRC4), &advert_v2(51, 150)));
-    let peer = rec.maps.peer(&peer_key(FAMILY_IPV4, 51, SRC4)).unwrap().expect("recorded");
+    run(
+        &mut rec,
+        &frame(&FrameSpec::multicast(SRC4), &advert_v2(51, 150)),
+    );
+    let peer = rec
+        .maps
+        .peer(&peer_key(FAMILY_IPV4, 51, SRC4))
+        .unwrap()
+        .expect("recorded");
     assert_eq!(peer.priority, 150);
     assert_eq!(peer.interval_cs, 100);
     assert_eq!(peer.version, 2);
@@ -153,9 +173,23 @@ fn valid_v2_advert_is_recorded_with_every_field() {
     assert_eq!(peer.adverts, 1);
     assert!(peer.last_ns >= before.as_nanos() && peer.last_ns <= Mono::now().as_nanos());
     let c = rec.maps.counters().unwrap();
-    only(c, Counters { vrrp_packets: 1, accepted: 1, ..Default::default() });
-    run(&mut rec, &frame(&FrameSpec::multicast(SRC4), &advert_v2(51, 150)));
-    let again = rec.maps.peer(&peer_key(FAMILY_IPV4, 51, SRC4)).unwrap().unwrap();
+    only(
+        c,
+        Counters {
+            vrrp_packets: 1,
+            accepted: 1,
+            ..Default::default()
+        },
+    );
+    run(
+        &mut rec,
+        &frame(&FrameSpec::multicast(SRC4), &advert_v2(51, 150)),
+    );
+    let again = rec
+        .maps
+        .peer(&peer_key(FAMILY_IPV4, 51, SRC4))
+        .unwrap()
+        .unwrap();
     assert_eq!(again.adverts, 2);
     assert_eq!(again.first_ns, peer.first_ns);
     assert!(again.last_ns >= peer.last_ns);
@@ -164,19 +198,37 @@ fn valid_v2_advert_is_recorded_with_every_field() {
 #[test]
 fn v3_ipv4_and_ipv6_adverts_are_recorded() {
     let mut rec = recorder();
-    rec.maps.set_instance(InstanceKey::new(LO, FAMILY_IPV4, 52), v3_config()).unwrap();
-    rec.maps.set_instance(InstanceKey::new(LO, FAMILY_IPV6, 53), v3_config()).unwrap();
+    rec.maps
+        .set_instance(InstanceKey::new(LO, FAMILY_IPV4, 52), v3_config())
+        .unwrap();
+    rec.maps
+        .set_instance(InstanceKey::new(LO, FAMILY_IPV6, 53), v3_config())
+        .unwrap();
     let src6: IpAddr = "fe80::1".parse().unwrap();
     let mut a4 = advert_v3(52, 120, vec![VIP4, "192.0.2.101".parse().unwrap()]);
     a4.interval_cs = 5; // 50 ms
     run(&mut rec, &frame(&FrameSpec::multicast(SRC4), &a4));
     run(
         &mut rec,
-        &frame(&FrameSpec::multicast(src6), &advert_v3(53, 110, vec!["2001:db8::100".parse().unwrap()])),
+        &frame(
+            &FrameSpec::multicast(src6),
+            &advert_v3(53, 110, vec!["2001:db8::100".parse().unwrap()]),
+        ),
     );
-    let p4 = rec.maps.peer(&peer_key(FAMILY_IPV4, 52, SRC4)).unwrap().expect("v3 IPv4");
-    assert_eq!((p4.priority, p4.interval_cs, p4.addr_count, p4.version), (120, 5, 2, 3));
-    let p6 = rec.maps.peer(&peer_key(FAMILY_IPV6, 53, src6)).unwrap().expect("v3 IPv6");
+    let p4 = rec
+        .maps
+        .peer(&peer_key(FAMILY_IPV4, 52, SRC4))
+        .unwrap()
+        .expect("v3 IPv4");
+    assert_eq!(
+        (p4.priority, p4.interval_cs, p4.addr_count, p4.version),
+        (120, 5, 2, 3)
+    );
+    let p6 = rec
+        .maps
+        .peer(&peer_key(FAMILY_IPV6, 53, src6))
+        .unwrap()
+        .expect("v3 IPv6");
     assert_eq!((p6.priority, p6.interval_cs, p6.addr_count), (110, 100, 1));
     assert_eq!(rec.maps.counters().unwrap().accepted, 2);
 }
@@ -186,7 +238,13 @@ fn v3_ipv4_and_ipv6_adverts_are_recorded() {
 fn keepalived_captures_are_accepted() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
     let cases: [(&str, u8, u8, InstanceConfig, u8); 3] = [
-        ("keepalived-v2-ipv4-pass.pcap", FAMILY_IPV4, 51, v2_config(Some("secret1")), 150),
+        (
+            "keepalived-v2-ipv4-pass.pcap",
+            FAMILY_IPV4,
+            51,
+            v2_config(Some("secret1")),
+            150,
+        ),
         ("keepalived-v3-ipv4.pcap", FAMILY_IPV4, 52, v3_config(), 120),
         ("keepalived-v3-ipv6.pcap", FAMILY_IPV6, 53, v3_config(), 110),
     ];
@@ -194,7 +252,9 @@ fn keepalived_captures_are_accepted() {
         let frames = pcap::frames(&dir.join(file)).unwrap();
         assert!(!frames.is_empty(), "{file} holds no frames");
         let mut rec = recorder();
-        rec.maps.set_instance(InstanceKey::new(LO, family, vrid), config).unwrap();
+        rec.maps
+            .set_instance(InstanceKey::new(LO, family, vrid), config)
+            .unwrap();
         for f in &frames {
             run(&mut rec, f);
         }
@@ -203,7 +263,12 @@ fn keepalived_captures_are_accepted() {
             .maps
             .peer(&peer_key(family, vrid, parsed.src_ip))
             .unwrap()
-            .unwrap_or_else(|| panic!("{file}: keepalived's advert not recorded: {:?}", rec.maps.counters()));
+            .unwrap_or_else(|| {
+                panic!(
+                    "{file}: keepalived's advert not recorded: {:?}",
+                    rec.maps.counters()
+                )
+            });
         assert_eq!(peer.priority, priority, "{file}");
         assert_eq!(peer.interval_cs, 100, "{file}");
         assert_eq!(peer.adverts, frames.len() as u64, "{file}");
@@ -222,9 +287,21 @@ fn tolerated_variants_are_accepted() {
     padded.pad_frame_to = 60;
     let mut hmac = FrameSpec::multicast(SRC4);
     hmac.trailer = vec![0xab; 28];
-    for (what, spec) in [("IPv4 options", options), ("Ethernet padding", padded), ("28-byte trailer", hmac)] {
+    for (what, spec) in [
+        ("IPv4 options", options),
+        ("Ethernet padding", padded),
+        ("28-byte trailer", hmac),
+    ] {
         let c = counters_after(&frame(&spec, &a), pass, FAMILY_IPV4);
-        assert_eq!(c, Counters { vrrp_packets: 1, accepted: 1, ..Default::default() }, "{what}");
+        assert_eq!(
+            c,
+            Counters {
+                vrrp_packets: 1,
+                accepted: 1,
+                ..Default::default()
+            },
+            "{what}"
+        );
     }
 }
 
@@ -258,7 +335,10 @@ fn malformed_adverts_are_counted_by_reason() {
     let good = frame(&spec, &advert_v2(51, 100));
     let vrrp = 14 + 20;
     let expect = |field: fn(&mut Counters)| {
-        let mut c = Counters { vrrp_packets: 1, ..Default::default() };
+        let mut c = Counters {
+            vrrp_packets: 1,
+            ..Default::default()
+        };
         field(&mut c);
         c
     };
@@ -286,22 +366,66 @@ fn malformed_adverts_are_counted_by_reason() {
     let unicast_spec = FrameSpec::new(SRC4, "192.0.2.2".parse().unwrap());
 
     let cases: Vec<(&str, Vec<u8>, Counters)> = vec![
-        ("TTL 254", frame(&ttl, &advert_v2(51, 100)), expect(|c| c.bad_ttl = 1)),
+        (
+            "TTL 254",
+            frame(&ttl, &advert_v2(51, 100)),
+            expect(|c| c.bad_ttl = 1),
+        ),
         ("version 4", bad_version, expect(|c| c.bad_version = 1)),
-        ("v3 advert for a v2 instance", frame(&spec, &advert_v3(51, 100, vec![VIP4])), expect(|c| c.bad_version = 1)),
+        (
+            "v3 advert for a v2 instance",
+            frame(&spec, &advert_v3(51, 100, vec![VIP4])),
+            expect(|c| c.bad_version = 1),
+        ),
         ("type 2", bad_type, expect(|c| c.bad_type = 1)),
         ("bad checksum", bad_sum, expect(|c| c.bad_checksum = 1)),
-        ("unknown VRID", frame(&spec, &advert_v2(52, 100)), expect(|c| c.unknown_vrid = 1)),
-        ("wrong password", frame(&spec, &wrong_pass), expect(|c| c.auth_mismatch = 1)),
-        ("no auth for a PASS instance", frame(&spec, &no_auth), expect(|c| c.auth_mismatch = 1)),
-        ("advert_int 2 against 1", frame(&spec, &slow), expect(|c| c.interval_mismatch = 1)),
-        ("unicast advert for a multicast instance", frame(&unicast_spec, &advert_v2(51, 100)), expect(|c| c.mode_mismatch = 1)),
+        (
+            "unknown VRID",
+            frame(&spec, &advert_v2(52, 100)),
+            expect(|c| c.unknown_vrid = 1),
+        ),
+        (
+            "wrong password",
+            frame(&spec, &wrong_pass),
+            expect(|c| c.auth_mismatch = 1),
+        ),
+        (
+            "no auth for a PASS instance",
+            frame(&spec, &no_auth),
+            expect(|c| c.auth_mismatch = 1),
+        ),
+        (
+            "advert_int 2 against 1",
+            frame(&spec, &slow),
+            expect(|c| c.interval_mismatch = 1),
+        ),
+        (
+            "unicast advert for a multicast instance",
+            frame(&unicast_spec, &advert_v2(51, 100)),
+            expect(|c| c.mode_mismatch = 1),
+        ),
         ("IPv4 fragment", fragment, expect(|c| c.fragment = 1)),
-        ("address count beyond the PDU", wrong_count, expect(|c| c.bad_length = 1)),
+        (
+            "address count beyond the PDU",
+            wrong_count,
+            expect(|c| c.bad_length = 1),
+        ),
         ("IHL below 5", short_ihl, expect(|c| c.truncated = 1)),
-        ("cut inside the IPv4 header", good[..14 + 12].to_vec(), expect(|c| c.truncated = 1)),
-        ("cut in the VRRP header", good[..vrrp + 4].to_vec(), expect(|c| c.truncated = 1)),
-        ("cut in the auth data", good[..good.len() - 3].to_vec(), expect(|c| c.truncated = 1)),
+        (
+            "cut inside the IPv4 header",
+            good[..14 + 12].to_vec(),
+            expect(|c| c.truncated = 1),
+        ),
+        (
+            "cut in the VRRP header",
+            good[..vrrp + 4].to_vec(),
+            expect(|c| c.truncated = 1),
+        ),
+        (
+            "cut in the auth data",
+            good[..good.len() - 3].to_vec(),
+            expect(|c| c.truncated = 1),
+        ),
     ];
     for (what, f, want) in cases {
         let c = counters_after(&f, pass, FAMILY_IPV4);
@@ -316,7 +440,14 @@ fn ipv6_hop_limit_and_checksum_are_checked() {
     let mut hop = FrameSpec::multicast(src6);
     hop.ttl = 1;
     let c = counters_after(&frame(&hop, &a), v3_config(), FAMILY_IPV6);
-    assert_eq!(c, Counters { vrrp_packets: 1, bad_ttl: 1, ..Default::default() });
+    assert_eq!(
+        c,
+        Counters {
+            vrrp_packets: 1,
+            bad_ttl: 1,
+            ..Default::default()
+        }
+    );
     // IPv6 always checksums the pseudo-header: the as-v2 flag does not apply.
     let flagged = InstanceConfig {
         flags: instance_flags::CHECKSUM_AS_V2,
@@ -328,7 +459,14 @@ fn ipv6_hop_limit_and_checksum_are_checked() {
     let last = corrupt.len() - 1;
     corrupt[last] ^= 0x01;
     let c = counters_after(&corrupt, v3_config(), FAMILY_IPV6);
-    assert_eq!(c, Counters { vrrp_packets: 1, bad_checksum: 1, ..Default::default() });
+    assert_eq!(
+        c,
+        Counters {
+            vrrp_packets: 1,
+            bad_checksum: 1,
+            ..Default::default()
+        }
+    );
 }
 
 #[test]
@@ -343,9 +481,18 @@ fn v3_checksum_as_v2_follows_the_instance_flag() {
         ..v3_config()
     };
     assert_eq!(counters_after(&compat, flagged, FAMILY_IPV4).accepted, 1);
-    assert_eq!(counters_after(&standard, flagged, FAMILY_IPV4).bad_checksum, 1);
-    assert_eq!(counters_after(&compat, v3_config(), FAMILY_IPV4).bad_checksum, 1);
-    assert_eq!(counters_after(&standard, v3_config(), FAMILY_IPV4).accepted, 1);
+    assert_eq!(
+        counters_after(&standard, flagged, FAMILY_IPV4).bad_checksum,
+        1
+    );
+    assert_eq!(
+        counters_after(&compat, v3_config(), FAMILY_IPV4).bad_checksum,
+        1
+    );
+    assert_eq!(
+        counters_after(&standard, v3_config(), FAMILY_IPV4).accepted,
+        1
+    );
 }
 
 #[test]
@@ -357,7 +504,9 @@ fn unicast_sources_are_checked_when_listed() {
         ..v2_config(None)
     };
     rec.maps.set_instance(key, config).unwrap();
-    rec.maps.allow_source(peer_key(FAMILY_IPV4, 51, SRC4)).unwrap();
+    rec.maps
+        .allow_source(peer_key(FAMILY_IPV4, 51, SRC4))
+        .unwrap();
     let mut a = advert_v2(51, 100);
     a.auth = Auth::None;
     let dst: IpAddr = "192.0.2.2".parse().unwrap();
@@ -368,16 +517,28 @@ fn unicast_sources_are_checked_when_listed() {
     let c = rec.maps.counters().unwrap();
     assert_eq!(
         c,
-        Counters { vrrp_packets: 3, accepted: 1, unlisted_source: 1, mode_mismatch: 1, ..Default::default() }
+        Counters {
+            vrrp_packets: 3,
+            accepted: 1,
+            unlisted_source: 1,
+            mode_mismatch: 1,
+            ..Default::default()
+        }
     );
-    assert!(rec.maps.peer(&peer_key(FAMILY_IPV4, 51, stranger)).unwrap().is_none());
+    assert!(rec
+        .maps
+        .peer(&peer_key(FAMILY_IPV4, 51, stranger))
+        .unwrap()
+        .is_none());
 }
 
 #[test]
 fn only_significant_changes_reach_the_ring_buffer() {
     let mut rec = recorder();
     let key = InstanceKey::new(LO, FAMILY_IPV4, 51);
-    rec.maps.set_instance(key, v2_config(Some("secret1"))).unwrap();
+    rec.maps
+        .set_instance(key, v2_config(Some("secret1")))
+        .unwrap();
     let mut ring = rec.take_events().unwrap();
     let spec = FrameSpec::multicast(SRC4);
 
@@ -390,12 +551,18 @@ fn only_significant_changes_reach_the_ring_buffer() {
     for _ in 0..5 {
         run(&mut rec, &frame(&spec, &advert_v2(51, 150)));
     }
-    assert!(drained_events(&mut rec, &mut ring).is_empty(), "routine adverts only touch the map");
+    assert!(
+        drained_events(&mut rec, &mut ring).is_empty(),
+        "routine adverts only touch the map"
+    );
 
     run(&mut rec, &frame(&spec, &advert_v2(51, 90)));
     let ev = drained_events(&mut rec, &mut ring);
     assert_eq!(ev.len(), 1);
-    assert_eq!((ev[0].kind, ev[0].priority, ev[0].previous_priority), (event_kind::PRIORITY_CHANGED, 90, 150));
+    assert_eq!(
+        (ev[0].kind, ev[0].priority, ev[0].previous_priority),
+        (event_kind::PRIORITY_CHANGED, 90, 150)
+    );
 
     run(&mut rec, &frame(&spec, &advert_v2(51, 0)));
     let ev = drained_events(&mut rec, &mut ring);
@@ -404,7 +571,13 @@ fn only_significant_changes_reach_the_ring_buffer() {
 
     // As master, every advert heard is significant.
     rec.maps
-        .set_instance(key, InstanceConfig { flags: instance_flags::WAKE_ON_ANY, ..v2_config(Some("secret1")) })
+        .set_instance(
+            key,
+            InstanceConfig {
+                flags: instance_flags::WAKE_ON_ANY,
+                ..v2_config(Some("secret1"))
+            },
+        )
         .unwrap();
     run(&mut rec, &frame(&spec, &advert_v2(51, 0)));
     let ev = drained_events(&mut rec, &mut ring);
@@ -418,7 +591,11 @@ fn maps_are_pinned_for_bpftool_and_removed_with_the_recorder() {
     let rec = recorder();
     let dir = rec.pin_dir().to_owned();
     for name in ["INSTANCES", "PEERS", "SOURCES", "COUNTERS", "EVENTS"] {
-        assert!(dir.join(name).exists(), "{name} pinned in {}", dir.display());
+        assert!(
+            dir.join(name).exists(),
+            "{name} pinned in {}",
+            dir.display()
+        );
     }
     let out = std::process::Command::new("bpftool")
         .args(["-j", "map", "dump", "pinned"])
@@ -426,8 +603,15 @@ fn maps_are_pinned_for_bpftool_and_removed_with_the_recorder() {
         .output()
         .expect("bpftool (installed by cargo xtask setup)");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "bpftool map dump: {}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("bad_checksum"), "BTF field names in bpftool output: {text}");
+    assert!(
+        out.status.success(),
+        "bpftool map dump: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("bad_checksum"),
+        "BTF field names in bpftool output: {text}"
+    );
     drop(rec);
     assert!(!dir.exists(), "pins removed with the recorder");
 }

@@ -18,12 +18,11 @@ use aya_ebpf::{
 use vrrp_common::{
     event_kind, instance_flags, Counters, InstanceConfig, InstanceKey, PeerEvent, PeerKey,
     PeerRecord, EVENTS_RING_BYTES, FAMILY_IPV4, FAMILY_IPV6, IPPROTO_VRRP, MAX_INSTANCES,
-    MAX_PEERS, MAX_PDU_BYTES, MAX_SOURCES,
+    MAX_PDU_BYTES, MAX_PEERS, MAX_SOURCES,
 };
 
 #[btf_map]
-static INSTANCES: HashMap<InstanceKey, InstanceConfig, { MAX_INSTANCES as usize }> =
-    HashMap::new();
+static INSTANCES: HashMap<InstanceKey, InstanceConfig, { MAX_INSTANCES as usize }> = HashMap::new();
 
 #[btf_map]
 static PEERS: HashMap<PeerKey, PeerRecord, { MAX_PEERS as usize }> = HashMap::new();
@@ -250,7 +249,6 @@ fn parse_ip(start: usize, end: usize, s: &mut Scratch) -> Result<(), Drop> {
     }
 }
 
-
 /// One's-complement sum of the first `len` bytes of the scratch PDU, 16 bits
 /// at a time (VRRP PDUs have an even length). A BPF subprogram of its own, to
 /// keep the main program's stack frame under the 512-byte limit.
@@ -263,7 +261,8 @@ fn sum_words(pdu: &[u8; PDU_BUF], len: usize, mut sum: u64) -> u64 {
         }
         let at = i & (PDU_BUF - 2);
         // SAFETY: the mask keeps at + 2 within the buffer (no panic path).
-        sum += be16(unsafe { core::ptr::read_unaligned(pdu.as_ptr().add(at) as *const [u8; 2]) }) as u64;
+        sum += be16(unsafe { core::ptr::read_unaligned(pdu.as_ptr().add(at) as *const [u8; 2]) })
+            as u64;
         i += 2;
     }
     sum
@@ -420,7 +419,12 @@ fn parse_and_record(ctx: &XdpContext, s: &mut Scratch, c: &mut Counters) -> Resu
         multicast: ip.multicast,
         auth_data,
     };
-    record_peer(&s.peer, &s.seen, inst.flags & instance_flags::WAKE_ON_ANY != 0, c)
+    record_peer(
+        &s.peer,
+        &s.seen,
+        inst.flags & instance_flags::WAKE_ON_ANY != 0,
+        c,
+    )
 }
 
 /// Updates (or creates) the peer's record from `seen` and queues an event if

@@ -121,7 +121,11 @@ fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("XVRRPD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
         // The route crate warns about every kernel attribute newer than itself.
-        .add_directive("netlink_packet_route=error".parse().expect("static directive"));
+        .add_directive(
+            "netlink_packet_route=error"
+                .parse()
+                .expect("static directive"),
+        );
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -140,7 +144,10 @@ fn run_daemon(config: PathBuf, pin: &PinArgs) -> Result<()> {
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    runtime.block_on(xvrrpd::daemon::run(xvrrpd::daemon::Options { config, pin_dir }))?;
+    runtime.block_on(xvrrpd::daemon::run(xvrrpd::daemon::Options {
+        config,
+        pin_dir,
+    }))?;
     Ok(())
 }
 
@@ -151,7 +158,10 @@ fn peers(args: PeersArgs) -> Result<()> {
     let counters = maps.counters()?;
     if args.json {
         let json = status::render_json(&views, &counters);
-        println!("{}", serde_json::to_string_pretty(&json).context("encoding JSON")?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json).context("encoding JSON")?
+        );
     } else {
         print!("{}", status::render_table(&views, &counters));
     }

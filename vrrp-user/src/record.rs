@@ -142,8 +142,10 @@ async fn log_events(recorder: &mut Recorder) -> Result<()> {
     let mut ring = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
         .map_err(|e| e.into_parts().1)
         .context("registering the event ring buffer with epoll")?;
-    let mut term = unix::signal(unix::SignalKind::terminate()).context("installing SIGTERM handler")?;
-    let mut int = unix::signal(unix::SignalKind::interrupt()).context("installing SIGINT handler")?;
+    let mut term =
+        unix::signal(unix::SignalKind::terminate()).context("installing SIGTERM handler")?;
+    let mut int =
+        unix::signal(unix::SignalKind::interrupt()).context("installing SIGINT handler")?;
     info!("recording; SIGINT or SIGTERM to stop");
     loop {
         tokio::select! {

@@ -67,7 +67,7 @@ pub fn peer_views(peers: &[(PeerKey, PeerRecord)], now: Mono) -> Vec<PeerView> {
             auth_type: r.auth_type,
         })
         .collect();
-    views.sort_by(|a, b| (a.ifindex, a.vrid, a.source).cmp(&(b.ifindex, b.vrid, b.source)));
+    views.sort_by_key(|v| (v.ifindex, v.vrid, v.source));
     views
 }
 
@@ -139,8 +139,17 @@ mod tests {
         assert_eq!(views[0].interval_ms, 1000);
         assert_eq!(views[0].interface, "lo");
         let table = render_table(&views, &Counters::default());
-        assert!(table.contains("192.0.2.1") && table.contains("150"), "{table}");
-        let json = render_json(&views, &Counters { accepted: 3, ..Default::default() });
+        assert!(
+            table.contains("192.0.2.1") && table.contains("150"),
+            "{table}"
+        );
+        let json = render_json(
+            &views,
+            &Counters {
+                accepted: 3,
+                ..Default::default()
+            },
+        );
         assert_eq!(json["counters"]["accepted"], 3);
         assert_eq!(json["peers"][0]["priority"], 150);
     }

@@ -77,9 +77,7 @@ pub fn workspace() -> PathBuf {
 }
 
 pub fn run(cmd: &mut Command) -> Result<()> {
-    let status = cmd
-        .status()
-        .with_context(|| format!("running {cmd:?}"))?;
+    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
     if !status.success() {
         bail!("{cmd:?} failed: {status}");
     }
@@ -134,7 +132,15 @@ fn run_lab_binary(name: &str) -> Result<()> {
     run(Command::new("cargo")
         .current_dir(&ws)
         .env("XVRRPD_BIN", ws.join("target/release/xvrrpd"))
-        .args(["run", "--quiet", "--release", "--package", "tests", "--bin", name]))
+        .args([
+            "run",
+            "--quiet",
+            "--release",
+            "--package",
+            "tests",
+            "--bin",
+            name,
+        ]))
 }
 
 fn test(args: &[String]) -> Result<()> {

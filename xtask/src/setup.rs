@@ -98,8 +98,9 @@ fn bpf_linker() -> Result<()> {
     {
         return Ok(());
     }
-    let sysroot = output(Command::new("rustc").args([&format!("+{NIGHTLY}"), "--print", "sysroot"]))
-        .context("rustc +nightly --print sysroot")?;
+    let sysroot =
+        output(Command::new("rustc").args([&format!("+{NIGHTLY}"), "--print", "sysroot"]))
+            .context("rustc +nightly --print sysroot")?;
     let lib = Path::new(sysroot.trim()).join("lib");
     if !lib.join(format!("lib{LLVM_DYLIB}.so")).is_file() {
         bail!(
@@ -108,28 +109,33 @@ fn bpf_linker() -> Result<()> {
         );
     }
     eprintln!("setup: building bpf-linker {BPF_LINKER_VERSION} against {NIGHTLY}'s libLLVM (about 4 minutes, once)");
-    let root = bin.parent().and_then(Path::parent).expect("bin dir has a parent");
+    let root = bin
+        .parent()
+        .and_then(Path::parent)
+        .expect("bin dir has a parent");
     let rustflags = format!(
         "-L {0} -l dylib={LLVM_DYLIB} -C link-arg=-Wl,-rpath,{0}",
         lib.display()
     );
-    exec(Command::new("cargo")
-        .env("RUSTFLAGS", rustflags)
-        .env_remove("RUSTUP_TOOLCHAIN")
-        .args([
-            &format!("+{NIGHTLY}"),
-            "install",
-            "bpf-linker",
-            "--version",
-            BPF_LINKER_VERSION,
-            "--locked",
-            "--no-default-features",
-            "--features",
-            "llvm-22,no-llvm-linking",
-            "--force",
-            "--root",
-        ])
-        .arg(root))
+    exec(
+        Command::new("cargo")
+            .env("RUSTFLAGS", rustflags)
+            .env_remove("RUSTUP_TOOLCHAIN")
+            .args([
+                &format!("+{NIGHTLY}"),
+                "install",
+                "bpf-linker",
+                "--version",
+                BPF_LINKER_VERSION,
+                "--locked",
+                "--no-default-features",
+                "--features",
+                "llvm-22,no-llvm-linking",
+                "--force",
+                "--root",
+            ])
+            .arg(root),
+    )
     .context("cargo install bpf-linker")
 }
 
@@ -144,9 +150,11 @@ fn debian_packages() -> Result<()> {
     }
     eprintln!("setup: installing Debian packages: {}", missing.join(" "));
     let apt = |args: &[&str]| {
-        exec(Command::new("apt-get")
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .args(args))
+        exec(
+            Command::new("apt-get")
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .args(args),
+        )
     };
     apt(&["update", "-q"]).context("apt-get update (run setup as root)")?;
     let mut args = vec!["install", "-y", "-q", "--no-install-recommends"];
@@ -164,7 +172,10 @@ fn on_path(binary: &str) -> bool {
 /// bpffs on /sys/fs/bpf, so pinned maps can be inspected with bpftool.
 fn bpffs() {
     let mounted = std::fs::read_to_string("/proc/mounts")
-        .map(|m| m.lines().any(|l| l.split_whitespace().nth(1) == Some("/sys/fs/bpf") && l.contains(" bpf ")))
+        .map(|m| {
+            m.lines()
+                .any(|l| l.split_whitespace().nth(1) == Some("/sys/fs/bpf") && l.contains(" bpf "))
+        })
         .unwrap_or(false);
     if !mounted {
         // Best effort: xvrrpd mounts it itself when it needs it.

@@ -23,8 +23,12 @@ fn median(mut v: Vec<Duration>) -> Duration {
 fn tcp_frame() -> Vec<u8> {
     // Ethernet + IPv4 + TCP SYN, padded to the 64-byte minimum frame.
     let mut f = vec![0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00];
-    f.extend([0x45, 0, 0, 40, 0, 1, 0x40, 0, 64, 6, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2]);
-    f.extend([0x30, 0x39, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0]);
+    f.extend([
+        0x45, 0, 0, 40, 0, 1, 0x40, 0, 64, 6, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2,
+    ]);
+    f.extend([
+        0x30, 0x39, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0,
+    ]);
     f.resize(64, 0);
     f
 }
@@ -39,10 +43,14 @@ fn main() -> Result<()> {
         auth_data: *b"secret1\0",
         ..Default::default()
     };
-    rec.maps.set_instance(InstanceKey::new(LO, FAMILY_IPV4, 51), v2)?;
+    rec.maps
+        .set_instance(InstanceKey::new(LO, FAMILY_IPV4, 51), v2)?;
     rec.maps.set_instance(
         InstanceKey::new(LO, FAMILY_IPV6, 53),
-        InstanceConfig { version: 3, ..Default::default() },
+        InstanceConfig {
+            version: 3,
+            ..Default::default()
+        },
     )?;
     let src4: IpAddr = "192.0.2.1".parse()?;
     let src6: IpAddr = "fe80::1".parse()?;

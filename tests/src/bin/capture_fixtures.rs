@@ -81,7 +81,15 @@ fn main() -> Result<()> {
         let b = Netns::new()?;
         veth(&a, "eth0", &b, "eth0")?;
         a.ip(&["addr", "add", "192.0.2.1/24", "dev", "eth0"])?;
-        a.ip(&["-6", "addr", "add", "2001:db8::1/64", "dev", "eth0", "nodad"])?;
+        a.ip(&[
+            "-6",
+            "addr",
+            "add",
+            "2001:db8::1/64",
+            "dev",
+            "eth0",
+            "nodad",
+        ])?;
         b.ip(&["addr", "add", "192.0.2.2/24", "dev", "eth0"])?;
         // Give IPv6 link-local addresses time to leave tentative state.
         thread::sleep(Duration::from_secs(2));
@@ -97,7 +105,11 @@ fn main() -> Result<()> {
             matches!(tcpdump.child.try_wait(), Ok(Some(_)))
         });
         if !done {
-            bail!("no adverts captured for {}: {}", case.file, tcpdump.log_text());
+            bail!(
+                "no adverts captured for {}: {}",
+                case.file,
+                tcpdump.log_text()
+            );
         }
         println!("captured {}", pcap.display());
     }

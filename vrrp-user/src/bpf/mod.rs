@@ -17,8 +17,8 @@ use aya::{
 use thiserror::Error;
 use tracing::{info, warn};
 use vrrp_common::{
-    Counters, InstanceConfig, InstanceKey, PeerKey, PeerRecord, MAP_COUNTERS, MAP_EVENTS,
-    MAP_INSTANCES, MAP_PEERS, MAP_SOURCES, PROGRAM_NAME, BASELINE_PROGRAM_NAME,
+    Counters, InstanceConfig, InstanceKey, PeerKey, PeerRecord, BASELINE_PROGRAM_NAME,
+    MAP_COUNTERS, MAP_EVENTS, MAP_INSTANCES, MAP_PEERS, MAP_SOURCES, PROGRAM_NAME,
 };
 
 #[cfg(xvrrpd_ebpf)]
@@ -34,7 +34,7 @@ pub enum BpfError {
     Load {
         pin_dir: PathBuf,
         #[source]
-        source: EbpfError,
+        source: Box<EbpfError>,
     },
     #[error("program {PROGRAM_NAME} missing from the XDP object")]
     ProgramMissing,
@@ -109,7 +109,11 @@ impl Maps {
     }
 
     /// Registers (or updates) an instance so the kernel accepts its adverts.
-    pub fn set_instance(&mut self, key: InstanceKey, config: InstanceConfig) -> Result<(), BpfError> {
+    pub fn set_instance(
+        &mut self,
+        key: InstanceKey,
+        config: InstanceConfig,
+    ) -> Result<(), BpfError> {
         self.instances
             .insert(key, config, 0)
             .map_err(|source| BpfError::Map {
@@ -138,10 +142,12 @@ impl Maps {
 
     /// Allows a unicast source for an instance with CHECK_UNICAST_SRC.
     pub fn allow_source(&mut self, peer: PeerKey) -> Result<(), BpfError> {
-        self.sources.insert(peer, 1, 0).map_err(|source| BpfError::Map {
-            name: MAP_SOURCES,
-            source,
-        })
+        self.sources
+            .insert(peer, 1, 0)
+            .map_err(|source| BpfError::Map {
+                name: MAP_SOURCES,
+                source,
+            })
     }
 
     /// Every recorded peer.
@@ -263,7 +269,13 @@ impl Recorder {
     }
 
     fn load_pinned(pin_dir: &Path) -> Result<Self, BpfError> {
-        let names = [MAP_INSTANCES, MAP_PEERS, MAP_SOURCES, MAP_COUNTERS, MAP_EVENTS];
+        let names = [
+            MAP_INSTANCES,
+            MAP_PEERS,
+            MAP_SOURCES,
+            MAP_COUNTERS,
+            MAP_EVENTS,
+        ];
         let paths: Vec<PathBuf> = names.iter().map(|n| pin_dir.join(n)).collect();
         let mut loader = EbpfLoader::new();
         for (name, path) in names.iter().zip(&paths) {
@@ -271,7 +283,7 @@ impl Recorder {
         }
         let mut ebpf = loader.load(OBJECT).map_err(|source| BpfError::Load {
             pin_dir: pin_dir.to_owned(),
-            source,
+            source: Box::new(source),
         })?;
         let mut maps = Maps::take(&mut ebpf)?;
         maps.clear()?;
@@ -316,12 +328,13 @@ impl Recorder {
             Ok(link) => (link, AttachMode::Native),
             Err(native) => {
                 warn!(%interface, error = %native, "native XDP refused; falling back to generic (skb) mode");
-                let link = program
-                    .attach(interface, XdpMode::Skb)
-                    .map_err(|source| BpfError::Attach {
-                        interface: interface.to_owned(),
-                        source,
-                    })?;
+                let link =
+                    program
+                        .attach(interface, XdpMode::Skb)
+                        .map_err(|source| BpfError::Attach {
+                            interface: interface.to_owned(),
+                            source,
+                        })?;
                 (link, AttachMode::Generic)
             }
         };

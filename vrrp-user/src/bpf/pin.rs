@@ -17,7 +17,7 @@ use tracing::info;
 use vrrp_common::MAP_LAYOUT_VERSION;
 
 pub const BPFFS: &str = "/sys/fs/bpf";
-const BPF_FS_MAGIC: i64 = 0xcafe4a11;
+const BPF_FS_MAGIC: nix::sys::statfs::FsType = nix::sys::statfs::FsType(0xcafe4a11);
 
 #[derive(Debug, Error)]
 pub enum PinError {
@@ -93,7 +93,7 @@ pub fn default_name() -> Result<String, PinError> {
 pub fn prepare_dir(dir: &Path) -> Result<(), PinError> {
     if dir.starts_with(BPFFS) {
         let is_bpffs = nix::sys::statfs::statfs(BPFFS)
-            .map(|s| s.filesystem_type().0 as i64 == BPF_FS_MAGIC)
+            .map(|s| s.filesystem_type() == BPF_FS_MAGIC)
             .unwrap_or(false);
         if !is_bpffs {
             nix::mount::mount(

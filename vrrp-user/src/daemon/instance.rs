@@ -7,7 +7,9 @@ use std::{collections::HashMap, net::IpAddr, sync::Arc, time::Duration};
 
 use thiserror::Error;
 use tracing::{debug, info, warn};
-use vrrp_common::{instance_flags, InstanceConfig, InstanceKey, PeerKey, PeerRecord, FAMILY_IPV4, FAMILY_IPV6};
+use vrrp_common::{
+    instance_flags, InstanceConfig, InstanceKey, PeerKey, PeerRecord, FAMILY_IPV4, FAMILY_IPV6,
+};
 
 use crate::{
     bpf::{BpfError, Maps},
@@ -60,7 +62,7 @@ pub enum InstanceError {
     Bpf {
         instance: String,
         #[source]
-        source: BpfError,
+        source: Box<BpfError>,
     },
 }
 
@@ -258,7 +260,11 @@ impl RunningInstance {
 
         let key = InstanceKey::new(
             link.ifindex,
-            if family == Family::V4 { FAMILY_IPV4 } else { FAMILY_IPV6 },
+            if family == Family::V4 {
+                FAMILY_IPV4
+            } else {
+                FAMILY_IPV6
+            },
             cfg.virtual_router_id,
         );
         let mut flags = 0;
@@ -282,8 +288,9 @@ impl RunningInstance {
             v2_interval_s: cfg.advert_int.as_secs().clamp(1, 255) as u8,
             auth_data,
         };
-        let pseudo_header = !(version == Version::V3 && family == Family::V4 && cfg.v3_checksum_as_v2)
-            && version == Version::V3;
+        // v3 checksums cover the pseudo-header, except v3_checksum_as_v2 over IPv4.
+        let pseudo_header =
+            version == Version::V3 && !(family == Family::V4 && cfg.v3_checksum_as_v2);
 
         Ok(Self {
             name,
@@ -307,7 +314,7 @@ impl RunningInstance {
     pub fn register(&self, maps: &mut Maps) -> Result<(), InstanceError> {
         let bpf = |source| InstanceError::Bpf {
             instance: self.name.clone(),
-            source,
+            source: Box::new(source),
         };
         maps.set_instance(self.key, self.xdp_config).map_err(bpf)?;
         for peer in &self.config.unicast_peer {
@@ -337,7 +344,9 @@ impl RunningInstance {
         if cfg != self.xdp_config {
             match maps.set_instance(self.key, cfg) {
                 Ok(()) => self.xdp_config = cfg,
-                Err(e) => warn!(instance = %self.name, error = %e, "updating the XDP instance flags"),
+                Err(e) => {
+                    warn!(instance = %self.name, error = %e, "updating the XDP instance flags")
+                }
             }
         }
     }
@@ -383,8 +392,16 @@ impl RunningInstance {
                     let vips: Vec<IpAddr> = self.vips.iter().map(|b| b.vip.addr).collect();
                     let pacing = Pacing {
                         repeat: burst.count,
-                        garp_interval: if burst.spacing.is_zero() { self.garp_pacing } else { burst.spacing },
-                        gna_interval: if burst.spacing.is_zero() { self.garp_pacing } else { burst.spacing },
+                        garp_interval: if burst.spacing.is_zero() {
+                            self.garp_pacing
+                        } else {
+                            burst.spacing
+                        },
+                        gna_interval: if burst.spacing.is_zero() {
+                            self.garp_pacing
+                        } else {
+                            burst.spacing
+                        },
                     };
                     let name = self.name.clone();
                     tokio::spawn(async move {
@@ -392,11 +409,20 @@ impl RunningInstance {
                         debug!(instance = %name, cause = ?burst.cause, ?report, "GARP/NA burst sent");
                     });
                 }
-                Action::Transition { from, to, reason, priority } => {
+                Action::Transition {
+                    from,
+                    to,
+                    reason,
+                    priority,
+                } => {
                     info!(instance = %self.name, "{from:?} -> {to:?} ({reason:?}), priority {priority}");
                     self.set_wake_on_any(maps, to == State::Master);
                 }
-                Action::AdvertIgnored { src, priority, reason } => {
+                Action::AdvertIgnored {
+                    src,
+                    priority,
+                    reason,
+                } => {
                     debug!(instance = %self.name, %src, priority, ?reason, "advert ignored");
                 }
                 Action::MasterIntervalAdopted { from, to } => {

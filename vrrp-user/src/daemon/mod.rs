@@ -34,17 +34,30 @@ pub enum DaemonError {
     #[error("{0}: no vrrp_instance to run")]
     NoInstances(PathBuf),
     #[error(transparent)]
-    Bpf(#[from] BpfError),
+    Bpf(#[from] Box<BpfError>),
     #[error(transparent)]
     Netlink(#[from] NetlinkError),
+
     #[error(transparent)]
-    Instance(#[from] InstanceError),
+    Instance(Box<InstanceError>),
     #[error("{what}: {source}")]
     Io {
         what: &'static str,
         #[source]
         source: std::io::Error,
     },
+}
+
+impl From<BpfError> for DaemonError {
+    fn from(e: BpfError) -> Self {
+        DaemonError::Bpf(Box::new(e))
+    }
+}
+
+impl From<InstanceError> for DaemonError {
+    fn from(e: InstanceError) -> Self {
+        DaemonError::Instance(Box::new(e))
+    }
 }
 
 pub struct Options {
@@ -58,7 +71,11 @@ fn load_config(path: &Path) -> Result<config::Config, DaemonError> {
         warn!("{w}");
     }
     if loaded.has_errors() {
-        let errors = loaded.errors().map(|e| e.to_string()).collect::<Vec<_>>().join("\n");
+        let errors = loaded
+            .errors()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n");
         return Err(DaemonError::Invalid {
             file: path.to_owned(),
             errors,
@@ -181,7 +198,12 @@ async fn event_loop(
 
 /// Feeds fresh kernel records to every engine, then (on a timer) lets each
 /// engine act on its deadlines.
-async fn tick(instances: &mut [RunningInstance], recorder: &mut Recorder, netlink: &Netlink, timer: bool) {
+async fn tick(
+    instances: &mut [RunningInstance],
+    recorder: &mut Recorder,
+    netlink: &Netlink,
+    timer: bool,
+) {
     let records = match recorder.maps.all_peers() {
         Ok(r) => r,
         Err(e) => {
