@@ -28,16 +28,23 @@ fn main() -> Result<()> {
     };
 
     let ka = lab.keepalived(1, &instance_config(100, ""))?;
-    if !wait_until(Duration::from_secs(10), Duration::from_millis(20), || lab.holders(VIP) == vec![1]) {
+    if !wait_until(Duration::from_secs(10), Duration::from_millis(20), || {
+        lab.holders(VIP) == vec![1]
+    }) {
         bail!("keepalived did not become master:\n{}", ka.log_text());
     }
     say(&format!("keepalived alone: VIP held by {}", who(&lab)));
 
     let mut xv = lab.xvrrpd(0, &instance_config(150, ""))?;
-    if !wait_until(Duration::from_secs(10), Duration::from_millis(20), || lab.holders(VIP) == vec![0]) {
+    if !wait_until(Duration::from_secs(10), Duration::from_millis(20), || {
+        lab.holders(VIP) == vec![0]
+    }) {
         bail!("xvrrpd did not preempt:\n{}", xv.log_text());
     }
-    say(&format!("xvrrpd started with a higher priority and preempted: VIP held by {}", who(&lab)));
+    say(&format!(
+        "xvrrpd started with a higher priority and preempted: VIP held by {}",
+        who(&lab)
+    ));
 
     std::thread::sleep(Duration::from_secs(2));
     let peers = tests::output(lab.nodes[0].ns.command(xvrrpd_bin()).arg("peers"))?;
@@ -47,7 +54,9 @@ fn main() -> Result<()> {
     say("SIGTERM to xvrrpd: it sends priority 0 and removes the VIP");
     let t = Instant::now();
     xv.terminate(Duration::from_secs(5));
-    if !wait_until(Duration::from_secs(5), Duration::from_millis(5), || lab.holders(VIP) == vec![1]) {
+    if !wait_until(Duration::from_secs(5), Duration::from_millis(5), || {
+        lab.holders(VIP) == vec![1]
+    }) {
         bail!("keepalived did not take over:\n{}", ka.log_text());
     }
     say(&format!(
@@ -58,7 +67,9 @@ fn main() -> Result<()> {
 
     let xv = lab.xvrrpd(0, &instance_config(150, ""))?;
     let t = Instant::now();
-    if !wait_until(Duration::from_secs(10), Duration::from_millis(5), || lab.holders(VIP) == vec![0]) {
+    if !wait_until(Duration::from_secs(10), Duration::from_millis(5), || {
+        lab.holders(VIP) == vec![0]
+    }) {
         bail!("xvrrpd did not come back:\n{}", xv.log_text());
     }
     say(&format!(
