@@ -117,6 +117,11 @@ impl Drop for Netns {
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .status();
+        // A daemon killed with SIGKILL cannot unpin its maps; its pin
+        // directory is named after this namespace.
+        if let Ok(dir) = xvrrpd::bpf::pin::dir(Some(&self.name)) {
+            xvrrpd::bpf::pin::remove_dir(&dir);
+        }
     }
 }
 

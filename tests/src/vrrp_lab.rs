@@ -80,6 +80,23 @@ impl Lab {
         })
     }
 
+    /// Checks every 100 ms for `d` that exactly node `holder` holds the VIP.
+    pub fn steady(&self, holder: usize, d: Duration) -> Result<(), String> {
+        for _ in 0..d.as_millis() / 100 {
+            let h = self.holders(VIP);
+            if h != vec![holder] {
+                return Err(format!("split brain or lost VIP: holders {h:?}"));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(())
+    }
+
+    /// `xvrrpd peers --json` as node `i`'s kernel recorded it.
+    pub fn peers_json(&self, i: usize) -> Result<serde_json::Value> {
+        peers_json(&self.nodes[i].ns)
+    }
+
     /// Starts tcpdump on the observer, counting gratuitous ARPs for the VIP.
     pub fn watch_garp(&self) -> Result<Proc> {
         let mut cmd = self.observer.ns.command("tcpdump");
@@ -99,6 +116,12 @@ impl Lab {
         std::thread::sleep(Duration::from_millis(300));
         Ok(p)
     }
+}
+
+/// `xvrrpd peers --json` in a namespace.
+pub fn peers_json(ns: &Netns) -> Result<serde_json::Value> {
+    let out = crate::output(ns.command(crate::xvrrpd_bin()).args(["peers", "--json"]))?;
+    Ok(serde_json::from_str(&out)?)
 }
 
 /// A keepalived-style config for one instance on eth0 with the lab VIP.

@@ -5,17 +5,6 @@ use std::time::Duration;
 use anyhow::Result;
 use tests::vrrp_lab::{instance_config, Lab, VIP};
 
-fn steady(lab: &Lab, holder: usize, seconds: u64) {
-    for _ in 0..seconds * 10 {
-        assert_eq!(
-            lab.holders(VIP),
-            vec![holder],
-            "split brain or lost VIP in steady state"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn keepalived_master_xvrrpd_backup_v2_pass() -> Result<()> {
     assert!(tests::is_root(), "run as root (cargo xtask test)");
@@ -28,7 +17,7 @@ fn keepalived_master_xvrrpd_backup_v2_pass() -> Result<()> {
         lab.holders(VIP),
         ka.log_text()
     );
-    steady(&lab, 0, 8);
+    lab.steady(0, Duration::from_secs(8)).unwrap();
     // keepalived stops (priority 0): xvrrpd takes over.
     ka.terminate(Duration::from_secs(10))
         .expect("keepalived stops");
@@ -47,7 +36,7 @@ fn keepalived_master_xvrrpd_backup_v2_pass() -> Result<()> {
         ka.log_text(),
         xv.log_text()
     );
-    steady(&lab, 0, 3);
+    lab.steady(0, Duration::from_secs(3)).unwrap();
     Ok(())
 }
 
@@ -63,7 +52,7 @@ fn xvrrpd_master_keepalived_backup_v2_pass() -> Result<()> {
         xv.log_text()
     );
     let ka = lab.keepalived(1, &instance_config(100, ""))?;
-    steady(&lab, 0, 8);
+    lab.steady(0, Duration::from_secs(8)).unwrap();
     let log = ka.log_text();
     assert!(
         !log.contains("Entering MASTER"),

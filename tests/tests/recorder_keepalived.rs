@@ -5,7 +5,7 @@
 use std::{process::Command, time::Duration};
 
 use anyhow::Result;
-use tests::{keepalived, veth, wait_until, xvrrpd_bin, Netns, TempDir};
+use tests::{keepalived, veth, vrrp_lab::peers_json, wait_until, xvrrpd_bin, Netns, TempDir};
 
 const CONFIG: &str = r#"
 vrrp_instance VI_1 {
@@ -23,11 +23,6 @@ vrrp_instance VI_1 {
     }
 }
 "#;
-
-fn peers_json(ns: &Netns) -> Result<serde_json::Value> {
-    let out = tests::output(ns.command(xvrrpd_bin()).args(["peers", "--json"]))?;
-    Ok(serde_json::from_str(&out)?)
-}
 
 #[test]
 fn recorder_follows_a_real_keepalived() -> Result<()> {

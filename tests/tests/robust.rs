@@ -17,18 +17,6 @@ const DROP_VRRP: &[&str] = &[
     "add rule inet xvtest input meta l4proto 112 drop",
 ];
 
-fn steady(lab: &Lab, holder: usize, d: Duration) -> Result<(), String> {
-    let steps = d.as_millis() / 100;
-    for _ in 0..steps {
-        let h = lab.holders(VIP);
-        if h != vec![holder] {
-            return Err(format!("holders {h:?}"));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Ok(())
-}
-
 #[test]
 fn paused_or_firewalled_xvrrpd_backup_stays_backup() -> Result<()> {
     assert!(tests::is_root(), "run as root (cargo xtask test)");
@@ -40,13 +28,14 @@ fn paused_or_firewalled_xvrrpd_backup_stays_backup() -> Result<()> {
         master.log_text()
     );
     let backup = lab.xvrrpd(1, &instance_config(100, ""))?;
-    steady(&lab, 0, Duration::from_secs(2)).map_err(anyhow::Error::msg)?;
+    lab.steady(0, Duration::from_secs(2))
+        .map_err(anyhow::Error::msg)?;
 
     // (a) SIGSTOP the backup for 5 × Master_Down_Interval while the master advertises.
     sigstop(&backup);
     std::thread::sleep(MDI * 5);
     sigcont(&backup);
-    steady(&lab, 0, Duration::from_secs(3))
+    lab.steady(0, Duration::from_secs(3))
         .map_err(|e| anyhow::anyhow!("after SIGCONT: {e}\n{}", backup.log_text()))?;
     assert!(
         !backup.log_text().contains("-> Master"),
@@ -56,7 +45,7 @@ fn paused_or_firewalled_xvrrpd_backup_stays_backup() -> Result<()> {
 
     // (b) Drop protocol 112 in the backup host's input hook for 3 × MDI.
     nft(&lab.nodes[1].ns, DROP_VRRP)?;
-    steady(&lab, 0, MDI * 3).map_err(|e| {
+    lab.steady(0, MDI * 3).map_err(|e| {
         anyhow::anyhow!(
             "with protocol 112 dropped by nftables: {e}\n{}",
             backup.log_text()
@@ -93,7 +82,8 @@ fn keepalived_in_the_same_cases_for_comparison() -> Result<()> {
         master.log_text()
     );
     let _backup = lab.keepalived(1, &instance_config(100, ""))?;
-    steady(&lab, 0, Duration::from_secs(2)).map_err(anyhow::Error::msg)?;
+    lab.steady(0, Duration::from_secs(2))
+        .map_err(anyhow::Error::msg)?;
     // keepalived forks a VRRP child: pause every process of the backup's namespace.
     let pids: Vec<i32> = tests::output(std::process::Command::new("ip").args([
         "netns",
@@ -112,9 +102,9 @@ fn keepalived_in_the_same_cases_for_comparison() -> Result<()> {
         // SAFETY: as above.
         unsafe { libc::kill(p, libc::SIGCONT) };
     }
-    let paused = steady(&lab, 0, Duration::from_secs(3));
+    let paused = lab.steady(0, Duration::from_secs(3));
     nft(&lab.nodes[1].ns, DROP_VRRP)?;
-    let firewalled = steady(&lab, 0, MDI * 3);
+    let firewalled = lab.steady(0, MDI * 3);
     eprintln!(
         "keepalived, backup paused 5 x MDI: {:?}",
         paused.map(|_| "stayed backup")

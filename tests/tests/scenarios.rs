@@ -6,13 +6,6 @@ use std::time::Duration;
 use anyhow::Result;
 use tests::vrrp_lab::{instance_config, Lab, VIP};
 
-fn steady(lab: &Lab, holder: usize, secs: u64) {
-    for _ in 0..secs * 10 {
-        assert_eq!(lab.holders(VIP), vec![holder], "split brain or lost VIP");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn three_nodes_elect_by_priority_and_fail_over_in_order() -> Result<()> {
     assert!(tests::is_root(), "run as root (cargo xtask test)");
@@ -26,7 +19,7 @@ fn three_nodes_elect_by_priority_and_fail_over_in_order() -> Result<()> {
         lab.holders(VIP),
         a.log_text()
     );
-    steady(&lab, 0, 3);
+    lab.steady(0, Duration::from_secs(3)).unwrap();
     a.terminate(Duration::from_secs(5)).expect("stops");
     assert!(
         lab.wait_holder(1, Duration::from_secs(5)),
@@ -35,7 +28,7 @@ fn three_nodes_elect_by_priority_and_fail_over_in_order() -> Result<()> {
         b.log_text(),
         c.log_text()
     );
-    steady(&lab, 1, 5);
+    lab.steady(1, Duration::from_secs(5)).unwrap();
     assert!(
         !c.log_text().contains("-> Master"),
         "priority 100 must not have become master:\n{}",
@@ -62,15 +55,9 @@ fn unicast_pair_fails_over() -> Result<()> {
         lab.holders(VIP),
         a.log_text()
     );
-    steady(&lab, 0, 5);
+    lab.steady(0, Duration::from_secs(5)).unwrap();
     // Unicast adverts only: the observer sees none to the multicast group.
-    let peers = tests::output(
-        lab.nodes[1]
-            .ns
-            .command(tests::xvrrpd_bin())
-            .args(["peers", "--json"]),
-    )?;
-    let v: serde_json::Value = serde_json::from_str(&peers)?;
+    let v = lab.peers_json(1)?;
     assert_eq!(v["peers"][0]["multicast"], false, "{v}");
     assert_eq!(v["peers"][0]["source"], lab.nodes[0].addr.as_str(), "{v}");
     a.terminate(Duration::from_secs(5)).expect("stops");
@@ -95,7 +82,7 @@ fn nopreempt_keeps_the_current_master() -> Result<()> {
     );
     // A higher priority with nopreempt set on it does not take over a live master.
     let high = lab.xvrrpd(0, &instance_config(200, "nopreempt"))?;
-    steady(&lab, 1, 6);
+    lab.steady(1, Duration::from_secs(6)).unwrap();
     assert!(
         !high.log_text().contains("-> Master"),
         "nopreempt node preempted:\n{}",
@@ -125,13 +112,7 @@ fn pass_mismatch_means_no_peering() -> Result<()> {
         lab.holders(VIP),
         b.log_text()
     );
-    let peers = tests::output(
-        lab.nodes[1]
-            .ns
-            .command(tests::xvrrpd_bin())
-            .args(["peers", "--json"]),
-    )?;
-    let v: serde_json::Value = serde_json::from_str(&peers)?;
+    let v = lab.peers_json(1)?;
     assert!(v["counters"]["auth_mismatch"].as_u64().unwrap() >= 1, "{v}");
     assert_eq!(v["counters"]["accepted"], 0, "{v}");
     Ok(())
@@ -148,7 +129,7 @@ fn link_down_moves_the_vip() -> Result<()> {
         "{}",
         a.log_text()
     );
-    steady(&lab, 0, 2);
+    lab.steady(0, Duration::from_secs(2)).unwrap();
     // Take the master's bridge port down: its eth0 loses carrier and it goes FAULT.
     lab.segment.hub.ip(&["link", "set", "p0", "down"])?;
     assert!(

@@ -428,9 +428,14 @@ fn reset(lab: &Lab) {
     tests::wait_until(Duration::from_secs(3), Duration::from_millis(20), || {
         lab.nodes.iter().all(|n| netns_pids(&n.ns.name).is_empty())
     });
-    for n in &lab.nodes {
+    for (i, n) in lab.nodes.iter().enumerate() {
         let _ =
             n.ns.ip(&["addr", "del", &format!("{VIP}/24"), "dev", "eth0"]);
+        // A killed keepalived leaves its pid files; once a pid in them is
+        // reused, the next keepalived refuses to start ("daemon is already running").
+        for suffix in ["pid", "vrrp.pid"] {
+            let _ = fs::remove_file(lab.dir.path(&format!("keepalived{i}.{suffix}")));
+        }
     }
 }
 
