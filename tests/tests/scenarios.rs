@@ -151,3 +151,50 @@ fn link_down_moves_the_vip() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn use_vmac_sends_from_the_virtual_mac() -> Result<()> {
+    assert!(tests::is_root(), "run as root (cargo xtask test)");
+    let lab = Lab::new(2)?;
+    let mut dump = lab.observer.ns.command("tcpdump");
+    dump.args(["-i", "eth0", "-e", "-n", "-l", "-U", "arp or ip proto 112"]);
+    let watch = lab
+        .observer
+        .ns
+        .spawn(dump, &lab.dir.path("vmac-dump.log"))?;
+    std::thread::sleep(Duration::from_millis(300));
+    let mut a = lab.xvrrpd(0, &instance_config(200, "use_vmac"))?;
+    let b = lab.xvrrpd(1, &instance_config(100, ""))?;
+    let on_vmac = || lab.nodes[0].ns.has_address("vrrp.51", VIP);
+    assert!(
+        tests::wait_until(Duration::from_secs(10), Duration::from_millis(20), on_vmac),
+        "VIP not on vrrp.51:\n{}",
+        a.log_text()
+    );
+    let link = lab.nodes[0].ns.ip(&["-d", "link", "show", "vrrp.51"])?;
+    assert!(
+        link.contains("00:00:5e:00:01:33") && link.contains("macvlan"),
+        "{link}"
+    );
+    // The backup hears the master through the vmac and stays backup.
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(!b.log_text().contains("-> Master"), "{}", b.log_text());
+    assert!(!lab.nodes[1].ns.has_address("eth0", VIP));
+    let seen = watch.log_text();
+    assert!(
+        seen.lines()
+            .any(|l| l.starts_with("00:00:5e:00:01:33") || l.contains(" 00:00:5e:00:01:33 >")),
+        "no frame from the virtual MAC seen by the observer:\n{seen}"
+    );
+    a.terminate(Duration::from_secs(5)).expect("stops");
+    assert!(
+        lab.nodes[0].ns.ip(&["link", "show", "vrrp.51"]).is_err(),
+        "vmac left behind"
+    );
+    assert!(
+        lab.wait_holder(1, Duration::from_secs(5)),
+        "{}",
+        b.log_text()
+    );
+    Ok(())
+}

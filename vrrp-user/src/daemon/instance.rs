@@ -19,6 +19,7 @@ use crate::{
         garp::{GarpSender, Pacing},
         netlink::{Netlink, NetlinkError, Vip},
         socket::{self, SenderConfig, SocketError, VrrpSender},
+        vmac::{ensure_vmac, remove_vmac, Vmac, VmacError, VmacSpec},
     },
     packet::{self, Advert, Auth, Family, Version},
     status,
@@ -52,6 +53,12 @@ pub enum InstanceError {
         #[source]
         source: crate::network::garp::GarpError,
     },
+    #[error("instance {instance}: use_vmac: {source}")]
+    Vmac {
+        instance: String,
+        #[source]
+        source: VmacError,
+    },
     #[error("instance {instance}: {source}")]
     Params {
         instance: String,
@@ -81,6 +88,8 @@ pub struct RunningInstance {
     xdp_config: InstanceConfig,
     sender: VrrpSender,
     garp: Arc<GarpSender>,
+    /// The `use_vmac` macvlan, removed at stop if we created it.
+    vmac: Option<Vmac>,
     vips: Vec<BoundVip>,
     /// Where adverts go: the group, or each unicast peer.
     destinations: Vec<IpAddr>,
@@ -147,17 +156,9 @@ impl RunningInstance {
             source,
         };
         let group = cfg.multicast_group(global);
-        let sender = VrrpSender::open(
-            &cfg.interface,
-            family,
-            &SenderConfig {
-                src: cfg.unicast_src_ip,
-                group: Some(group),
-                join_group: !cfg.is_unicast(),
-            },
-        )
-        .map_err(socket_err)?;
-        let source = match sender.source() {
+        // Adverts leave from the parent's address; with use_vmac they leave
+        // through the vmac, so they carry the virtual MAC as keepalived's do.
+        let source = match cfg.unicast_src_ip {
             Some(s) => s,
             None => source_address(&cfg.interface, family)
                 .await
@@ -168,6 +169,38 @@ impl RunningInstance {
                     family,
                 })?,
         };
+        let vmac = match &cfg.use_vmac {
+            None => None,
+            Some(vmac_name) => {
+                let mut spec = VmacSpec::new(link.ifindex, cfg.virtual_router_id, family);
+                spec.name = vmac_name.clone();
+                if let IpAddr::V6(a) = source {
+                    spec.ipv6_source = Some(a);
+                }
+                let vmac =
+                    ensure_vmac(netlink, &spec)
+                        .await
+                        .map_err(|source| InstanceError::Vmac {
+                            instance: name.clone(),
+                            source,
+                        })?;
+                info!(instance = %name, vmac = %vmac.name, mac = %crate::network::fmt_mac(&vmac.mac), "virtual MAC interface ready");
+                Some(vmac)
+            }
+        };
+        let send_interface = vmac
+            .as_ref()
+            .map_or(cfg.interface.as_str(), |v| v.name.as_str());
+        let sender = VrrpSender::open(
+            send_interface,
+            family,
+            &SenderConfig {
+                src: Some(source),
+                group: Some(group),
+                join_group: !cfg.is_unicast(),
+            },
+        )
+        .map_err(socket_err)?;
         let destinations = if cfg.is_unicast() {
             cfg.unicast_peer.clone()
         } else {
@@ -176,8 +209,10 @@ impl RunningInstance {
 
         let mut vips = Vec::new();
         for v in &cfg.virtual_ipaddress {
-            let interface = v.dev.clone().unwrap_or_else(|| cfg.interface.clone());
-            let ifindex = if interface == cfg.interface {
+            let interface = v.dev.clone().unwrap_or_else(|| send_interface.to_owned());
+            let ifindex = if let Some(vm) = vmac.as_ref().filter(|vm| vm.name == interface) {
+                vm.ifindex
+            } else if interface == cfg.interface {
                 link.ifindex
             } else {
                 netlink
@@ -252,8 +287,8 @@ impl RunningInstance {
             source,
         })?;
 
-        let mac = link.mac.unwrap_or([0; 6]);
-        let garp = GarpSender::open(&cfg.interface, mac).map_err(|source| InstanceError::Garp {
+        let mac = vmac.as_ref().map(|v| v.mac).or(link.mac).unwrap_or([0; 6]);
+        let garp = GarpSender::open(send_interface, mac).map_err(|source| InstanceError::Garp {
             instance: name.clone(),
             source,
         })?;
@@ -300,6 +335,7 @@ impl RunningInstance {
             xdp_config,
             sender,
             garp: Arc::new(garp),
+            vmac,
             vips,
             destinations,
             source,
@@ -428,6 +464,16 @@ impl RunningInstance {
                 Action::MasterIntervalAdopted { from, to } => {
                     info!(instance = %self.name, ?from, ?to, "adopting the master's advert interval");
                 }
+            }
+        }
+    }
+
+    /// Final clean-up: VIPs off, and the vmac gone if we made it.
+    pub async fn stop(&self, netlink: &Netlink) {
+        self.remove_vips(netlink).await;
+        if let Some(v) = self.vmac.as_ref().filter(|v| v.created) {
+            if let Err(e) = remove_vmac(netlink, v).await {
+                warn!(instance = %self.name, vmac = %v.name, error = %e, "removing the vmac");
             }
         }
     }

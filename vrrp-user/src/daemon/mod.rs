@@ -110,7 +110,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     for inst in &mut instances {
         let actions = inst.engine.handle(Input::Shutdown, now);
         inst.execute(actions, &netlink, &mut recorder.maps).await;
-        inst.remove_vips(&netlink).await;
+        inst.stop(&netlink).await;
     }
     recorder.shutdown();
     info!("stopped");
