@@ -84,7 +84,7 @@ impl Setting {
     }
 
     fn advert_int(&self) -> String {
-        if self.interval_cs % 100 == 0 {
+        if self.interval_cs.is_multiple_of(100) {
             format!("{}", self.interval_cs / 100)
         } else {
             format!("{}", self.interval_cs as f64 / 100.0)
@@ -159,7 +159,7 @@ fn realtime_ns() -> i64 {
     };
     // SAFETY: ts is a valid out-pointer.
     unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
-    ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64
+    ts.tv_sec * 1_000_000_000 + ts.tv_nsec
 }
 
 fn check(r: libc::c_int, what: &str) -> Result<libc::c_int> {
@@ -288,7 +288,7 @@ fn capture_loop(fd: OwnedFd, adverts: Arc<Mutex<Vec<Advert>>>, stop: Arc<AtomicB
             }
             (n as usize, ts, sll.sll_pkttype)
         };
-        if pkttype == libc::PACKET_OUTGOING as u8 {
+        if pkttype == libc::PACKET_OUTGOING {
             continue;
         }
         let ts = ts.unwrap_or_else(realtime_ns);
@@ -459,6 +459,13 @@ fn log_tail(p: &Proc, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
+fn random_below(limit: Duration) -> Duration {
+    let mut r = 0u64;
+    // SAFETY: r is a valid 8-byte buffer.
+    unsafe { libc::getrandom(&mut r as *mut u64 as *mut libc::c_void, 8, 0) };
+    Duration::from_nanos(r % limit.as_nanos().max(1) as u64)
+}
+
 fn backup_ready_marker(imp: Impl) -> &'static str {
     match imp {
         Impl::Xvrrpd => "-> Backup",
@@ -518,6 +525,9 @@ fn trial(lab: &Lab, cap: &Capture, imp: Impl, s: &Setting) -> Result<Sample> {
         );
     }
 
+    // Kill at a uniformly random phase of the advert interval (the steady
+    // check above returns just after an advert arrived).
+    thread::sleep(random_below(s.interval()));
     let killed = realtime_ns();
     kill9(&mut master);
     let _ = lab.nodes[0]
@@ -535,11 +545,21 @@ fn trial(lab: &Lab, cap: &Capture, imp: Impl, s: &Setting) -> Result<Sample> {
             log_tail(&backup, 20)
         );
     };
+    if let Some(a) = cap
+        .since(backup_started)
+        .into_iter()
+        .find(|a| a.src == NEW && a.ts < killed)
+    {
+        bail!(
+            "node 1 advertised before the kill: {a:?}\nnode 1 log:\n{}",
+            log_tail(&backup, 20)
+        );
+    }
     let last_old = cap
         .since(backup_started)
         .into_iter()
         .filter(|a| a.src == OLD && a.ts <= first_new.ts)
-        .last()
+        .next_back()
         .context("no advert from node 0 before the takeover")?;
     if last_old.priority != MASTER_PRIORITY {
         bail!(

@@ -7,6 +7,7 @@
 //! its last advert, not by when we got around to looking.
 
 pub mod instance;
+pub mod timer;
 
 use std::path::{Path, PathBuf};
 
@@ -132,6 +133,7 @@ async fn event_loop(
         .map_err(|e| e.into_parts().1)
         .map_err(io("registering the event ring buffer with epoll"))?;
     let mut links = LinkEvents::subscribe()?;
+    let timer = timer::DeadlineTimer::new().map_err(io("creating the deadline timer"))?;
     let mut term = unix::signal(unix::SignalKind::terminate()).map_err(io("SIGTERM handler"))?;
     let mut int = unix::signal(unix::SignalKind::interrupt()).map_err(io("SIGINT handler"))?;
 
@@ -156,19 +158,14 @@ async fn event_loop(
             .iter()
             .filter_map(|i| i.engine.next_deadline())
             .min();
-        let sleep = async {
-            match deadline {
-                Some(d) => {
-                    let wait = d.saturating_since(Mono::now());
-                    tokio::time::sleep(wait).await
-                }
-                None => std::future::pending().await,
-            }
-        };
+        timer
+            .arm(deadline)
+            .map_err(io("arming the deadline timer"))?;
         tokio::select! {
             _ = term.recv() => { info!("SIGTERM: shutting down"); return Ok(()); }
             _ = int.recv() => { info!("SIGINT: shutting down"); return Ok(()); }
-            _ = sleep => {
+            fired = timer.expired(), if deadline.is_some() => {
+                fired.map_err(io("waiting for the deadline timer"))?;
                 tick(instances, recorder, netlink, true).await;
             }
             guard = ring.readable_mut() => {
