@@ -558,8 +558,7 @@ fn trial(lab: &Lab, cap: &Capture, imp: Impl, s: &Setting) -> Result<Sample> {
     let last_old = cap
         .since(backup_started)
         .into_iter()
-        .filter(|a| a.src == OLD && a.ts <= first_new.ts)
-        .next_back()
+        .rfind(|a| a.src == OLD && a.ts <= first_new.ts)
         .context("no advert from node 0 before the takeover")?;
     if last_old.priority != MASTER_PRIORITY {
         bail!(
