@@ -52,7 +52,8 @@ fn xvrrpd_master_keepalived_backup_v2_pass() -> Result<()> {
         xv.log_text()
     );
     let ka = lab.keepalived(1, &instance_config(100, ""))?;
-    lab.steady(0, Duration::from_secs(8)).unwrap();
+    // The bar: no split brain over 30 s of steady state.
+    lab.steady(0, Duration::from_secs(30)).unwrap();
     let log = ka.log_text();
     assert!(
         !log.contains("Entering MASTER"),
@@ -115,5 +116,44 @@ fn v3_ipv4_and_ipv6_interop() -> Result<()> {
         );
         ka.terminate(Duration::from_secs(5));
     }
+    Ok(())
+}
+
+#[test]
+fn unicast_pair_with_keepalived_fails_over_both_ways() -> Result<()> {
+    assert!(tests::is_root(), "run as root (cargo xtask test)");
+    let lab = Lab::new(2)?;
+    let unicast = |me: usize, peer: usize| {
+        format!(
+            "unicast_src_ip {}\n    unicast_peer {{\n        {}\n    }}",
+            lab.nodes[me].addr, lab.nodes[peer].addr
+        )
+    };
+    let mut xv = lab.xvrrpd(0, &instance_config(200, &unicast(0, 1)))?;
+    assert!(
+        lab.wait_holder(0, Duration::from_secs(10)),
+        "{}",
+        xv.log_text()
+    );
+    let mut ka = lab.keepalived(1, &instance_config(100, &unicast(1, 0)))?;
+    lab.steady(0, Duration::from_secs(6)).unwrap();
+    xv.terminate(Duration::from_secs(5)).expect("xvrrpd stops");
+    assert!(
+        lab.wait_holder(1, Duration::from_secs(4)),
+        "keepalived did not take over: {}",
+        ka.log_text()
+    );
+    let xv = lab.xvrrpd(0, &instance_config(200, &unicast(0, 1)))?;
+    assert!(
+        lab.wait_holder(0, Duration::from_secs(10)),
+        "xvrrpd did not preempt back:\n{}\n{}",
+        xv.log_text(),
+        ka.log_text()
+    );
+    // keepalived's unicast adverts (as master) reached xvrrpd's kernel recorder as unicast.
+    let v = lab.peers_json(0)?;
+    assert_eq!(v["peers"][0]["source"], lab.nodes[1].addr.as_str(), "{v}");
+    assert_eq!(v["peers"][0]["multicast"], false, "{v}");
+    ka.terminate(Duration::from_secs(5));
     Ok(())
 }
