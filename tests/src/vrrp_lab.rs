@@ -92,6 +92,14 @@ impl Lab {
         Ok(())
     }
 
+    /// Instance lines for a unicast pair: node `me` advertises to node `peer`.
+    pub fn unicast(&self, me: usize, peer: usize) -> String {
+        format!(
+            "unicast_src_ip {}\n    unicast_peer {{\n        {}\n    }}",
+            self.nodes[me].addr, self.nodes[peer].addr
+        )
+    }
+
     /// `xvrrpd peers --json` as node `i`'s kernel recorded it.
     pub fn peers_json(&self, i: usize) -> Result<serde_json::Value> {
         peers_json(&self.nodes[i].ns)

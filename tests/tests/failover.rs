@@ -14,6 +14,10 @@ fn election_failover_on_kill_and_on_sigterm() -> Result<()> {
     let lab = Lab::new(2)?;
     let garp = lab.watch_garp()?;
     let mut master = lab.xvrrpd(0, &instance_config(200, ""))?;
+    // A VIP left on the backup by an earlier run is removed at start-up.
+    lab.nodes[1]
+        .ns
+        .ip(&["addr", "add", &format!("{VIP}/24"), "dev", "eth0"])?;
     let backup = lab.xvrrpd(1, &instance_config(100, ""))?;
 
     assert!(

@@ -85,6 +85,16 @@ fn v3_ipv4_and_ipv6_interop() -> Result<()> {
                 "global_defs {{\n {extra_global}\n}}\nvrrp_instance VI_6 {{\n state BACKUP\n interface eth0\n virtual_router_id 52\n priority {prio}\n advert_int 1\n version 3\n virtual_ipaddress {{\n {vip}\n }}\n}}\n"
             )
         };
+        // Gratuitous ARP (IPv4) or unsolicited NA (IPv6, ICMPv6 type 136) for the VIP.
+        let filter = if family == "IPv6" {
+            "icmp6 and ip6[40] == 136"
+        } else {
+            "arp"
+        };
+        let mut dump = lab.observer.ns.command("tcpdump");
+        dump.args(["-i", "eth0", "-n", "-l", "-U", filter]);
+        let announced = lab.observer.ns.spawn(dump, &lab.dir.path("announce.log"))?;
+        std::thread::sleep(Duration::from_millis(300));
         let xv = lab.xvrrpd(0, &config(200))?;
         let mut ka = lab.keepalived(1, &config(100))?;
         let holds = |i: usize| lab.nodes[i].ns.has_address("eth0", vip);
@@ -106,6 +116,13 @@ fn v3_ipv4_and_ipv6_interop() -> Result<()> {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+        assert!(
+            tests::wait_until(Duration::from_secs(3), Duration::from_millis(50), || {
+                announced.log_text().contains(vip)
+            }),
+            "{family}: no GARP/NA for {vip} seen by the observer:\n{}",
+            announced.log_text()
+        );
         drop(xv);
         assert!(
             tests::wait_until(Duration::from_secs(6), Duration::from_millis(20), || holds(
@@ -123,19 +140,13 @@ fn v3_ipv4_and_ipv6_interop() -> Result<()> {
 fn unicast_pair_with_keepalived_fails_over_both_ways() -> Result<()> {
     assert!(tests::is_root(), "run as root (cargo xtask test)");
     let lab = Lab::new(2)?;
-    let unicast = |me: usize, peer: usize| {
-        format!(
-            "unicast_src_ip {}\n    unicast_peer {{\n        {}\n    }}",
-            lab.nodes[me].addr, lab.nodes[peer].addr
-        )
-    };
-    let mut xv = lab.xvrrpd(0, &instance_config(200, &unicast(0, 1)))?;
+    let mut xv = lab.xvrrpd(0, &instance_config(200, &lab.unicast(0, 1)))?;
     assert!(
         lab.wait_holder(0, Duration::from_secs(10)),
         "{}",
         xv.log_text()
     );
-    let mut ka = lab.keepalived(1, &instance_config(100, &unicast(1, 0)))?;
+    let mut ka = lab.keepalived(1, &instance_config(100, &lab.unicast(1, 0)))?;
     lab.steady(0, Duration::from_secs(6)).unwrap();
     xv.terminate(Duration::from_secs(5)).expect("xvrrpd stops");
     assert!(
@@ -143,7 +154,7 @@ fn unicast_pair_with_keepalived_fails_over_both_ways() -> Result<()> {
         "keepalived did not take over: {}",
         ka.log_text()
     );
-    let xv = lab.xvrrpd(0, &instance_config(200, &unicast(0, 1)))?;
+    let xv = lab.xvrrpd(0, &instance_config(200, &lab.unicast(0, 1)))?;
     assert!(
         lab.wait_holder(0, Duration::from_secs(10)),
         "xvrrpd did not preempt back:\n{}\n{}",

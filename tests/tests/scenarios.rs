@@ -41,14 +41,8 @@ fn three_nodes_elect_by_priority_and_fail_over_in_order() -> Result<()> {
 fn unicast_pair_fails_over() -> Result<()> {
     assert!(tests::is_root(), "run as root (cargo xtask test)");
     let lab = Lab::new(2)?;
-    let unicast = |me: usize, peer: usize| {
-        format!(
-            "unicast_src_ip {}\n    unicast_peer {{\n        {}\n    }}",
-            lab.nodes[me].addr, lab.nodes[peer].addr
-        )
-    };
-    let mut a = lab.xvrrpd(0, &instance_config(200, &unicast(0, 1)))?;
-    let b = lab.xvrrpd(1, &instance_config(100, &unicast(1, 0)))?;
+    let mut a = lab.xvrrpd(0, &instance_config(200, &lab.unicast(0, 1)))?;
+    let b = lab.xvrrpd(1, &instance_config(100, &lab.unicast(1, 0)))?;
     assert!(
         lab.wait_holder(0, Duration::from_secs(10)),
         "{:?}\n{}",
