@@ -192,3 +192,61 @@ fn use_vmac_sends_from_the_virtual_mac() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn sighup_never_disturbs_the_running_master() -> Result<()> {
+    assert!(tests::is_root(), "run as root (cargo xtask test)");
+    let lab = Lab::new(1)?;
+    let conf = lab.dir.path("xvrrpd0.conf");
+    let xv = lab.xvrrpd(0, &instance_config(200, ""))?;
+    assert!(
+        lab.wait_holder(0, Duration::from_secs(10)),
+        "{}",
+        xv.log_text()
+    );
+    let transitions = |p: &tests::Proc| p.log_text().matches(" -> ").count();
+    let before = transitions(&xv);
+    // A file with an error: reported with its line, ignored.
+    std::fs::write(
+        &conf,
+        instance_config(200, "").replace("virtual_router_id 51", "virtual_router_id 300"),
+    )?;
+    xv.signal(libc::SIGHUP);
+    assert!(
+        tests::wait_until(Duration::from_secs(3), Duration::from_millis(50), || xv
+            .log_text()
+            .contains("reload failed")),
+        "{}",
+        xv.log_text()
+    );
+    assert!(
+        xv.log_text()
+            .contains("virtual_router_id: 300 outside 1..255"),
+        "{}",
+        xv.log_text()
+    );
+    // A changed priority: reported, the running configuration stays.
+    std::fs::write(&conf, instance_config(150, ""))?;
+    xv.signal(libc::SIGHUP);
+    assert!(
+        tests::wait_until(Duration::from_secs(3), Duration::from_millis(50), || xv
+            .log_text()
+            .contains("restart xvrrpd to apply")),
+        "{}",
+        xv.log_text()
+    );
+    lab.steady(0, Duration::from_secs(2)).unwrap();
+    let mut xv = xv;
+    assert!(
+        matches!(xv.child.try_wait(), Ok(None)),
+        "xvrrpd died on SIGHUP:\n{}",
+        xv.log_text()
+    );
+    assert_eq!(
+        transitions(&xv),
+        before,
+        "a transition happened on reload:\n{}",
+        xv.log_text()
+    );
+    Ok(())
+}

@@ -104,7 +104,14 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         inst.remove_vips(&netlink).await;
         instances.push(inst);
     }
-    let result = event_loop(&mut instances, &mut recorder, &netlink).await;
+    let result = event_loop(
+        &mut instances,
+        &mut recorder,
+        &netlink,
+        &opts.config,
+        &config,
+    )
+    .await;
 
     // Shutdown: priority 0 from masters, VIPs removed, then XDP detached with the recorder.
     let now = Mono::now();
@@ -122,6 +129,8 @@ async fn event_loop(
     instances: &mut [RunningInstance],
     recorder: &mut Recorder,
     netlink: &Netlink,
+    config_path: &Path,
+    running: &config::Config,
 ) -> Result<(), DaemonError> {
     let io = |what| move |source| DaemonError::Io { what, source };
     let ring = recorder.take_events().ok_or(DaemonError::Io {
@@ -136,6 +145,7 @@ async fn event_loop(
     let timer = timer::DeadlineTimer::new().map_err(io("creating the deadline timer"))?;
     let mut term = unix::signal(unix::SignalKind::terminate()).map_err(io("SIGTERM handler"))?;
     let mut int = unix::signal(unix::SignalKind::interrupt()).map_err(io("SIGINT handler"))?;
+    let mut hup = unix::signal(unix::SignalKind::hangup()).map_err(io("SIGHUP handler"))?;
 
     // Interfaces that are already down start the instance in FAULT.
     let now = Mono::now();
@@ -164,6 +174,7 @@ async fn event_loop(
         tokio::select! {
             _ = term.recv() => { info!("SIGTERM: shutting down"); return Ok(()); }
             _ = int.recv() => { info!("SIGINT: shutting down"); return Ok(()); }
+            _ = hup.recv() => reload(config_path, running),
             fired = timer.expired(), if deadline.is_some() => {
                 fired.map_err(io("waiting for the deadline timer"))?;
                 tick(instances, recorder, netlink, true).await;
@@ -190,6 +201,48 @@ async fn event_loop(
                 }
             }
         }
+    }
+}
+
+/// SIGHUP. Never disturbs the running instances: a file with errors is
+/// reported and ignored; a changed instance is reported, and applying it
+/// needs a restart (in-place reload is not implemented yet).
+fn reload(path: &Path, running: &config::Config) {
+    info!(file = %path.display(), "SIGHUP: re-reading the configuration");
+    let new = match load_config(path) {
+        Ok(c) => c,
+        Err(e) => {
+            error!("reload failed, the running configuration stays in force: {e}");
+            return;
+        }
+    };
+    // Where an instance is written in the file does not change what it does.
+    let same = |a: &config::Instance, b: &config::Instance| {
+        let mut a = a.clone();
+        a.defined_at = b.defined_at.clone();
+        a == *b
+    };
+    let mut changed: Vec<&str> = new
+        .instances
+        .iter()
+        .filter(|n| !running.instances.iter().any(|r| same(n, r)))
+        .map(|n| n.name.as_str())
+        .collect();
+    changed.extend(
+        running
+            .instances
+            .iter()
+            .filter(|r| !new.instances.iter().any(|n| n.name == r.name))
+            .map(|r| r.name.as_str()),
+    );
+    if changed.is_empty() && new.global == running.global {
+        info!("reload: no change to the running instances");
+    } else {
+        warn!(
+            changed = ?changed,
+            "reload: applying changed instances or global_defs in place is not supported yet; \
+             the running configuration stays in force (restart xvrrpd to apply)"
+        );
     }
 }
 
