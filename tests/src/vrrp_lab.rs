@@ -132,8 +132,19 @@ pub fn peers_json(ns: &Netns) -> Result<serde_json::Value> {
     Ok(serde_json::from_str(&out)?)
 }
 
-/// A keepalived-style config for one instance on eth0 with the lab VIP.
+/// A keepalived-style config for one instance on eth0 with the lab VIP
+/// (VRRPv2, advert_int 1, PASS authentication).
 pub fn instance_config(priority: u8, extra: &str) -> String {
+    instance_config_with(priority, "1", 2, extra)
+}
+
+/// The same with another advert_int and version (v3 carries no authentication).
+pub fn instance_config_with(priority: u8, advert_int: &str, version: u8, extra: &str) -> String {
+    let auth = if version == 2 {
+        "authentication {\n        auth_type PASS\n        auth_pass secret1\n    }"
+    } else {
+        "version 3"
+    };
     format!(
         r#"
 vrrp_instance VI_1 {{
@@ -141,11 +152,8 @@ vrrp_instance VI_1 {{
     interface eth0
     virtual_router_id 51
     priority {priority}
-    advert_int 1
-    authentication {{
-        auth_type PASS
-        auth_pass secret1
-    }}
+    advert_int {advert_int}
+    {auth}
     virtual_ipaddress {{
         {VIP}/24
     }}

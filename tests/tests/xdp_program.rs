@@ -90,17 +90,7 @@ fn frame(spec: &FrameSpec, advert: &Advert) -> Vec<u8> {
 }
 
 fn peer_key(family: u8, vrid: u8, src: IpAddr) -> PeerKey {
-    let mut k = PeerKey {
-        ifindex: LO,
-        family,
-        vrid,
-        ..Default::default()
-    };
-    match src {
-        IpAddr::V4(a) => k.addr[..4].copy_from_slice(&a.octets()),
-        IpAddr::V6(a) => k.addr = a.octets(),
-    }
-    k
+    PeerKey::for_source(InstanceKey::new(LO, family, vrid), src).expect("family matches")
 }
 
 /// Runs one frame and asserts the verdict is always XDP_PASS.

@@ -278,6 +278,35 @@ impl Counters {
 #[cfg(feature = "user")]
 mod user {
     use super::*;
+    use core::net::IpAddr;
+
+    impl PeerKey {
+        /// The key of `source` as a peer of `instance`; `None` if the families differ.
+        pub fn for_source(instance: InstanceKey, source: IpAddr) -> Option<Self> {
+            let mut addr = [0u8; 16];
+            match (source, instance.family) {
+                (IpAddr::V4(a), FAMILY_IPV4) => addr[..4].copy_from_slice(&a.octets()),
+                (IpAddr::V6(a), FAMILY_IPV6) => addr = a.octets(),
+                _ => return None,
+            }
+            Some(Self {
+                ifindex: instance.ifindex,
+                family: instance.family,
+                vrid: instance.vrid,
+                _pad: [0; 2],
+                addr,
+            })
+        }
+
+        /// The peer's address, decoded by family.
+        pub fn source(&self) -> IpAddr {
+            if self.family == FAMILY_IPV4 {
+                IpAddr::from([self.addr[0], self.addr[1], self.addr[2], self.addr[3]])
+            } else {
+                IpAddr::from(self.addr)
+            }
+        }
+    }
 
     macro_rules! pod {
         ($($t:ty),*) => {$(

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use tokio::{io::unix::AsyncFd, signal::unix};
+use tokio::signal::unix;
 use tracing::info;
 use vrrp_common::{
     event_kind, instance_flags, InstanceConfig, InstanceKey, PeerEvent, PeerKey, FAMILY_IPV4,
@@ -120,27 +120,13 @@ pub fn run(args: RecordArgs) -> Result<()> {
 }
 
 fn peer_key(instance: InstanceKey, addr: IpAddr) -> Result<PeerKey> {
-    let mut key = PeerKey {
-        ifindex: instance.ifindex,
-        family: instance.family,
-        vrid: instance.vrid,
-        ..Default::default()
-    };
-    match (addr, instance.family) {
-        (IpAddr::V4(a), FAMILY_IPV4) => key.addr[..4].copy_from_slice(&a.octets()),
-        (IpAddr::V6(a), FAMILY_IPV6) => key.addr = a.octets(),
-        _ => bail!("--peer {addr}: family differs from the instance's"),
-    }
-    Ok(key)
+    PeerKey::for_source(instance, addr)
+        .with_context(|| format!("--peer {addr}: family differs from the instance's"))
 }
 
 async fn log_events(recorder: &mut Recorder) -> Result<()> {
-    let ring = recorder
-        .take_events()
-        .context("event ring buffer already taken")?;
-    // SAFETY: the ring buffer owns its fd for as long as the AsyncFd owns the ring buffer.
-    let mut ring = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
-        .map_err(|e| e.into_parts().1)
+    let mut ring = recorder
+        .take_events_async()
         .context("registering the event ring buffer with epoll")?;
     let mut term =
         unix::signal(unix::SignalKind::terminate()).context("installing SIGTERM handler")?;
@@ -177,7 +163,7 @@ fn log_event(ev: &PeerEvent) {
     info!(
         interface = %status::interface_name(ev.key.ifindex),
         vrid = ev.key.vrid,
-        source = %status::peer_addr(&ev.key),
+        source = %ev.key.source(),
         priority = ev.priority,
         previous_priority = ev.previous_priority,
         interval_ms = ev.interval_cs as u32 * 10,

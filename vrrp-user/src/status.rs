@@ -3,7 +3,7 @@
 use std::{fmt::Write as _, net::IpAddr};
 
 use serde::Serialize;
-use vrrp_common::{Counters, PeerKey, PeerRecord, COUNTER_NAMES, FAMILY_IPV4};
+use vrrp_common::{Counters, PeerKey, PeerRecord, COUNTER_NAMES};
 
 use crate::time::Mono;
 
@@ -24,15 +24,6 @@ pub struct PeerView {
     pub ttl: u8,
     pub multicast: bool,
     pub auth_type: u8,
-}
-
-/// Decodes a key's address bytes by family.
-pub fn peer_addr(key: &PeerKey) -> IpAddr {
-    if key.family == FAMILY_IPV4 {
-        IpAddr::from([key.addr[0], key.addr[1], key.addr[2], key.addr[3]])
-    } else {
-        IpAddr::from(key.addr)
-    }
 }
 
 /// Interface name for an index in the current network namespace, or `if<N>`.
@@ -56,7 +47,7 @@ pub fn peer_views(peers: &[(PeerKey, PeerRecord)], now: Mono) -> Vec<PeerView> {
             interface: interface_name(k.ifindex),
             ifindex: k.ifindex,
             vrid: k.vrid,
-            source: peer_addr(k),
+            source: k.source(),
             version: r.version,
             priority: r.priority,
             interval_ms: r.interval_cs as u32 * 10,
@@ -118,13 +109,11 @@ mod tests {
 
     #[test]
     fn views_decode_addresses_and_ages() {
-        let mut key = PeerKey {
-            ifindex: 1,
-            family: FAMILY_IPV4,
-            vrid: 51,
-            ..Default::default()
-        };
-        key.addr[..4].copy_from_slice(&[192, 0, 2, 1]);
+        let key = PeerKey::for_source(
+            vrrp_common::InstanceKey::new(1, vrrp_common::FAMILY_IPV4, 51),
+            "192.0.2.1".parse().unwrap(),
+        )
+        .unwrap();
         let rec = PeerRecord {
             last_ns: 1_000_000_000,
             priority: 150,

@@ -29,7 +29,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 use tests::{
-    vrrp_lab::{Lab, VIP},
+    vrrp_lab::{instance_config_with, Lab, VIP},
     Proc,
 };
 
@@ -92,32 +92,7 @@ impl Setting {
     }
 
     fn config(&self, priority: u8) -> String {
-        let (version, auth) = if self.version == 3 {
-            ("version 3", String::new())
-        } else {
-            (
-                "",
-                "authentication {\n        auth_type PASS\n        auth_pass secret1\n    }"
-                    .to_owned(),
-            )
-        };
-        format!(
-            r#"
-vrrp_instance VI_1 {{
-    state BACKUP
-    interface eth0
-    virtual_router_id 51
-    priority {priority}
-    advert_int {advert_int}
-    {version}
-    {auth}
-    virtual_ipaddress {{
-        {VIP}/24
-    }}
-}}
-"#,
-            advert_int = self.advert_int()
-        )
+        instance_config_with(priority, &self.advert_int(), self.version, "")
     }
 }
 

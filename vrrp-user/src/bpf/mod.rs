@@ -15,6 +15,7 @@ use aya::{
     Ebpf, EbpfError, EbpfLoader,
 };
 use thiserror::Error;
+use tokio::io::unix::AsyncFd;
 use tracing::{info, warn};
 use vrrp_common::{
     Counters, InstanceConfig, InstanceKey, PeerKey, PeerRecord, BASELINE_PROGRAM_NAME,
@@ -358,6 +359,16 @@ impl Recorder {
     /// Takes the event ring buffer (the daemon polls it).
     pub fn take_events(&mut self) -> Option<RingBuf<MapData>> {
         self.events.take()
+    }
+
+    /// Takes the event ring buffer, registered with tokio's epoll.
+    pub fn take_events_async(&mut self) -> std::io::Result<AsyncFd<RingBuf<MapData>>> {
+        let ring = self
+            .take_events()
+            .ok_or_else(|| std::io::Error::other("event ring buffer already taken"))?;
+        // SAFETY: the ring buffer owns its fd for as long as the AsyncFd owns it.
+        unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
+            .map_err(|e| e.into_parts().1)
     }
 
     /// Runs `vrrp_rx` `repeat` times on `frame` with BPF_PROG_TEST_RUN;

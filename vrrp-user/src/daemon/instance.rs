@@ -22,7 +22,6 @@ use crate::{
         vmac::{ensure_vmac, remove_vmac, Vmac, VmacError, VmacSpec},
     },
     packet::{self, Advert, Auth, Family, Version},
-    status,
     time::Mono,
 };
 
@@ -353,18 +352,11 @@ impl RunningInstance {
             source: Box::new(source),
         };
         maps.set_instance(self.key, self.xdp_config).map_err(bpf)?;
-        for peer in &self.config.unicast_peer {
-            let mut k = PeerKey {
-                ifindex: self.key.ifindex,
-                family: self.key.family,
-                vrid: self.key.vrid,
-                ..Default::default()
-            };
-            match peer {
-                IpAddr::V4(a) => k.addr[..4].copy_from_slice(&a.octets()),
-                IpAddr::V6(a) => k.addr = a.octets(),
+        // The config validation rejects peers of the other family.
+        for peer in self.config.unicast_peer.iter() {
+            if let Some(k) = PeerKey::for_source(self.key, *peer) {
+                maps.allow_source(k).map_err(bpf)?;
             }
-            maps.allow_source(k).map_err(bpf)?;
         }
         Ok(())
     }
@@ -400,7 +392,7 @@ impl RunningInstance {
         for (k, r) in fresh {
             self.fed.insert(*k, r.last_ns);
             let seen = AdvertSeen {
-                src: status::peer_addr(k),
+                src: k.source(),
                 priority: r.priority,
                 interval: Duration::from_millis(r.interval_cs as u64 * 10),
                 arrived: Mono(r.last_ns),

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use futures::StreamExt;
 use thiserror::Error;
-use tokio::{io::unix::AsyncFd, signal::unix};
+use tokio::signal::unix;
 use tracing::{error, info, warn};
 use vrrp_common::PeerEvent;
 
@@ -133,13 +133,8 @@ async fn event_loop(
     running: &config::Config,
 ) -> Result<(), DaemonError> {
     let io = |what| move |source| DaemonError::Io { what, source };
-    let ring = recorder.take_events().ok_or(DaemonError::Io {
-        what: "event ring buffer",
-        source: std::io::Error::other("already taken"),
-    })?;
-    // SAFETY: the ring buffer owns its fd for as long as the AsyncFd owns it.
-    let mut ring = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
-        .map_err(|e| e.into_parts().1)
+    let mut ring = recorder
+        .take_events_async()
         .map_err(io("registering the event ring buffer with epoll"))?;
     let mut links = LinkEvents::subscribe()?;
     let timer = timer::DeadlineTimer::new().map_err(io("creating the deadline timer"))?;
