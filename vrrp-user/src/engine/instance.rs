@@ -54,6 +54,10 @@ pub enum Input {
     SetPriority(u8),
     /// `true`: a tracked interface/script demands FAULT; `false`: it cleared.
     Fault(bool),
+    /// Sync group: every member wants master (or is); go master now.
+    SyncMaster,
+    /// Sync group: another member left master for backup; follow it.
+    SyncBackup,
     Shutdown,
 }
 
@@ -132,6 +136,8 @@ pub enum Reason {
     EqualPriorityHigherAddress,
     Fault,
     FaultCleared,
+    /// Moved with the other members of its sync group.
+    SyncGroup,
     Shutdown,
 }
 
@@ -208,6 +214,9 @@ pub struct Instance {
     /// End of the running `preempt_delay`, if one runs.
     preempt_until: Option<Mono>,
     master_addr: Option<IpAddr>,
+    /// Sync group member whose down timer expired: ready to go master with
+    /// the group. Cleared by any advert that holds us in backup.
+    wants_master: bool,
 }
 
 impl Instance {
@@ -221,6 +230,7 @@ impl Instance {
             faulted: false,
             preempt_until: None,
             master_addr: None,
+            wants_master: false,
         })
     }
 
@@ -270,6 +280,12 @@ impl Instance {
         self.master_addr
     }
 
+    /// Sync group member: its down timer expired and it waits for the rest
+    /// of the group (see `InstanceParams::sync_group`).
+    pub fn wants_master(&self) -> bool {
+        self.wants_master && matches!(self.phase, Phase::Backup(_))
+    }
+
     /// When `handle(Input::Timer, _)` next has work; `None` = no timer.
     pub fn next_deadline(&self) -> Option<Mono> {
         match self.phase {
@@ -295,6 +311,17 @@ impl Instance {
             Input::Timer => self.on_timer(now, &mut actions),
             Input::SetPriority(priority) => self.on_set_priority(priority, &mut actions),
             Input::Fault(faulted) => self.on_fault(faulted, now, &mut actions),
+            Input::SyncMaster => {
+                if let Phase::Backup(_) = self.phase {
+                    self.enter_master(now, Reason::SyncGroup, &mut actions);
+                }
+            }
+            Input::SyncBackup => {
+                if let Phase::Master(_) = self.phase {
+                    actions.push(Action::RemoveVips);
+                    self.enter_backup(now, DownTimer::MasterDown, Reason::SyncGroup, &mut actions);
+                }
+            }
             Input::Shutdown => self.on_shutdown(&mut actions),
         }
         actions
@@ -377,6 +404,7 @@ impl Instance {
     fn backup_rx(&mut self, seen: AdvertSeen, actions: &mut Vec<Action>) {
         if seen.priority == PRIORITY_STOP {
             // The master is leaving: take over after Skew_Time only.
+            self.wants_master = false;
             self.phase = Phase::Backup(BackupTimers {
                 basis: seen.arrived,
                 kind: DownTimer::Skew,
@@ -397,6 +425,7 @@ impl Instance {
         }
 
         self.adopt_interval(seen.interval, actions);
+        self.wants_master = false;
         self.phase = Phase::Backup(BackupTimers {
             basis: seen.arrived,
             kind: DownTimer::MasterDown,
@@ -456,7 +485,16 @@ impl Instance {
     fn on_timer(&mut self, now: Mono, actions: &mut Vec<Action>) {
         match self.phase {
             Phase::Backup(backup) => {
-                if now >= self.down_deadline(backup) {
+                if now >= self.down_deadline(backup) && self.params.sync_group {
+                    // Wait for the group; keep a timer running so we notice
+                    // again if the group still is not ready (keepalived
+                    // re-arms the down timer here too).
+                    self.wants_master = true;
+                    self.phase = Phase::Backup(BackupTimers {
+                        basis: now,
+                        kind: DownTimer::MasterDown,
+                    });
+                } else if now >= self.down_deadline(backup) {
                     let reason = match backup.kind {
                         DownTimer::Skew => Reason::PriorityZeroReceived,
                         DownTimer::MasterDown | DownTimer::InitialMaster => Reason::MasterDownTimer,
@@ -559,6 +597,7 @@ impl Instance {
     ) {
         // keepalived zeroes preempt_time on every entry to BACKUP.
         self.preempt_until = None;
+        self.wants_master = false;
         self.transition(Phase::Backup(BackupTimers { basis, kind }), reason, actions);
     }
 

@@ -92,6 +92,11 @@ pub struct InstanceParams {
     /// master is declared down; the RFC's 3.
     pub down_timer_adverts: u32,
     pub garp: GarpParams,
+    /// Member of a `vrrp_sync_group`: an expired down timer only marks the
+    /// instance as wanting master; the group goes master together
+    /// (`Input::SyncMaster`) once every member wants to, as keepalived does
+    /// ("prefer backup state to avoid thrashing").
+    pub sync_group: bool,
 }
 
 impl InstanceParams {
@@ -110,6 +115,7 @@ impl InstanceParams {
             primary_addr,
             down_timer_adverts: 3,
             garp: GarpParams::default(),
+            sync_group: false,
         }
     }
 

@@ -907,6 +907,8 @@ fn arb_input() -> impl Strategy<Value = (Input, u64)> {
         6 => Just(Input::Timer),
         2 => any::<u8>().prop_map(Input::SetPriority),
         1 => any::<bool>().prop_map(Input::Fault),
+        1 => Just(Input::SyncMaster),
+        1 => Just(Input::SyncBackup),
         1 => Just(Input::Shutdown),
     ];
     (input, 0u64..4_000)
@@ -920,9 +922,11 @@ proptest! {
         preempt in any::<bool>(),
         preempt_delay_s in 0u64..5,
         initial_state_master in any::<bool>(),
+        sync_group in any::<bool>(),
         steps in prop::collection::vec(arb_input(), 1..80),
     ) {
         let mut instance = Instance::new(InstanceParams {
+            sync_group,
             preempt,
             preempt_delay: Duration::from_secs(preempt_delay_s),
             initial_state_master,
@@ -988,4 +992,86 @@ proptest! {
             }
         }
     }
+}
+
+// --- Sync groups -----------------------------------------------------------
+
+fn sync_member() -> Instance {
+    started(InstanceParams {
+        sync_group: true,
+        ..params(Version::V2, 100)
+    })
+}
+
+#[test]
+fn sync_member_waits_for_the_group_when_its_down_timer_expires() {
+    let mut instance = sync_member();
+    let actions = instance.handle(Input::Timer, at(MDI_100));
+    assert!(transitions(&actions).is_empty(), "{actions:?}");
+    assert_eq!(instance.state(), State::Backup);
+    assert!(instance.wants_master());
+    // The down timer is re-armed, so the engine keeps waking.
+    assert_eq!(instance.next_deadline(), Some(at(MDI_100) + MDI_100));
+
+    let actions = instance.handle(Input::SyncMaster, at(MDI_100 + ms(5)));
+    assert_eq!(
+        transitions(&actions),
+        vec![(State::Backup, State::Master, Reason::SyncGroup)]
+    );
+    assert!(actions.contains(&Action::AddVips));
+    assert!(!instance.wants_master());
+}
+
+#[test]
+fn an_advert_that_holds_the_member_in_backup_withdraws_its_wish() {
+    let mut instance = sync_member();
+    instance.handle(Input::Timer, at(MDI_100));
+    assert!(instance.wants_master());
+    instance.handle(
+        advert(HIGHER_ADDR, 150, at(MDI_100 + ms(10))),
+        at(MDI_100 + ms(10)),
+    );
+    assert!(!instance.wants_master());
+    // A lower-priority advert with preemption does not hold us: still ready.
+    instance.handle(Input::Timer, at(2 * MDI_100 + ms(10)));
+    assert!(instance.wants_master());
+    instance.handle(
+        advert(LOWER_ADDR, 50, at(2 * MDI_100 + ms(20))),
+        at(2 * MDI_100 + ms(20)),
+    );
+    assert!(instance.wants_master());
+}
+
+#[test]
+fn sync_backup_moves_a_master_member_to_backup_without_a_stop_advert() {
+    let mut instance = started(InstanceParams {
+        sync_group: true,
+        initial_state_master: true,
+        ..params(Version::V2, 255)
+    });
+    assert_eq!(instance.state(), State::Master);
+    let actions = instance.handle(Input::SyncBackup, at(SECOND));
+    assert_eq!(
+        transitions(&actions),
+        vec![(State::Master, State::Backup, Reason::SyncGroup)]
+    );
+    assert!(actions.contains(&Action::RemoveVips));
+    assert!(!actions.contains(&Action::SendAdvert { priority: 0 }));
+    // Members already in the wanted state ignore the group's inputs.
+    assert!(instance
+        .handle(Input::SyncBackup, at(2 * SECOND))
+        .is_empty());
+}
+
+#[test]
+fn sync_inputs_do_nothing_in_fault() {
+    let mut instance = sync_member();
+    instance.handle(Input::Fault(true), at(SECOND));
+    assert!(instance
+        .handle(Input::SyncMaster, at(2 * SECOND))
+        .is_empty());
+    assert!(instance
+        .handle(Input::SyncBackup, at(2 * SECOND))
+        .is_empty());
+    assert_eq!(instance.state(), State::Fault);
 }
