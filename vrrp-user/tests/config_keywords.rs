@@ -802,6 +802,36 @@ fn sync_group() {
 }
 
 #[test]
+fn sync_group_ignores_tracker_weights_unless_told() {
+    let members = |group_extra: &str| {
+        format!(
+            "{}{}vrrp_sync_group G {{\n group {{ VI_1\n VI_2 }}\n{group_extra}\n}}\n",
+            instance("track_interface {\n eth1 weight -20\n }"),
+            instance("track_interface {\n eth1\n }")
+                .replace("VI_1", "VI_2")
+                .replace("router_id 1", "router_id 2")
+                .replace("10.0.0.1", "10.0.0.2")
+        )
+    };
+    let loaded = load(&members(""));
+    let warning = messages(&loaded)
+        .into_iter()
+        .find(|m| m.contains("ignored in a sync group"))
+        .expect("a warning about the ignored weight");
+    assert!(warning.contains("G: tracker weights of VI_1"), "{warning}");
+    assert!(!loaded.config.sync_groups[0].tracking_weight);
+    let loaded = load(&members("sync_group_tracking_weight"));
+    assert!(
+        !messages(&loaded)
+            .iter()
+            .any(|m| m.contains("ignored in a sync group")),
+        "{:?}",
+        messages(&loaded)
+    );
+    assert!(loaded.config.sync_groups[0].tracking_weight);
+}
+
+#[test]
 fn sync_group_errors() {
     let text = format!(
         "{}vrrp_sync_group G {{\n group {{\n VI_1\n VI_9\n }}\n}}\nvrrp_sync_group H {{\n group {{\n VI_1\n }}\n}}\n",

@@ -1422,8 +1422,10 @@ impl<'a> Builder<'a> {
         let name = self.name_arg(node)?;
         let mut members = Vec::new();
         let mut notify = Notify::default();
+        let mut tracking_weight = false;
         for kw in self.block(node) {
             match kw.name() {
+                "sync_group_tracking_weight" => tracking_weight = true,
                 "group" => {
                     // Members may be spread over lines or share them.
                     for entry in self.block(kw) {
@@ -1437,10 +1439,9 @@ impl<'a> Builder<'a> {
                 "notify_backup" => notify.backup = self.command(kw),
                 "notify_fault" => notify.fault = self.command(kw),
                 "notify_stop" => notify.stop = self.command(kw),
-                "smtp_alert"
-                | "global_tracking"
-                | "sync_group_tracking_weight"
-                | "notify_priority_changes" => self.not_implemented(kw),
+                "smtp_alert" | "global_tracking" | "notify_priority_changes" => {
+                    self.not_implemented(kw)
+                }
                 "track_interface" | "track_script" | "track_process" | "track_file" => self.d.lint(
                     kw.at(),
                     kw.name(),
@@ -1455,6 +1456,7 @@ impl<'a> Builder<'a> {
             defined_at: node.at().clone(),
             members: members.into_iter().map(|(m, _)| m).collect(),
             notify,
+            tracking_weight,
         })
     }
 }

@@ -403,6 +403,9 @@ pub struct SyncGroup {
     pub defined_at: Location,
     pub members: Vec<String>,
     pub notify: Notify,
+    /// `sync_group_tracking_weight`: members keep their tracker weights;
+    /// without it a member's tracker failure faults the whole group.
+    pub tracking_weight: bool,
 }
 
 fn secs<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

@@ -240,6 +240,26 @@ fn sync_groups(config: &mut Config, b: &mut Builder<'_>) {
         }
         group.members = members;
     }
+    for group in config.sync_groups.iter().filter(|g| !g.tracking_weight) {
+        for instance in config
+            .instances
+            .iter()
+            .filter(|i| group.members.contains(&i.name))
+        {
+            if tracker_weights(config, instance).any(|w| w != 0) {
+                b.d.warn(
+                    &group.defined_at,
+                    "vrrp_sync_group",
+                    format!(
+                        "{}: tracker weights of {} are ignored in a sync group \
+                         (a failure puts the whole group in FAULT); \
+                         add sync_group_tracking_weight to keep them",
+                        group.name, instance.name
+                    ),
+                );
+            }
+        }
+    }
 }
 
 fn vrid_collisions(config: &Config, b: &mut Builder<'_>) {
