@@ -11,6 +11,8 @@ pub mod config;
 pub mod daemon;
 pub mod engine;
 pub mod network;
+pub mod notify;
 pub mod packet;
 pub mod status;
 pub mod time;
+pub mod track;
