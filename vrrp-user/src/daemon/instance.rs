@@ -14,7 +14,7 @@ use vrrp_common::{
 use crate::{
     bpf::{BpfError, Maps},
     config::{self, AuthType, GlobalDefs, InitialState},
-    engine::{self, Action, AdvertSeen, GarpParams, Input, InstanceParams, State},
+    engine::{self, Action, AdvertSeen, GarpParams, Input, InstanceParams, Reason, State},
     network::{
         garp::{GarpSender, Pacing},
         netlink::{Netlink, NetlinkError, Vip},
@@ -23,6 +23,7 @@ use crate::{
     },
     packet::{self, Advert, Auth, Family, Version},
     time::Mono,
+    track::{priority::Weighted, TrackerId},
 };
 
 #[derive(Debug, Error)]
@@ -98,6 +99,27 @@ pub struct RunningInstance {
     garp_pacing: Duration,
     /// Latest arrival already fed to the engine, per peer.
     fed: HashMap<PeerKey, u64>,
+    /// What this instance tracks, weights resolved (set by the daemon).
+    pub tracked: Vec<Weighted>,
+    /// Index of its sync group in the daemon, if it is in one.
+    pub group: Option<usize>,
+    /// The instance's own interface is oper-up.
+    pub link_up: bool,
+    /// Trackers demanding FAULT now, for the log when that changes.
+    pub faulted_by: Vec<TrackerId>,
+    /// Priority from base + weights, as last computed.
+    pub tracked_priority: u8,
+    /// Fault level last given to the engine (`None`: not yet).
+    pub fed_fault: Option<bool>,
+}
+
+/// A state change the engine made, for notifies and sync groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition {
+    pub from: State,
+    pub to: State,
+    pub reason: Reason,
+    pub priority: u8,
 }
 
 fn scope_number(scope: &str) -> Option<u8> {
@@ -131,9 +153,12 @@ fn packet_version(v: config::Version) -> Version {
 }
 
 impl RunningInstance {
+    /// `sync_member`: the instance is in a `vrrp_sync_group` (it then goes
+    /// master only with its group).
     pub async fn start(
         cfg: &config::Instance,
         global: &GlobalDefs,
+        sync_member: bool,
         netlink: &Netlink,
     ) -> Result<Self, InstanceError> {
         let name = cfg.name.clone();
@@ -269,6 +294,7 @@ impl RunningInstance {
         params.preempt = !cfg.nopreempt;
         params.preempt_delay = cfg.preempt_delay;
         params.initial_state_master = cfg.state == InitialState::Master;
+        params.sync_group = sync_member;
         let garp_pacing = match family {
             Family::V4 => global.vrrp_garp_interval,
             Family::V6 => global.vrrp_gna_interval,
@@ -342,6 +368,12 @@ impl RunningInstance {
             pseudo_header,
             garp_pacing,
             fed: HashMap::new(),
+            tracked: Vec::new(),
+            group: None,
+            link_up: true,
+            faulted_by: Vec::new(),
+            tracked_priority: cfg.priority,
+            fed_fault: None,
         })
     }
 
@@ -402,8 +434,19 @@ impl RunningInstance {
         actions
     }
 
-    /// Carries out the engine's actions.
-    pub async fn execute(&mut self, actions: Vec<Action>, netlink: &Netlink, maps: &mut Maps) {
+    /// The instance's own interface is down and counts (not `dont_track_primary`).
+    pub fn primary_down(&self) -> bool {
+        !self.link_up && !self.config.dont_track_primary
+    }
+
+    /// Carries out the engine's actions; returns the state changes among them.
+    pub async fn execute(
+        &mut self,
+        actions: Vec<Action>,
+        netlink: &Netlink,
+        maps: &mut Maps,
+    ) -> Vec<Transition> {
+        let mut transitions = Vec::new();
         for action in actions {
             match action {
                 Action::SendAdvert { priority } => self.send_advert(priority),
@@ -445,6 +488,12 @@ impl RunningInstance {
                 } => {
                     info!(instance = %self.name, "{from:?} -> {to:?} ({reason:?}), priority {priority}");
                     self.set_wake_on_any(maps, to == State::Master);
+                    transitions.push(Transition {
+                        from,
+                        to,
+                        reason,
+                        priority,
+                    });
                 }
                 Action::AdvertIgnored {
                     src,
@@ -458,6 +507,7 @@ impl RunningInstance {
                 }
             }
         }
+        transitions
     }
 
     /// Final clean-up: VIPs off, and the vmac gone if we made it.

@@ -7,23 +7,37 @@
 //! its last advert, not by when we got around to looking.
 
 pub mod instance;
+pub mod sync;
 pub mod timer;
 
-use std::path::{Path, PathBuf};
+use std::{
+    collections::{HashMap, HashSet, VecDeque},
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use futures::StreamExt;
 use thiserror::Error;
-use tokio::signal::unix;
+use tokio::{signal::unix, sync::mpsc, task::JoinHandle};
 use tracing::{error, info, warn};
 use vrrp_common::PeerEvent;
 
 use crate::{
     bpf::{BpfError, Recorder},
     config::{self, ConfigError},
-    engine::Input,
+    engine::{Action, Input, State},
     network::netlink::{LinkEvents, Netlink, NetlinkError},
+    notify::{Notifier, NotifyError, NotifyState, Owner},
     time::Mono,
+    track::{
+        command, file, priority, process, script, EventReceiver, EventSender, Status, TrackerId,
+    },
 };
+use sync::{GroupState, Member};
+
+/// How often /proc is scanned for newly started tracked processes (exits
+/// are seen at once through pidfds).
+const PROCESS_SCAN_INTERVAL: Duration = Duration::from_secs(1);
 pub use instance::{InstanceError, RunningInstance};
 
 #[derive(Debug, Error)]
@@ -41,6 +55,10 @@ pub enum DaemonError {
 
     #[error(transparent)]
     Instance(Box<InstanceError>),
+    #[error(transparent)]
+    Notify(#[from] NotifyError),
+    #[error("starting trackers: {0}")]
+    Tracker(String),
     #[error("{what}: {source}")]
     Io {
         what: &'static str,
@@ -97,105 +115,456 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
 
     let mut instances = Vec::new();
     for cfg in &config.instances {
-        let inst = RunningInstance::start(cfg, &config.global, &netlink).await?;
+        let group = config
+            .sync_group_of(&cfg.name)
+            .filter(|g| g.members.len() >= 2);
+        let mut inst =
+            RunningInstance::start(cfg, &config.global, group.is_some(), &netlink).await?;
         recorder.attach(&cfg.interface)?;
         inst.register(&mut recorder.maps)?;
         // A VIP left by an earlier run is not ours until we are master.
         inst.remove_vips(&netlink).await;
+        let ignore_weights = group.is_some_and(|g| !g.tracking_weight);
+        inst.tracked = priority::instance_items(cfg, &config, ignore_weights);
         instances.push(inst);
     }
-    let result = event_loop(
-        &mut instances,
-        &mut recorder,
-        &netlink,
-        &opts.config,
-        &config,
-    )
-    .await;
-
-    // Shutdown: priority 0 from masters, VIPs removed, then XDP detached with the recorder.
-    let now = Mono::now();
-    for inst in &mut instances {
-        let actions = inst.engine.handle(Input::Shutdown, now);
-        inst.execute(actions, &netlink, &mut recorder.maps).await;
-        inst.stop(&netlink).await;
+    let groups = config
+        .sync_groups
+        .iter()
+        .filter(|g| g.members.len() >= 2)
+        .map(|g| Group {
+            name: g.name.clone(),
+            members: g
+                .members
+                .iter()
+                .filter_map(|m| instances.iter().position(|i| &i.name == m))
+                .collect(),
+            notify: g.notify.clone(),
+            state: None,
+        })
+        .collect::<Vec<_>>();
+    for (gi, g) in groups.iter().enumerate() {
+        for &i in &g.members {
+            instances[i].group = Some(gi);
+        }
     }
-    recorder.shutdown();
+    let notifier = Notifier::new(&config.global)?;
+    let mut daemon = Daemon {
+        instances,
+        groups,
+        statuses: HashMap::new(),
+        recorder,
+        netlink,
+        notifier,
+    };
+    let (track_tx, track_rx) = mpsc::unbounded_channel();
+    let trackers = daemon.start_trackers(&config, track_tx).await;
+    let result = match trackers {
+        Ok(handles) => {
+            let r = daemon.event_loop(track_rx, &opts.config, &config).await;
+            for h in handles {
+                h.abort();
+            }
+            r
+        }
+        Err(e) => Err(e),
+    };
+    daemon.shutdown().await;
     info!("stopped");
     result
 }
 
-async fn event_loop(
-    instances: &mut [RunningInstance],
-    recorder: &mut Recorder,
-    netlink: &Netlink,
-    config_path: &Path,
-    running: &config::Config,
-) -> Result<(), DaemonError> {
-    let io = |what| move |source| DaemonError::Io { what, source };
-    let mut ring = recorder
-        .take_events_async()
-        .map_err(io("registering the event ring buffer with epoll"))?;
-    let mut links = LinkEvents::subscribe()?;
-    let timer = timer::DeadlineTimer::new().map_err(io("creating the deadline timer"))?;
-    let mut term = unix::signal(unix::SignalKind::terminate()).map_err(io("SIGTERM handler"))?;
-    let mut int = unix::signal(unix::SignalKind::interrupt()).map_err(io("SIGINT handler"))?;
-    let mut hup = unix::signal(unix::SignalKind::hangup()).map_err(io("SIGHUP handler"))?;
+/// A `vrrp_sync_group` at run time.
+struct Group {
+    name: String,
+    /// Indexes into `Daemon::instances`.
+    members: Vec<usize>,
+    notify: config::Notify,
+    /// Last state notified.
+    state: Option<GroupState>,
+}
 
-    // Interfaces that are already down start the instance in FAULT.
-    let now = Mono::now();
-    for inst in instances.iter_mut() {
-        let up = netlink
-            .link_by_index(inst.key.ifindex)
-            .await
-            .map(|l| l.up)
-            .unwrap_or(false);
-        let mut actions = Vec::new();
-        if !up {
-            actions.extend(inst.engine.handle(Input::Fault(true), now));
+struct Daemon {
+    instances: Vec<RunningInstance>,
+    groups: Vec<Group>,
+    /// Latest status of every tracker, by name.
+    statuses: HashMap<TrackerId, Status>,
+    recorder: Recorder,
+    netlink: Netlink,
+    notifier: Notifier,
+}
+
+/// Cascades of sync-group moves are short (each member moves at most once
+/// per cause); this bounds them anyway.
+const MAX_SYNC_STEPS: usize = 1024;
+
+impl Daemon {
+    /// Starts every tracker and records their initial states. A script that
+    /// fails the security check is disabled (logged), as keepalived does.
+    async fn start_trackers(
+        &mut self,
+        config: &config::Config,
+        tx: EventSender,
+    ) -> Result<Vec<JoinHandle<()>>, DaemonError> {
+        let mut handles = Vec::new();
+        let used_ids: HashSet<TrackerId> = self
+            .instances
+            .iter()
+            .flat_map(|i| i.tracked.iter().map(|w| w.tracker.clone()))
+            .collect();
+        let used = |id: &TrackerId| used_ids.contains(id);
+        for script in config.scripts.values() {
+            let id = TrackerId::Script(script.name.clone());
+            if !used(&id) {
+                continue;
+            }
+            let run_as = match command::resolve_user(
+                script.user.as_ref(),
+                config.global.script_user.as_ref(),
+            ) {
+                Ok(r) => r,
+                Err(e) => {
+                    error!("vrrp_script {}: {e}; script disabled", script.name);
+                    self.disable(&id);
+                    continue;
+                }
+            };
+            match script::spawn(
+                script,
+                run_as,
+                config.global.enable_script_security,
+                tx.clone(),
+            ) {
+                Ok(h) => {
+                    self.statuses.insert(id, Status::Up(!script.init_fail));
+                    handles.push(h);
+                }
+                Err(e) => {
+                    error!("{e}; script disabled");
+                    self.disable(&id);
+                }
+            }
         }
-        actions.extend(inst.engine.handle(Input::Startup, now));
-        inst.execute(actions, netlink, &mut recorder.maps).await;
+        let processes: Vec<_> = config
+            .track_processes
+            .values()
+            .filter(|p| used(&TrackerId::Process(p.name.clone())))
+            .cloned()
+            .collect();
+        if !processes.is_empty() {
+            let (initial, h) = process::start(&processes, PROCESS_SCAN_INTERVAL, tx.clone())
+                .map_err(|e| DaemonError::Tracker(e.to_string()))?;
+            for ev in initial {
+                self.statuses.insert(ev.tracker, ev.status);
+            }
+            handles.push(h);
+        }
+        let files: Vec<_> = config
+            .track_files
+            .values()
+            .filter(|f| used(&TrackerId::File(f.name.clone())))
+            .cloned()
+            .collect();
+        if !files.is_empty() {
+            let (initial, h) =
+                file::start(&files, tx.clone()).map_err(|e| DaemonError::Tracker(e.to_string()))?;
+            for ev in initial {
+                self.statuses.insert(ev.tracker, ev.status);
+            }
+            handles.push(h);
+        }
+        let interfaces: Vec<String> = self
+            .instances
+            .iter()
+            .flat_map(|i| i.tracked.iter())
+            .filter_map(|w| match &w.tracker {
+                TrackerId::Interface(n) => Some(n.clone()),
+                _ => None,
+            })
+            .collect();
+        for name in interfaces {
+            let up = self
+                .netlink
+                .link_by_name(&name)
+                .await
+                .map(|l| l.up)
+                .unwrap_or(false);
+            self.statuses
+                .insert(TrackerId::Interface(name), Status::Up(up));
+        }
+        for (id, status) in &self.statuses {
+            info!(tracker = %id, ?status, "tracking");
+        }
+        Ok(handles)
     }
 
-    loop {
-        let deadline = instances
-            .iter()
-            .filter_map(|i| i.engine.next_deadline())
-            .min();
-        timer
-            .arm(deadline)
-            .map_err(io("arming the deadline timer"))?;
-        tokio::select! {
-            _ = term.recv() => { info!("SIGTERM: shutting down"); return Ok(()); }
-            _ = int.recv() => { info!("SIGINT: shutting down"); return Ok(()); }
-            _ = hup.recv() => reload(config_path, running),
-            fired = timer.expired(), if deadline.is_some() => {
-                fired.map_err(io("waiting for the deadline timer"))?;
-                tick(instances, recorder, netlink, true).await;
-            }
-            guard = ring.readable_mut() => {
-                let mut guard = guard.map_err(io("polling the event ring buffer"))?;
-                let mut woke = false;
-                while let Some(item) = guard.get_inner_mut().next() {
-                    if item.len() >= std::mem::size_of::<PeerEvent>() {
-                        woke = true;
+    /// A tracker that cannot run no longer counts for any instance.
+    fn disable(&mut self, id: &TrackerId) {
+        for inst in &mut self.instances {
+            inst.tracked.retain(|w| &w.tracker != id);
+        }
+    }
+
+    async fn event_loop(
+        &mut self,
+        mut track_rx: EventReceiver,
+        config_path: &Path,
+        running: &config::Config,
+    ) -> Result<(), DaemonError> {
+        let io = |what| move |source| DaemonError::Io { what, source };
+        let mut ring = self
+            .recorder
+            .take_events_async()
+            .map_err(io("registering the event ring buffer with epoll"))?;
+        let mut links = LinkEvents::subscribe()?;
+        let timer = timer::DeadlineTimer::new().map_err(io("creating the deadline timer"))?;
+        let mut term =
+            unix::signal(unix::SignalKind::terminate()).map_err(io("SIGTERM handler"))?;
+        let mut int = unix::signal(unix::SignalKind::interrupt()).map_err(io("SIGINT handler"))?;
+        let mut hup = unix::signal(unix::SignalKind::hangup()).map_err(io("SIGHUP handler"))?;
+
+        // Interfaces that are already down, and trackers already failing,
+        // start the instance in FAULT; weights set the starting priority.
+        for i in 0..self.instances.len() {
+            let ifindex = self.instances[i].key.ifindex;
+            self.instances[i].link_up = self
+                .netlink
+                .link_by_index(ifindex)
+                .await
+                .map(|l| l.up)
+                .unwrap_or(false);
+        }
+        let now = Mono::now();
+        self.refresh(now).await;
+        for i in 0..self.instances.len() {
+            self.drive(i, Input::Startup, now).await;
+        }
+        self.settle_groups(now).await;
+
+        loop {
+            let deadline = self
+                .instances
+                .iter()
+                .filter_map(|i| i.engine.next_deadline())
+                .min();
+            timer
+                .arm(deadline)
+                .map_err(io("arming the deadline timer"))?;
+            tokio::select! {
+                _ = term.recv() => { info!("SIGTERM: shutting down"); return Ok(()); }
+                _ = int.recv() => { info!("SIGINT: shutting down"); return Ok(()); }
+                _ = hup.recv() => reload(config_path, running),
+                fired = timer.expired(), if deadline.is_some() => {
+                    fired.map_err(io("waiting for the deadline timer"))?;
+                    self.tick(true).await;
+                }
+                guard = ring.readable_mut() => {
+                    let mut guard = guard.map_err(io("polling the event ring buffer"))?;
+                    let mut woke = false;
+                    while let Some(item) = guard.get_inner_mut().next() {
+                        if item.len() >= std::mem::size_of::<PeerEvent>() {
+                            woke = true;
+                        }
+                    }
+                    guard.clear_ready();
+                    if woke {
+                        self.tick(false).await;
                     }
                 }
-                guard.clear_ready();
-                if woke {
-                    tick(instances, recorder, netlink, false).await;
+                Some(ev) = links.next() => {
+                    let id = TrackerId::Interface(ev.name.clone());
+                    let tracked = self.statuses.contains_key(&id);
+                    let primary = self.instances.iter().any(|i| i.key.ifindex == ev.ifindex);
+                    if tracked || primary {
+                        info!(interface = %ev.name, up = ev.up, removed = ev.removed, "link changed");
+                    }
+                    if tracked {
+                        self.statuses.insert(id, Status::Up(ev.up && !ev.removed));
+                    }
+                    for inst in self.instances.iter_mut().filter(|i| i.key.ifindex == ev.ifindex) {
+                        inst.link_up = ev.up && !ev.removed;
+                    }
+                    self.refresh(Mono::now()).await;
                 }
-            }
-            Some(ev) = links.next() => {
-                let now = Mono::now();
-                for inst in instances.iter_mut().filter(|i| i.key.ifindex == ev.ifindex) {
-                    info!(instance = %inst.name, interface = %ev.name, up = ev.up, removed = ev.removed, "link changed");
-                    let actions = inst.engine.handle(Input::Fault(!ev.up), now);
-                    inst.execute(actions, netlink, &mut recorder.maps).await;
+                Some(ev) = track_rx.recv() => {
+                    info!(tracker = %ev.tracker, status = ?ev.status, "tracker changed");
+                    self.statuses.insert(ev.tracker, ev.status);
+                    self.refresh(Mono::now()).await;
                 }
             }
         }
+    }
+
+    /// Re-derives every instance's priority and fault level from the
+    /// trackers and links, and feeds the engines what changed.
+    async fn refresh(&mut self, now: Mono) {
+        let mut own_fault = Vec::with_capacity(self.instances.len());
+        for inst in &mut self.instances {
+            let effect = priority::effect(inst.config.priority, &inst.tracked, &self.statuses);
+            if effect.faulted_by != inst.faulted_by && !effect.faulted_by.is_empty() {
+                let by: Vec<String> = effect.faulted_by.iter().map(|t| t.to_string()).collect();
+                warn!(instance = %inst.name, "fault: {}", by.join(", "));
+            }
+            inst.faulted_by = effect.faulted_by.clone();
+            inst.tracked_priority = effect.priority;
+            own_fault.push(inst.primary_down() || effect.fault());
+        }
+        for i in 0..self.instances.len() {
+            let priority = self.instances[i].tracked_priority;
+            if priority != self.instances[i].engine.effective_priority() {
+                info!(instance = %self.instances[i].name, from = self.instances[i].engine.effective_priority(), to = priority, "effective priority changed");
+                self.drive(i, Input::SetPriority(priority), now).await;
+            }
+            let fault = match self.instances[i].group {
+                Some(g) => sync::group_fault(self.groups[g].members.iter().map(|&m| own_fault[m])),
+                None => own_fault[i],
+            };
+            if self.instances[i].fed_fault != Some(fault) {
+                self.instances[i].fed_fault = Some(fault);
+                self.drive(i, Input::Fault(fault), now).await;
+            }
+        }
+        self.settle_groups(now).await;
+    }
+
+    /// Feeds fresh kernel records to every engine, then (on a timer) lets each
+    /// engine act on its deadlines.
+    async fn tick(&mut self, timer: bool) {
+        let records = match self.recorder.maps.all_peers() {
+            Ok(r) => r,
+            Err(e) => {
+                error!(error = %e, "reading peer records");
+                Vec::new()
+            }
+        };
+        let now = Mono::now();
+        for i in 0..self.instances.len() {
+            let mut actions = self.instances[i].feed_records(&records, now);
+            let engine = &mut self.instances[i].engine;
+            if timer && engine.next_deadline().is_some_and(|d| d <= now) {
+                actions.extend(engine.handle(Input::Timer, now));
+            }
+            self.act(i, actions).await;
+        }
+        self.settle_groups(now).await;
+    }
+
+    async fn drive(&mut self, i: usize, input: Input, now: Mono) {
+        let actions = self.instances[i].engine.handle(input, now);
+        self.act(i, actions).await;
+    }
+
+    /// Carries out one engine's actions, then whatever its transitions ask of
+    /// the other members of its sync group, and runs the notifies.
+    async fn act(&mut self, i: usize, actions: Vec<Action>) {
+        let mut queue = VecDeque::from([(i, actions)]);
+        let mut steps = 0;
+        while let Some((i, actions)) = queue.pop_front() {
+            steps += 1;
+            if steps > MAX_SYNC_STEPS {
+                error!("sync group moves did not settle; stopping the cascade");
+                break;
+            }
+            let now = Mono::now();
+            let transitions = self.instances[i]
+                .execute(actions, &self.netlink, &mut self.recorder.maps)
+                .await;
+            for t in transitions {
+                self.notify_instance(i, t.to, t.priority).await;
+                if let Some(g) = self.instances[i].group {
+                    let members = self.members(g);
+                    let pos = self.groups[g]
+                        .members
+                        .iter()
+                        .position(|&m| m == i)
+                        .unwrap_or(0);
+                    for (j, input) in sync::follow(&members, pos, t.from, t.to, t.reason) {
+                        let target = self.groups[g].members[j];
+                        info!(group = %self.groups[g].name, instance = %self.instances[target].name, ?input, "syncing with {}", self.instances[i].name);
+                        let more = self.instances[target].engine.handle(input, now);
+                        queue.push_back((target, more));
+                    }
+                }
+            }
+        }
+    }
+
+    fn members(&self, g: usize) -> Vec<Member> {
+        self.groups[g]
+            .members
+            .iter()
+            .map(|&m| Member {
+                state: self.instances[m].engine.state(),
+                wants_master: self.instances[m].engine.wants_master(),
+            })
+            .collect()
+    }
+
+    /// Moves groups whose members all want master, and runs the group
+    /// notifies for groups that settled in a new state.
+    async fn settle_groups(&mut self, now: Mono) {
+        for g in 0..self.groups.len() {
+            let ready = sync::ready_for_master(&self.members(g));
+            if !ready.is_empty() {
+                info!(group = %self.groups[g].name, "every member wants master: syncing to MASTER");
+            }
+            for j in ready {
+                let target = self.groups[g].members[j];
+                self.drive(target, Input::SyncMaster, now).await;
+            }
+            let state = sync::group_state(&self.members(g));
+            if let Some(state) = state.filter(|s| Some(*s) != self.groups[g].state) {
+                self.groups[g].state = Some(state);
+                info!(group = %self.groups[g].name, ?state, "sync group state");
+                let owner = Owner::Group(self.groups[g].name.clone());
+                let notify_state = match state {
+                    GroupState::Master => NotifyState::Master,
+                    GroupState::Backup => NotifyState::Backup,
+                    GroupState::Fault => NotifyState::Fault,
+                    GroupState::Stop => NotifyState::Stop,
+                };
+                if notify_state == NotifyState::Stop {
+                    self.notifier.stop(&owner, &self.groups[g].notify, 0).await;
+                } else {
+                    self.notifier
+                        .notify(&owner, &self.groups[g].notify, notify_state, 0);
+                }
+            }
+        }
+    }
+
+    async fn notify_instance(&self, i: usize, to: State, priority: u8) {
+        let inst = &self.instances[i];
+        let owner = Owner::Instance(inst.name.clone());
+        let state = match to {
+            State::Master => NotifyState::Master,
+            State::Backup => NotifyState::Backup,
+            State::Fault => NotifyState::Fault,
+            State::Stopped => {
+                self.notifier
+                    .stop(&owner, &inst.config.notify, priority)
+                    .await;
+                return;
+            }
+            State::Initialize => return,
+        };
+        self.notifier
+            .notify(&owner, &inst.config.notify, state, priority);
+    }
+
+    /// Priority 0 from masters, VIPs removed, STOP notifies (waited for up
+    /// to 1 s each), then XDP detached with the recorder.
+    async fn shutdown(mut self) {
+        let now = Mono::now();
+        for i in 0..self.instances.len() {
+            self.drive(i, Input::Shutdown, now).await;
+        }
+        self.settle_groups(now).await;
+        for inst in &self.instances {
+            inst.stop(&self.netlink).await;
+        }
+        self.notifier.shutdown().await;
+        self.recorder.shutdown();
     }
 }
 
@@ -238,30 +607,5 @@ fn reload(path: &Path, running: &config::Config) {
             "reload: applying changed instances or global_defs in place is not supported yet; \
              the running configuration stays in force (restart xvrrpd to apply)"
         );
-    }
-}
-
-/// Feeds fresh kernel records to every engine, then (on a timer) lets each
-/// engine act on its deadlines.
-async fn tick(
-    instances: &mut [RunningInstance],
-    recorder: &mut Recorder,
-    netlink: &Netlink,
-    timer: bool,
-) {
-    let records = match recorder.maps.all_peers() {
-        Ok(r) => r,
-        Err(e) => {
-            error!(error = %e, "reading peer records");
-            Vec::new()
-        }
-    };
-    let now = Mono::now();
-    for inst in instances.iter_mut() {
-        let mut actions = inst.feed_records(&records, now);
-        if timer && inst.engine.next_deadline().is_some_and(|d| d <= now) {
-            actions.extend(inst.engine.handle(Input::Timer, now));
-        }
-        inst.execute(actions, netlink, &mut recorder.maps).await;
     }
 }
