@@ -304,6 +304,7 @@ fn tracked_process_moves_the_vip(peer: Peer) -> Result<()> {
         "service back: VIP back",
         &[&a, &b],
     );
+    assert!(zombies_of(a.pid()).is_empty(), "zombies left by xvrrpd");
     Ok(())
 }
 
@@ -378,6 +379,7 @@ fn tracked_interface_moves_the_vip(peer: Peer) -> Result<()> {
         "uplink re-created: VIP back",
         &[&a, &b],
     );
+    assert!(zombies_of(a.pid()).is_empty(), "zombies left by xvrrpd");
     Ok(())
 }
 
@@ -446,6 +448,7 @@ fn track_file_moves_the_vip(peer: Peer) -> Result<()> {
         &[&a, &b],
     );
     assert!(a.log_text().contains("-> Fault"), "{}", a.log_text());
+    assert!(zombies_of(a.pid()).is_empty(), "zombies left by xvrrpd");
     Ok(())
 }
 
@@ -762,6 +765,7 @@ fn sync_group_fails_over_together(peer: Peer) -> Result<()> {
     for line in ["GROUP G1 MASTER 0", "GROUP G1 FAULT 0"] {
         assert!(recorded.contains(line), "missing {line:?} in:\n{recorded}");
     }
+    assert!(zombies_of(a.pid()).is_empty(), "zombies left by xvrrpd");
     Ok(())
 }
 
