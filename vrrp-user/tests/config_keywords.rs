@@ -1003,3 +1003,35 @@ fn serializes_to_json() {
     assert_eq!(json["instances"][0]["priority"], 100);
     assert_eq!(json["global"]["vrrp_mcast_group4"], "224.0.0.18");
 }
+
+#[test]
+fn check_reports_an_insecure_script_with_enable_script_security() {
+    use std::os::unix::fs::PermissionsExt;
+    if !nix::unistd::geteuid().is_root() {
+        return; // ownership checks need root-owned files to compare against
+    }
+    let dir = std::env::temp_dir().join(format!("xvrrpd-sec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let script = dir.join("chk.sh");
+    std::fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let text = format!(
+        "global_defs {{\n script_user root\n enable_script_security\n}}\nvrrp_script chk {{\n script \"{}\"\n}}\n",
+        script.display()
+    );
+    let loaded = xvrrpd::config::load_str_with(
+        &text,
+        std::path::Path::new("k.conf"),
+        &xvrrpd::config::SystemHost,
+    )
+    .unwrap();
+    let msgs = messages(&loaded);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(
+        msgs.iter().any(|m| m.starts_with("k.conf:5: script: chk: ")
+            && m.contains("world-writable")
+            && m.contains("disabled")),
+        "{msgs:?}"
+    );
+}

@@ -16,6 +16,11 @@ pub trait Host {
     /// The uid of `user`, if the user exists.
     fn user_id(&self, user: &str) -> Option<u32>;
     fn file_exists(&self, path: &Path) -> bool;
+    /// Why `enable_script_security` would refuse `program` run as root
+    /// (writable by a non-root user), if it would.
+    fn script_insecure(&self, _program: &str) -> Option<String> {
+        None
+    }
 }
 
 /// The machine we run on.
@@ -48,6 +53,21 @@ impl Host for SystemHost {
 
     fn file_exists(&self, path: &Path) -> bool {
         path.exists()
+    }
+
+    fn script_insecure(&self, program: &str) -> Option<String> {
+        use crate::track::command::{check_security, find_program, CommandError, RunAs};
+        let root = RunAs {
+            uid: 0,
+            gid: 0,
+            user: "root".into(),
+        };
+        let path = find_program(program).ok()?;
+        match check_security(&path, &root) {
+            // A missing program is reported on its own.
+            Ok(()) | Err(CommandError::NotFound { .. }) => None,
+            Err(e) => Some(e.to_string()),
+        }
     }
 }
 

@@ -82,6 +82,15 @@ fn script_security(config: &mut Config, b: &mut Builder<'_>) {
             runs_as_root.get_or_insert(script.defined_at.clone());
         }
         let program = script.script.split_whitespace().next().unwrap_or_default();
+        if security && is_root(&user) {
+            if let Some(reason) = b.host.script_insecure(program) {
+                b.d.warn(
+                    &script.defined_at,
+                    "script",
+                    format!("{}: {reason}; the script is disabled", script.name),
+                );
+            }
+        }
         if program.contains('/') && !b.host.file_exists(Path::new(program)) {
             b.d.warn(
                 &script.defined_at,
