@@ -251,27 +251,29 @@ impl Daemon {
             .filter(|p| used(&TrackerId::Process(p.name.clone())))
             .cloned()
             .collect();
-        if !processes.is_empty() {
-            let (initial, h) = process::start(&processes, PROCESS_SCAN_INTERVAL, tx.clone())
-                .map_err(|e| DaemonError::Tracker(e.to_string()))?;
-            for ev in initial {
-                self.statuses.insert(ev.tracker, ev.status);
-            }
-            handles.push(h);
-        }
         let files: Vec<_> = config
             .track_files
             .values()
             .filter(|f| used(&TrackerId::File(f.name.clone())))
             .cloned()
             .collect();
-        if !files.is_empty() {
-            let (initial, h) =
-                file::start(&files, tx.clone()).map_err(|e| DaemonError::Tracker(e.to_string()))?;
+        let tracker_err = |e: &dyn std::fmt::Display| DaemonError::Tracker(e.to_string());
+        let started = [
+            (!processes.is_empty())
+                .then(|| {
+                    process::start(&processes, PROCESS_SCAN_INTERVAL, tx.clone())
+                        .map_err(|e| tracker_err(&e))
+                })
+                .transpose()?,
+            (!files.is_empty())
+                .then(|| file::start(&files, tx.clone()).map_err(|e| tracker_err(&e)))
+                .transpose()?,
+        ];
+        for (initial, handle) in started.into_iter().flatten() {
             for ev in initial {
                 self.statuses.insert(ev.tracker, ev.status);
             }
-            handles.push(h);
+            handles.push(handle);
         }
         let interfaces: Vec<String> = self
             .instances

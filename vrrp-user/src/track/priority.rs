@@ -103,59 +103,48 @@ pub fn instance_items(
     config: &config::Config,
     ignore_weights: bool,
 ) -> Vec<Weighted> {
-    let mut items = Vec::new();
-    let mut push = |tracker: TrackerId, weight: i32, reverse: bool| {
-        let weight = if ignore_weights { 0 } else { weight };
-        items.push(Weighted {
-            tracker,
-            weight,
-            reverse,
-        });
-    };
-    for t in &instance.track_interface {
-        push(TrackerId::Interface(t.name.clone()), t.weight, t.reverse);
-    }
+    let weight = |w: i32| if ignore_weights { 0 } else { w };
+    let mut items: Vec<Weighted> = instance
+        .track_interface
+        .iter()
+        .map(|t| Weighted {
+            tracker: TrackerId::Interface(t.name.clone()),
+            weight: weight(t.weight),
+            reverse: t.reverse,
+        })
+        .collect();
+    // A reference's own weight replaces the tracker's, with its own reverse.
+    let mut push_ref =
+        |r: &config::TrackRef, id: fn(String) -> TrackerId, own: Option<(i32, bool)>| {
+            if let Some((own_weight, own_reverse)) = own {
+                items.push(Weighted {
+                    tracker: id(r.name.clone()),
+                    weight: weight(r.weight.unwrap_or(own_weight)),
+                    reverse: if r.weight.is_some() {
+                        r.reverse
+                    } else {
+                        own_reverse || r.reverse
+                    },
+                });
+            }
+        };
     for r in &instance.track_script {
-        if let Some(s) = config.scripts.get(&r.name) {
-            let reverse = if r.weight.is_some() {
-                r.reverse
-            } else {
-                s.reverse || r.reverse
-            };
-            push(
-                TrackerId::Script(r.name.clone()),
-                r.weight.unwrap_or(s.weight),
-                reverse,
-            );
-        }
+        let own = config.scripts.get(&r.name).map(|s| (s.weight, s.reverse));
+        push_ref(r, TrackerId::Script, own);
     }
     for r in &instance.track_process {
-        if let Some(p) = config.track_processes.get(&r.name) {
-            let reverse = if r.weight.is_some() {
-                r.reverse
-            } else {
-                p.reverse || r.reverse
-            };
-            push(
-                TrackerId::Process(r.name.clone()),
-                r.weight.unwrap_or(p.weight),
-                reverse,
-            );
-        }
+        let own = config
+            .track_processes
+            .get(&r.name)
+            .map(|p| (p.weight, p.reverse));
+        push_ref(r, TrackerId::Process, own);
     }
     for r in &instance.track_file {
-        if let Some(f) = config.track_files.get(&r.name) {
-            let reverse = if r.weight.is_some() {
-                r.reverse
-            } else {
-                f.reverse || r.reverse
-            };
-            push(
-                TrackerId::File(r.name.clone()),
-                r.weight.unwrap_or(f.weight),
-                reverse,
-            );
-        }
+        let own = config
+            .track_files
+            .get(&r.name)
+            .map(|f| (f.weight, f.reverse));
+        push_ref(r, TrackerId::File, own);
     }
     items
 }
