@@ -80,7 +80,7 @@ fn recorder_follows_a_real_keepalived() -> Result<()> {
     assert_eq!(seen["counters"]["auth_mismatch"], 0);
 
     // The same records through bpftool, with field names from BTF.
-    let dir = format!("/sys/fs/bpf/xvrrpd/v1/{}", rec_ns.name);
+    let dir = format!("/sys/fs/bpf/xvrrpd/v2/{}", rec_ns.name);
     let dump = tests::output(Command::new("bpftool").args([
         "map",
         "dump",

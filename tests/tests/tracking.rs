@@ -132,7 +132,11 @@ fn check_script_moves_the_vip(peer: Peer) -> Result<()> {
     let trailing = |text: &str, what: &str| text.lines().rev().take_while(|l| *l == what).count();
     let runs_text = fs::read_to_string(&runs)?;
     assert_eq!(trailing(&runs_text, "fail"), 2, "fall 2: {runs_text}");
-    // The peer ignores the lower priority and waits out Master_Down_Interval.
+    // The peer ignores the lower priority and waits out Master_Down_Interval
+    // from the last advert at 200 (at most one interval before the drop):
+    // never sooner than 2.6 s after it.
+    lab.steady(0, Duration::from_secs(2))
+        .map_err(|e| anyhow::anyhow!("peer preempted before Master_Down_Interval: {e}"))?;
     expect_holder(
         &lab,
         1,

@@ -577,6 +577,43 @@ fn only_significant_changes_reach_the_ring_buffer() {
 }
 
 #[test]
+fn the_record_keeps_when_the_previous_priority_was_last_heard() {
+    let mut rec = recorder();
+    let key = InstanceKey::new(LO, FAMILY_IPV4, 51);
+    rec.maps
+        .set_instance(key, v2_config(Some("secret1")))
+        .unwrap();
+    let spec = FrameSpec::multicast(SRC4);
+    let peer = peer_key(FAMILY_IPV4, 51, SRC4);
+    let record = |rec: &Recorder| rec.maps.peer(&peer).unwrap().expect("recorded");
+
+    run(&mut rec, &frame(&spec, &advert_v2(51, 200)));
+    assert_eq!(
+        (record(&rec).prev_priority, record(&rec).prev_last_ns),
+        (0, 0)
+    );
+    run(&mut rec, &frame(&spec, &advert_v2(51, 200)));
+    let last_at_200 = record(&rec).last_ns;
+    // The drop to 50 keeps the last arrival at 200, through later adverts at 50.
+    for _ in 0..3 {
+        run(&mut rec, &frame(&spec, &advert_v2(51, 50)));
+        let r = record(&rec);
+        assert_eq!(
+            (r.priority, r.prev_priority, r.prev_last_ns),
+            (50, 200, last_at_200)
+        );
+        assert!(r.last_ns > r.prev_last_ns);
+    }
+    let last_at_50 = record(&rec).last_ns;
+    run(&mut rec, &frame(&spec, &advert_v2(51, 200)));
+    let r = record(&rec);
+    assert_eq!(
+        (r.priority, r.prev_priority, r.prev_last_ns),
+        (200, 50, last_at_50)
+    );
+}
+
+#[test]
 fn maps_are_pinned_for_bpftool_and_removed_with_the_recorder() {
     let rec = recorder();
     let dir = rec.pin_dir().to_owned();

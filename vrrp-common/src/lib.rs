@@ -7,7 +7,7 @@
 #![no_std]
 
 /// Bumped on every layout change of a map key or value; part of the pin path.
-pub const MAP_LAYOUT_VERSION: u32 = 1;
+pub const MAP_LAYOUT_VERSION: u32 = 2;
 
 /// IP protocol number of VRRP.
 pub const IPPROTO_VRRP: u8 = 112;
@@ -129,6 +129,15 @@ pub struct PeerRecord {
     pub multicast: u8,
     /// v2 auth data as received (zero for v3).
     pub auth_data: [u8; 8],
+    /// Arrival of the last advert at the priority before the current one
+    /// (0 until the priority first changes). A backup that reads the record
+    /// only after a drop to a lower priority still learns when the master
+    /// was last heard at its old priority, so its down timer counts from
+    /// there and not from some older advert it happened to read.
+    pub prev_last_ns: u64,
+    /// The priority before the current one.
+    pub prev_priority: u8,
+    pub _pad: [u8; 7],
 }
 
 /// Why an event was queued to userspace.
@@ -329,7 +338,7 @@ mod user {
     const _: () = assert!(core::mem::size_of::<InstanceKey>() == 8);
     const _: () = assert!(core::mem::size_of::<InstanceConfig>() == 12);
     const _: () = assert!(core::mem::size_of::<PeerKey>() == 24);
-    const _: () = assert!(core::mem::size_of::<PeerRecord>() == 40);
+    const _: () = assert!(core::mem::size_of::<PeerRecord>() == 56);
     const _: () = assert!(core::mem::size_of::<PeerEvent>() == 40);
     const _: () = assert!(core::mem::size_of::<Counters>() == 16 * 8);
 }

@@ -418,6 +418,9 @@ fn parse_and_record(ctx: &XdpContext, s: &mut Scratch, c: &mut Counters) -> Resu
         ttl: ip.ttl,
         multicast: ip.multicast,
         auth_data,
+        prev_last_ns: 0,
+        prev_priority: 0,
+        _pad: [0; 7],
     };
     record_peer(
         &s.peer,
@@ -447,9 +450,18 @@ fn record_peer(
             let old_interval = rec.interval_cs;
             let first_ns = rec.first_ns;
             let adverts = rec.adverts + 1;
+            // Keep when the old priority was last heard, across any number
+            // of adverts at the new one (see PeerRecord::prev_last_ns).
+            let (prev_last_ns, prev_priority) = if priority != previous {
+                (rec.last_ns, previous)
+            } else {
+                (rec.prev_last_ns, rec.prev_priority)
+            };
             *rec = *seen;
             rec.first_ns = first_ns;
             rec.adverts = adverts;
+            rec.prev_last_ns = prev_last_ns;
+            rec.prev_priority = prev_priority;
             if priority == 0 && previous != 0 {
                 Some((event_kind::PRIORITY_ZERO, previous))
             } else if priority != previous {

@@ -413,22 +413,8 @@ impl RunningInstance {
 
     /// Feeds every peer record newer than what the engine has seen, oldest first.
     pub fn feed_records(&mut self, records: &[(PeerKey, PeerRecord)], now: Mono) -> Vec<Action> {
-        let mut fresh: Vec<&(PeerKey, PeerRecord)> = records
-            .iter()
-            .filter(|(k, r)| {
-                k.instance() == self.key && self.fed.get(k).is_none_or(|&seen| r.last_ns > seen)
-            })
-            .collect();
-        fresh.sort_by_key(|(_, r)| r.last_ns);
         let mut actions = Vec::new();
-        for (k, r) in fresh {
-            self.fed.insert(*k, r.last_ns);
-            let seen = AdvertSeen {
-                src: k.source(),
-                priority: r.priority,
-                interval: Duration::from_millis(r.interval_cs as u64 * 10),
-                arrived: Mono(r.last_ns),
-            };
+        for seen in unseen_adverts(self.key, records, &mut self.fed) {
             actions.extend(self.engine.handle(Input::Advert(seen), now));
         }
         actions
@@ -544,5 +530,87 @@ impl RunningInstance {
                 warn!(instance = %self.name, %dst, error = %e, "sending advert");
             }
         }
+    }
+}
+
+/// The adverts in `records` for `instance` that arrived after what `fed`
+/// says was already given to the engine, oldest first; updates `fed`.
+///
+/// A record holds the latest advert and, since the peer's last priority
+/// change, when its previous priority was last heard. Both count: a backup
+/// that wakes on a master's drop to a lower priority must learn when the
+/// master was last heard at the old one, or its down timer would run from
+/// an older advert and it would preempt early.
+pub fn unseen_adverts(
+    instance: InstanceKey,
+    records: &[(PeerKey, PeerRecord)],
+    fed: &mut HashMap<PeerKey, u64>,
+) -> Vec<AdvertSeen> {
+    let mut fresh = Vec::new();
+    for (k, r) in records.iter().filter(|(k, _)| k.instance() == instance) {
+        let seen_up_to = fed.get(k).copied().unwrap_or(0);
+        let interval = Duration::from_millis(u64::from(r.interval_cs) * 10);
+        let advert = |priority, at| AdvertSeen {
+            src: k.source(),
+            priority,
+            interval,
+            arrived: Mono(at),
+        };
+        if r.prev_last_ns > seen_up_to && r.prev_last_ns < r.last_ns {
+            fresh.push(advert(r.prev_priority, r.prev_last_ns));
+        }
+        if r.last_ns > seen_up_to {
+            fresh.push(advert(r.priority, r.last_ns));
+            fed.insert(*k, r.last_ns);
+        }
+    }
+    fresh.sort_by_key(|a| a.arrived);
+    fresh
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vrrp_common::FAMILY_IPV4;
+
+    #[test]
+    fn a_drop_in_priority_still_reports_when_the_old_priority_was_last_heard() {
+        let instance = InstanceKey::new(3, FAMILY_IPV4, 51);
+        let other = InstanceKey::new(3, FAMILY_IPV4, 52);
+        let peer = PeerKey::for_source(instance, "192.0.2.1".parse().unwrap()).unwrap();
+        let elsewhere = PeerKey::for_source(other, "192.0.2.1".parse().unwrap()).unwrap();
+        let record = |priority, last_ns, prev_priority, prev_last_ns| PeerRecord {
+            priority,
+            last_ns,
+            prev_priority,
+            prev_last_ns,
+            interval_cs: 100,
+            ..Default::default()
+        };
+        let mut fed = HashMap::new();
+        // First sight: priority 200 at t=1 s.
+        let got = unseen_adverts(
+            instance,
+            &[
+                (peer, record(200, 1_000, 0, 0)),
+                (elsewhere, record(9, 5_000, 0, 0)),
+            ],
+            &mut fed,
+        );
+        assert_eq!(got.len(), 1);
+        assert_eq!((got[0].priority, got[0].arrived), (200, Mono(1_000)));
+        // Adverts at 200 until t=3 went unread; then several at 50.
+        let got = unseen_adverts(instance, &[(peer, record(50, 6_000, 200, 3_000))], &mut fed);
+        let seen: Vec<(u8, Mono)> = got.iter().map(|a| (a.priority, a.arrived)).collect();
+        assert_eq!(seen, vec![(200, Mono(3_000)), (50, Mono(6_000))]);
+        assert_eq!(got[0].interval, Duration::from_secs(1));
+        // Nothing new: nothing fed again.
+        assert!(
+            unseen_adverts(instance, &[(peer, record(50, 6_000, 200, 3_000))], &mut fed).is_empty()
+        );
+        // A newer advert at 50 does not replay the old priority.
+        let got = unseen_adverts(instance, &[(peer, record(50, 7_000, 200, 3_000))], &mut fed);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].arrived, Mono(7_000));
     }
 }
