@@ -35,7 +35,8 @@ enum Task {
     /// Run a failover demo in a lab of network namespaces.
     Demo,
     /// Run the benchmarks: XDP cost per packet against an empty program, then
-    /// takeover time after kill -9 (xvrrpd and keepalived, v2 1 s and v3 50 ms).
+    /// takeover time after kill -9 (xvrrpd and keepalived, v2 1 s and v3 50 ms),
+    /// then the time from a tracker fault to the VIP on the peer (every tracker kind).
     Bench,
 }
 
@@ -64,7 +65,9 @@ fn main() -> Result<()> {
             build_daemon(true)?;
             run_lab_binary("bench")?;
             // Takeover time after kill -9, xvrrpd against keepalived (a few minutes).
-            run_lab_binary("takeover")
+            run_lab_binary("takeover")?;
+            // Tracker fault to VIP on the peer, xvrrpd against keepalived (a few minutes).
+            run_lab_binary("track_latency")
         }
     }
 }
