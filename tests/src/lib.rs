@@ -307,3 +307,43 @@ pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
 }
+
+/// `--trials N` (or `-n N`) for the lab benchmarks; `-h` prints the usage.
+pub fn trials_arg(program: &str, default: usize) -> Result<usize> {
+    let usage = format!(
+        "{program} [--trials N]   (default {default}; root; XVRRPD_BIN selects the daemon)"
+    );
+    let mut trials = default;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--trials" | "-n" => {
+                trials = args
+                    .next()
+                    .context("--trials needs a number")?
+                    .parse()
+                    .context("--trials needs a number")?;
+            }
+            "-h" | "--help" => {
+                println!("{usage}");
+                std::process::exit(0);
+            }
+            other => anyhow::bail!("unknown argument {other:?} ({usage})"),
+        }
+    }
+    if trials == 0 {
+        anyhow::bail!("--trials must be at least 1");
+    }
+    Ok(trials)
+}
+
+/// The median (the mean of the middle two for an even count).
+pub fn median(samples: &[i64]) -> Option<i64> {
+    let mut v = samples.to_vec();
+    v.sort();
+    match v.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(v[n / 2]),
+        n => Some((v[n / 2 - 1] + v[n / 2]) / 2),
+    }
+}

@@ -576,45 +576,12 @@ struct Row {
 
 impl Row {
     fn median(&self) -> Option<i64> {
-        let mut v = self.excess_ns.clone();
-        v.sort();
-        match v.len() {
-            0 => None,
-            n if n % 2 == 1 => Some(v[n / 2]),
-            n => Some((v[n / 2 - 1] + v[n / 2]) / 2),
-        }
+        tests::median(&self.excess_ns)
     }
 
     fn worst(&self) -> Option<i64> {
         self.excess_ns.iter().copied().max()
     }
-}
-
-fn parse_args() -> Result<usize> {
-    let mut trials = 10;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--trials" | "-n" => {
-                trials = args
-                    .next()
-                    .context("--trials needs a number")?
-                    .parse()
-                    .context("--trials needs a number")?;
-            }
-            "-h" | "--help" => {
-                println!(
-                    "takeover [--trials N]   (default 10; root; XVRRPD_BIN selects the daemon)"
-                );
-                std::process::exit(0);
-            }
-            other => bail!("unknown argument {other:?} (takeover [--trials N])"),
-        }
-    }
-    if trials == 0 {
-        bail!("--trials must be at least 1");
-    }
-    Ok(trials)
 }
 
 fn fmt_ms(v: Option<i64>) -> String {
@@ -623,7 +590,7 @@ fn fmt_ms(v: Option<i64>) -> String {
 }
 
 fn main() -> Result<()> {
-    let trials = parse_args()?;
+    let trials = tests::trials_arg("takeover", 10)?;
     if !tests::is_root() {
         bail!("the takeover benchmark creates network namespaces: run it as root");
     }

@@ -345,45 +345,13 @@ struct Row {
 
 impl Row {
     fn median(&self) -> Option<Duration> {
-        let mut v = self.samples.clone();
-        v.sort();
-        match v.len() {
-            0 => None,
-            n if n % 2 == 1 => Some(v[n / 2]),
-            n => Some((v[n / 2 - 1] + v[n / 2]) / 2),
-        }
+        let ns: Vec<i64> = self.samples.iter().map(|d| d.as_nanos() as i64).collect();
+        tests::median(&ns).map(|n| Duration::from_nanos(n as u64))
     }
 
     fn worst(&self) -> Option<Duration> {
         self.samples.iter().copied().max()
     }
-}
-
-fn parse_args() -> Result<usize> {
-    let mut trials = 3;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--trials" | "-n" => {
-                trials = args
-                    .next()
-                    .context("--trials needs a number")?
-                    .parse()
-                    .context("--trials needs a number")?;
-            }
-            "-h" | "--help" => {
-                println!(
-                    "track_latency [--trials N]   (default 3; root; XVRRPD_BIN selects the daemon)"
-                );
-                std::process::exit(0);
-            }
-            other => bail!("unknown argument {other:?} (track_latency [--trials N])"),
-        }
-    }
-    if trials == 0 {
-        bail!("--trials must be at least 1");
-    }
-    Ok(trials)
 }
 
 fn fmt_s(d: Option<Duration>) -> String {
@@ -392,7 +360,7 @@ fn fmt_s(d: Option<Duration>) -> String {
 }
 
 fn main() -> Result<()> {
-    let trials = parse_args()?;
+    let trials = tests::trials_arg("track_latency", 3)?;
     if !tests::is_root() {
         bail!("the tracker latency benchmark creates network namespaces: run it as root");
     }
