@@ -243,6 +243,11 @@ impl Drop for TempDir {
 
 /// Starts keepalived (VRRP only, foreground, console log) in `ns` with `config`.
 pub fn keepalived(ns: &Netns, dir: &TempDir, tag: &str, config: &str) -> Result<Proc> {
+    // A killed keepalived leaves its pid files; once a pid in them is reused,
+    // the next keepalived refuses to start ("daemon is already running").
+    for suffix in ["pid", "vrrp.pid"] {
+        let _ = fs::remove_file(dir.path(&format!("{tag}.{suffix}")));
+    }
     let conf = dir.path(&format!("{tag}.conf"));
     fs::write(&conf, config).with_context(|| format!("writing {}", conf.display()))?;
     let mut cmd = ns.command("keepalived");
@@ -346,4 +351,29 @@ pub fn median(samples: &[i64]) -> Option<i64> {
         n if n % 2 == 1 => Some(v[n / 2]),
         n => Some((v[n / 2 - 1] + v[n / 2]) / 2),
     }
+}
+
+/// Writes an executable shell script at `path`.
+pub fn write_script(path: &Path, body: &str) -> Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::write(path, format!("#!/bin/sh\n{body}\n"))
+        .with_context(|| format!("writing {}", path.display()))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("chmod {}", path.display()))?;
+    Ok(path.to_owned())
+}
+
+/// What every lab benchmark needs first: root, and the daemon binary.
+pub fn bench_preflight(what: &str) -> Result<PathBuf> {
+    if !is_root() {
+        anyhow::bail!("the {what} benchmark creates network namespaces: run it as root");
+    }
+    let bin = xvrrpd_bin();
+    if !bin.exists() {
+        anyhow::bail!(
+            "{} not found (cargo build --release -p vrrp-user; set XVRRPD_BIN)",
+            bin.display()
+        );
+    }
+    Ok(bin)
 }

@@ -9,6 +9,22 @@ use crate::{keepalived, Netns, Proc, Segment, TempDir};
 
 pub const VIP: &str = "192.0.2.100";
 
+/// Which daemon runs on a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Impl {
+    Xvrrpd,
+    Keepalived,
+}
+
+impl Impl {
+    pub fn name(self) -> &'static str {
+        match self {
+            Impl::Xvrrpd => "xvrrpd",
+            Impl::Keepalived => "keepalived",
+        }
+    }
+}
+
 /// One host on the segment, with `eth0` at 192.0.2.<n>/24.
 pub struct Node {
     pub ns: Netns,
@@ -64,6 +80,14 @@ impl Lab {
             &format!("keepalived{i}"),
             config,
         )
+    }
+
+    /// Starts `imp` on node `i` with `config`.
+    pub fn start(&self, i: usize, imp: Impl, config: &str) -> Result<Proc> {
+        match imp {
+            Impl::Xvrrpd => self.xvrrpd(i, config),
+            Impl::Keepalived => self.keepalived(i, config),
+        }
     }
 
     /// Which nodes hold `addr` on eth0.

@@ -5,37 +5,15 @@
 
 use std::{
     fs,
-    os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
     time::Duration,
 };
 
 use anyhow::Result;
 use tests::{
-    vrrp_lab::{instance_config, Lab, VIP},
+    vrrp_lab::{instance_config, Impl, Lab, VIP},
     Proc, Segment,
 };
-
-/// Who runs on node 1, the peer of the xvrrpd under test on node 0.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Peer {
-    Xvrrpd,
-    Keepalived,
-}
-
-fn start(lab: &Lab, i: usize, peer: Peer, config: &str) -> Result<Proc> {
-    match peer {
-        Peer::Xvrrpd => lab.xvrrpd(i, config),
-        Peer::Keepalived => lab.keepalived(i, config),
-    }
-}
-
-/// Writes an executable shell script.
-fn script(path: &Path, body: &str) -> PathBuf {
-    fs::write(path, format!("#!/bin/sh\n{body}\n")).expect("writing script");
-    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).expect("chmod");
-    path.to_owned()
-}
 
 fn logs(procs: &[&Proc]) -> String {
     procs
@@ -86,27 +64,27 @@ fn alive(pid: i32) -> bool {
         .unwrap_or(false)
 }
 
-fn check_script_moves_the_vip(peer: Peer) -> Result<()> {
+fn check_script_moves_the_vip(peer: Impl) -> Result<()> {
     assert!(tests::is_root(), "run as root (cargo xtask test)");
     let lab = Lab::new(2)?;
     let ok = lab.dir.path("ok");
     fs::write(&ok, "")?;
     let runs = lab.dir.path("runs");
-    let chk = script(
+    let chk = tests::write_script(
         &lab.dir.path("chk.sh"),
         &format!(
             "if [ -e {ok} ]; then echo ok >> {runs}; exit 0; else echo fail >> {runs}; exit 1; fi",
             ok = ok.display(),
             runs = runs.display()
         ),
-    );
+    )?;
     let tracked = format!(
         "vrrp_script chk {{\n  script \"{}\"\n  interval 1\n  weight -150\n  fall 2\n  rise 3\n}}\n{}",
         chk.display(),
         instance_config(200, "track_script {\n        chk\n    }")
     );
     let a = lab.xvrrpd(0, &tracked)?;
-    let b = start(&lab, 1, peer, &instance_config(100, ""))?;
+    let b = lab.start(1, peer, &instance_config(100, ""))?;
     expect_holder(
         &lab,
         0,
@@ -178,12 +156,12 @@ fn check_script_moves_the_vip(peer: Peer) -> Result<()> {
 
 #[test]
 fn check_script_moves_the_vip_with_rise_and_fall() -> Result<()> {
-    check_script_moves_the_vip(Peer::Xvrrpd)
+    check_script_moves_the_vip(Impl::Xvrrpd)
 }
 
 #[test]
 fn check_script_moves_the_vip_with_keepalived_as_peer() -> Result<()> {
-    check_script_moves_the_vip(Peer::Keepalived)
+    check_script_moves_the_vip(Impl::Keepalived)
 }
 
 #[test]
@@ -193,14 +171,14 @@ fn hanging_script_is_killed_at_its_timeout_and_faults_the_instance() -> Result<(
     let hang = lab.dir.path("hang");
     let pids = lab.dir.path("pids");
     // Hangs (with a child of its own) only once the test asks it to.
-    let chk = script(
+    let chk = tests::write_script(
         &lab.dir.path("hang.sh"),
         &format!(
             "[ -e {hang} ] || exit 0\nsleep 60 &\necho $$ $! >> {pids}\nwait",
             hang = hang.display(),
             pids = pids.display()
         ),
-    );
+    )?;
     let tracked = format!(
         "vrrp_script hang {{\n  script \"{}\"\n  interval 2\n  timeout 1\n  weight 0\n}}\n{}",
         chk.display(),
@@ -253,7 +231,7 @@ fn hanging_script_is_killed_at_its_timeout_and_faults_the_instance() -> Result<(
     Ok(())
 }
 
-fn tracked_process_moves_the_vip(peer: Peer) -> Result<()> {
+fn tracked_process_moves_the_vip(peer: Impl) -> Result<()> {
     assert!(tests::is_root(), "run as root (cargo xtask test)");
     let lab = Lab::new(2)?;
     // A private copy of sleep gives a comm nothing else on the host has.
@@ -273,7 +251,7 @@ fn tracked_process_moves_the_vip(peer: Peer) -> Result<()> {
         &lab.dir.path("svc.log"),
     )?;
     let a = lab.xvrrpd(0, &tracked)?;
-    let b = start(&lab, 1, peer, &instance_config(100, ""))?;
+    let b = lab.start(1, peer, &instance_config(100, ""))?;
     expect_holder(
         &lab,
         0,
@@ -314,15 +292,15 @@ fn tracked_process_moves_the_vip(peer: Peer) -> Result<()> {
 
 #[test]
 fn killing_a_tracked_process_moves_the_vip() -> Result<()> {
-    tracked_process_moves_the_vip(Peer::Xvrrpd)
+    tracked_process_moves_the_vip(Impl::Xvrrpd)
 }
 
 #[test]
 fn killing_a_tracked_process_moves_the_vip_to_keepalived() -> Result<()> {
-    tracked_process_moves_the_vip(Peer::Keepalived)
+    tracked_process_moves_the_vip(Impl::Keepalived)
 }
 
-fn tracked_interface_moves_the_vip(peer: Peer) -> Result<()> {
+fn tracked_interface_moves_the_vip(peer: Impl) -> Result<()> {
     assert!(tests::is_root(), "run as root (cargo xtask test)");
     let lab = Lab::new(2)?;
     let ns = &lab.nodes[0].ns;
@@ -340,7 +318,7 @@ fn tracked_interface_moves_the_vip(peer: Peer) -> Result<()> {
         0,
         &instance_config(200, "track_interface {\n        uplink0\n    }"),
     )?;
-    let b = start(&lab, 1, peer, &instance_config(100, ""))?;
+    let b = lab.start(1, peer, &instance_config(100, ""))?;
     expect_holder(
         &lab,
         0,
@@ -389,15 +367,15 @@ fn tracked_interface_moves_the_vip(peer: Peer) -> Result<()> {
 
 #[test]
 fn tracked_interface_down_moves_the_vip() -> Result<()> {
-    tracked_interface_moves_the_vip(Peer::Xvrrpd)
+    tracked_interface_moves_the_vip(Impl::Xvrrpd)
 }
 
 #[test]
 fn tracked_interface_down_moves_the_vip_to_keepalived() -> Result<()> {
-    tracked_interface_moves_the_vip(Peer::Keepalived)
+    tracked_interface_moves_the_vip(Impl::Keepalived)
 }
 
-fn track_file_moves_the_vip(peer: Peer) -> Result<()> {
+fn track_file_moves_the_vip(peer: Impl) -> Result<()> {
     assert!(tests::is_root(), "run as root (cargo xtask test)");
     let lab = Lab::new(2)?;
     let file = lab.dir.path("weight");
@@ -408,7 +386,7 @@ fn track_file_moves_the_vip(peer: Peer) -> Result<()> {
         instance_config(200, "track_file {\n        tf\n    }")
     );
     let a = lab.xvrrpd(0, &tracked)?;
-    let b = start(&lab, 1, peer, &instance_config(100, ""))?;
+    let b = lab.start(1, peer, &instance_config(100, ""))?;
     expect_holder(
         &lab,
         0,
@@ -458,12 +436,12 @@ fn track_file_moves_the_vip(peer: Peer) -> Result<()> {
 
 #[test]
 fn track_file_value_moves_the_vip() -> Result<()> {
-    track_file_moves_the_vip(Peer::Xvrrpd)
+    track_file_moves_the_vip(Impl::Xvrrpd)
 }
 
 #[test]
 fn track_file_value_moves_the_vip_to_keepalived() -> Result<()> {
-    track_file_moves_the_vip(Peer::Keepalived)
+    track_file_moves_the_vip(Impl::Keepalived)
 }
 
 /// A notify setup whose scripts append their argv (one line per call,
@@ -489,13 +467,13 @@ impl Drop for NotifySetup {
 
 fn notify_setup(lab: &Lab, tag: &str) -> Result<NotifySetup> {
     let calls = lab.dir.path(&format!("{tag}.calls"));
-    let rec = script(
+    let rec = tests::write_script(
         &lab.dir.path(&format!("{tag}-rec.sh")),
         &format!(
             "line=\"$1\"; shift; for a in \"$@\"; do line=\"$line|$a\"; done; echo \"$line\" >> {}",
             calls.display()
         ),
-    );
+    )?;
     let fifo = lab.dir.path(&format!("{tag}.fifo"));
     let fifo_out = lab.dir.path(&format!("{tag}.fifo.out"));
     let fault_file = lab.dir.path(&format!("{tag}.fault"));
@@ -723,17 +701,17 @@ fn holders2(lab: &Lab) -> Vec<usize> {
         .collect()
 }
 
-fn sync_group_fails_over_together(peer: Peer) -> Result<()> {
+fn sync_group_fails_over_together(peer: Impl) -> Result<()> {
     assert!(tests::is_root(), "run as root (cargo xtask test)");
     let lab = Lab::new(2)?;
     let _seg = second_segment(&lab)?;
     let calls = lab.dir.path("group.calls");
-    let rec = script(
+    let rec = tests::write_script(
         &lab.dir.path("group-rec.sh"),
         &format!("echo \"$*\" >> {}", calls.display()),
-    );
+    )?;
     let a = lab.xvrrpd(0, &sync_group_config(200, Some(&rec)))?;
-    let b = start(&lab, 1, peer, &sync_group_config(100, None))?;
+    let b = lab.start(1, peer, &sync_group_config(100, None))?;
     let both = |i: usize| lab.holders(VIP) == vec![i] && holders2(&lab) == vec![i];
     assert!(
         tests::wait_until(Duration::from_secs(10), Duration::from_millis(20), || both(
@@ -782,10 +760,10 @@ fn sync_group_fails_over_together(peer: Peer) -> Result<()> {
 
 #[test]
 fn sync_group_of_two_interfaces_fails_over_together() -> Result<()> {
-    sync_group_fails_over_together(Peer::Xvrrpd)
+    sync_group_fails_over_together(Impl::Xvrrpd)
 }
 
 #[test]
 fn sync_group_fails_over_together_with_keepalived_as_peer() -> Result<()> {
-    sync_group_fails_over_together(Peer::Keepalived)
+    sync_group_fails_over_together(Impl::Keepalived)
 }

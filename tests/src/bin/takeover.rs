@@ -29,7 +29,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 use tests::{
-    vrrp_lab::{instance_config_with, Lab, VIP},
+    vrrp_lab::{instance_config_with, Impl, Lab, VIP},
     Proc,
 };
 
@@ -41,28 +41,6 @@ const GOAL: Duration = Duration::from_millis(5);
 
 // ---------------------------------------------------------------------------
 // Settings and implementations
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Impl {
-    Xvrrpd,
-    Keepalived,
-}
-
-impl Impl {
-    fn name(self) -> &'static str {
-        match self {
-            Impl::Xvrrpd => "xvrrpd",
-            Impl::Keepalived => "keepalived",
-        }
-    }
-
-    fn start(self, lab: &Lab, node: usize, config: &str) -> Result<Proc> {
-        match self {
-            Impl::Xvrrpd => lab.xvrrpd(node, config),
-            Impl::Keepalived => lab.keepalived(node, config),
-        }
-    }
-}
 
 #[derive(Clone, Copy)]
 struct Setting {
@@ -403,14 +381,10 @@ fn reset(lab: &Lab) {
     tests::wait_until(Duration::from_secs(3), Duration::from_millis(20), || {
         lab.nodes.iter().all(|n| netns_pids(&n.ns.name).is_empty())
     });
-    for (i, n) in lab.nodes.iter().enumerate() {
+    // (Stale keepalived pid files are removed by `tests::keepalived`.)
+    for n in &lab.nodes {
         let _ =
             n.ns.ip(&["addr", "del", &format!("{VIP}/24"), "dev", "eth0"]);
-        // A killed keepalived leaves its pid files; once a pid in them is
-        // reused, the next keepalived refuses to start ("daemon is already running").
-        for suffix in ["pid", "vrrp.pid"] {
-            let _ = fs::remove_file(lab.dir.path(&format!("keepalived{i}.{suffix}")));
-        }
     }
 }
 
@@ -450,7 +424,7 @@ fn backup_ready_marker(imp: Impl) -> &'static str {
 
 fn trial(lab: &Lab, cap: &Capture, imp: Impl, s: &Setting) -> Result<Sample> {
     let mdi = s.mdi(BACKUP_PRIORITY);
-    let mut master = imp.start(lab, 0, &s.config(MASTER_PRIORITY))?;
+    let mut master = lab.start(0, imp, &s.config(MASTER_PRIORITY))?;
     if !lab.wait_holder(0, s.mdi(MASTER_PRIORITY) + Duration::from_secs(5)) {
         bail!(
             "node 0 did not become master: holders {:?}\n{}",
@@ -460,7 +434,7 @@ fn trial(lab: &Lab, cap: &Capture, imp: Impl, s: &Setting) -> Result<Sample> {
     }
     let backup_started = realtime_ns();
     let t0 = Instant::now();
-    let mut backup = imp.start(lab, 1, &s.config(BACKUP_PRIORITY))?;
+    let mut backup = lab.start(1, imp, &s.config(BACKUP_PRIORITY))?;
     // Steady backup: its log says Backup, ≥ 3 adverts from node 0 since then,
     // at least 1 s since start, node 0 the only holder, and node 1 silent.
     let marker = backup_ready_marker(imp);
@@ -591,16 +565,7 @@ fn fmt_ms(v: Option<i64>) -> String {
 
 fn main() -> Result<()> {
     let trials = tests::trials_arg("takeover", 10)?;
-    if !tests::is_root() {
-        bail!("the takeover benchmark creates network namespaces: run it as root");
-    }
-    let bin = tests::xvrrpd_bin();
-    if !bin.exists() {
-        bail!(
-            "{} not found (cargo build --release -p vrrp-user; set XVRRPD_BIN)",
-            bin.display()
-        );
-    }
+    let bin = tests::bench_preflight("takeover")?;
     println!(
         "takeover after kill -9 of the master: {trials} trials per row, xvrrpd = {}",
         bin.display()

@@ -23,7 +23,6 @@
 
 use std::{
     fs,
-    os::unix::fs::PermissionsExt,
     path::PathBuf,
     sync::atomic::{AtomicU32, Ordering},
     thread,
@@ -32,7 +31,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 use tests::{
-    vrrp_lab::{instance_config, Lab, VIP},
+    vrrp_lab::{instance_config, Impl, Lab, VIP},
     Proc,
 };
 
@@ -44,38 +43,6 @@ const GIVE_UP: Duration = Duration::from_secs(15);
 const POLL: Duration = Duration::from_millis(5);
 
 static NEXT_NAME: AtomicU32 = AtomicU32::new(0);
-
-// ---------------------------------------------------------------------------
-// Implementations
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Impl {
-    Xvrrpd,
-    Keepalived,
-}
-
-impl Impl {
-    fn name(self) -> &'static str {
-        match self {
-            Impl::Xvrrpd => "xvrrpd",
-            Impl::Keepalived => "keepalived",
-        }
-    }
-
-    fn start(self, lab: &Lab, node: usize, config: &str) -> Result<Proc> {
-        match self {
-            Impl::Xvrrpd => lab.xvrrpd(node, config),
-            Impl::Keepalived => {
-                // A stale pid file whose pid is reused makes keepalived refuse
-                // to start ("daemon is already running").
-                for suffix in ["pid", "vrrp.pid"] {
-                    let _ = fs::remove_file(lab.dir.path(&format!("keepalived{node}.{suffix}")));
-                }
-                lab.keepalived(node, config)
-            }
-        }
-    }
-}
 
 // ---------------------------------------------------------------------------
 // Scenarios
@@ -173,21 +140,14 @@ impl Fault {
     }
 }
 
-/// Writes an executable shell script.
-fn script(path: PathBuf, body: &str) -> Result<PathBuf> {
-    fs::write(&path, format!("#!/bin/sh\n{body}\n"))?;
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o755))?;
-    Ok(path)
-}
-
 /// Sets up node 0's tracked object; returns node 0's configuration and the fault.
 fn prepare(kind: Kind, lab: &Lab) -> Result<(String, Fault)> {
     Ok(match kind {
         Kind::ScriptFault | Kind::ScriptDrop => {
             let ok = lab.dir.path("ok");
             fs::write(&ok, "")?;
-            let chk = script(
-                lab.dir.path("chk.sh"),
+            let chk = tests::write_script(
+                &lab.dir.path("chk.sh"),
                 &format!("[ -e {} ] && exit 0\nexit 1", ok.display()),
             )?;
             let weight = if kind == Kind::ScriptFault { 0 } else { -150 };
@@ -293,8 +253,8 @@ fn unsupported(imp: Impl, p: &Proc) -> Option<&'static str> {
 fn trial(imp: Impl, sc: &Scenario) -> Result<Duration> {
     let lab = Lab::new(2)?;
     let (config, mut fault) = prepare(sc.kind, &lab)?;
-    let a = imp.start(&lab, 0, &config)?;
-    let b = imp.start(&lab, 1, &instance_config(BACKUP_PRIORITY, ""))?;
+    let a = lab.start(0, imp, &config)?;
+    let b = lab.start(1, imp, &instance_config(BACKUP_PRIORITY, ""))?;
     let started = tests::wait_until(
         master_down_interval(MASTER_PRIORITY) + Duration::from_secs(7),
         Duration::from_millis(10),
@@ -361,16 +321,7 @@ fn fmt_s(d: Option<Duration>) -> String {
 
 fn main() -> Result<()> {
     let trials = tests::trials_arg("track_latency", 3)?;
-    if !tests::is_root() {
-        bail!("the tracker latency benchmark creates network namespaces: run it as root");
-    }
-    let bin = tests::xvrrpd_bin();
-    if !bin.exists() {
-        bail!(
-            "{} not found (cargo build --release -p vrrp-user; set XVRRPD_BIN)",
-            bin.display()
-        );
-    }
+    let bin = tests::bench_preflight("tracker latency")?;
     println!(
         "tracker fault to VIP on the peer: {trials} trials per row, xvrrpd = {}",
         bin.display()
