@@ -491,9 +491,7 @@ fn prepare(shared: &Shared, what: &str, script: &str) -> Option<Vec<String>> {
         }
     };
     if shared.security {
-        let checked = command::find_program(&argv[0])
-            .and_then(|p| command::check_security(&p, &shared.run_as).map(|()| p));
-        match checked {
+        match command::secure_program(&argv[0], &shared.run_as) {
             // Run what was checked, not whatever PATH finds later.
             Ok(program) => argv[0] = program.display().to_string(),
             Err(e) => {

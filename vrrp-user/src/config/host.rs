@@ -56,16 +56,15 @@ impl Host for SystemHost {
     }
 
     fn script_insecure(&self, program: &str) -> Option<String> {
-        use crate::track::command::{check_security, find_program, CommandError, RunAs};
+        use crate::track::command::{secure_program, CommandError, RunAs};
         let root = RunAs {
             uid: 0,
             gid: 0,
             user: "root".into(),
         };
-        let path = find_program(program).ok()?;
-        match check_security(&path, &root) {
+        match secure_program(program, &root) {
             // A missing program is reported on its own.
-            Ok(()) | Err(CommandError::NotFound { .. }) => None,
+            Ok(_) | Err(CommandError::NotFound { .. }) => None,
             Err(e) => Some(e.to_string()),
         }
     }

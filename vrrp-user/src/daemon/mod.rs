@@ -33,7 +33,7 @@ use crate::{
         command, file, priority, process, script, EventReceiver, EventSender, Status, TrackerId,
     },
 };
-use sync::{GroupState, Member};
+use sync::Member;
 
 /// How often /proc is scanned for newly started tracked processes (exits
 /// are seen at once through pidfds).
@@ -113,41 +113,43 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     let mut recorder = Recorder::load(&opts.pin_dir)?;
     info!(pin_dir = %opts.pin_dir.display(), "XDP maps pinned");
 
+    // A group left with fewer than two members (reported by the config
+    // check) does nothing.
+    let active_groups: Vec<&config::SyncGroup> = config
+        .sync_groups
+        .iter()
+        .filter(|g| g.members.len() >= 2)
+        .collect();
     let mut instances = Vec::new();
     for cfg in &config.instances {
-        let group = config
-            .sync_group_of(&cfg.name)
-            .filter(|g| g.members.len() >= 2);
+        let group = active_groups
+            .iter()
+            .position(|g| g.members.contains(&cfg.name));
         let mut inst =
             RunningInstance::start(cfg, &config.global, group.is_some(), &netlink).await?;
         recorder.attach(&cfg.interface)?;
         inst.register(&mut recorder.maps)?;
         // A VIP left by an earlier run is not ours until we are master.
         inst.remove_vips(&netlink).await;
-        let ignore_weights = group.is_some_and(|g| !g.tracking_weight);
+        let ignore_weights = group.is_some_and(|g| !active_groups[g].tracking_weight);
         inst.tracked = priority::instance_items(cfg, &config, ignore_weights);
+        inst.group = group;
         instances.push(inst);
     }
-    let groups = config
-        .sync_groups
+    let groups = active_groups
         .iter()
-        .filter(|g| g.members.len() >= 2)
         .map(|g| Group {
             name: g.name.clone(),
+            // `instances` follows `config.instances` one to one.
             members: g
                 .members
                 .iter()
-                .filter_map(|m| instances.iter().position(|i| &i.name == m))
+                .filter_map(|m| config.instances.iter().position(|i| &i.name == m))
                 .collect(),
             notify: g.notify.clone(),
             state: None,
         })
         .collect::<Vec<_>>();
-    for (gi, g) in groups.iter().enumerate() {
-        for &i in &g.members {
-            instances[i].group = Some(gi);
-        }
-    }
     let notifier = Notifier::new(&config.global)?;
     let mut daemon = Daemon {
         instances,
@@ -181,7 +183,7 @@ struct Group {
     members: Vec<usize>,
     notify: config::Notify,
     /// Last state notified.
-    state: Option<GroupState>,
+    state: Option<NotifyState>,
 }
 
 struct Daemon {
@@ -386,7 +388,9 @@ impl Daemon {
                     for inst in self.instances.iter_mut().filter(|i| i.key.ifindex == ev.ifindex) {
                         inst.link_up = ev.up && !ev.removed;
                     }
-                    self.refresh(Mono::now()).await;
+                    if tracked || primary {
+                        self.refresh(Mono::now()).await;
+                    }
                 }
                 Some(ev) = track_rx.recv() => {
                     info!(tracker = %ev.tracker, status = ?ev.status, "tracker changed");
@@ -519,39 +523,39 @@ impl Daemon {
                 self.groups[g].state = Some(state);
                 info!(group = %self.groups[g].name, ?state, "sync group state");
                 let owner = Owner::Group(self.groups[g].name.clone());
-                let notify_state = match state {
-                    GroupState::Master => NotifyState::Master,
-                    GroupState::Backup => NotifyState::Backup,
-                    GroupState::Fault => NotifyState::Fault,
-                    GroupState::Stop => NotifyState::Stop,
-                };
-                if notify_state == NotifyState::Stop {
-                    self.notifier.stop(&owner, &self.groups[g].notify, 0).await;
-                } else {
-                    self.notifier
-                        .notify(&owner, &self.groups[g].notify, notify_state, 0);
-                }
+                // keepalived gives groups priority 0.
+                self.notify(&owner, &self.groups[g].notify, state, 0).await;
             }
         }
     }
 
     async fn notify_instance(&self, i: usize, to: State, priority: u8) {
         let inst = &self.instances[i];
-        let owner = Owner::Instance(inst.name.clone());
         let state = match to {
             State::Master => NotifyState::Master,
             State::Backup => NotifyState::Backup,
             State::Fault => NotifyState::Fault,
-            State::Stopped => {
-                self.notifier
-                    .stop(&owner, &inst.config.notify, priority)
-                    .await;
-                return;
-            }
+            State::Stopped => NotifyState::Stop,
             State::Initialize => return,
         };
-        self.notifier
-            .notify(&owner, &inst.config.notify, state, priority);
+        let owner = Owner::Instance(inst.name.clone());
+        self.notify(&owner, &inst.config.notify, state, priority)
+            .await;
+    }
+
+    /// Queues the notifies; STOP ones are waited for (up to 1 s), as keepalived does.
+    async fn notify(
+        &self,
+        owner: &Owner,
+        scripts: &config::Notify,
+        state: NotifyState,
+        priority: u8,
+    ) {
+        if state == NotifyState::Stop {
+            self.notifier.stop(owner, scripts, priority).await;
+        } else {
+            self.notifier.notify(owner, scripts, state, priority);
+        }
     }
 
     /// Priority 0 from masters, VIPs removed, STOP notifies (waited for up

@@ -11,22 +11,16 @@
 //!   backup state to avoid thrashing"). A member that becomes master by
 //!   itself (the address owner at start-up) takes the others along.
 
-use crate::engine::{Input, Reason, State};
+use crate::{
+    engine::{Input, Reason, State},
+    notify::NotifyState,
+};
 
 /// A member's view for the group decisions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Member {
     pub state: State,
     pub wants_master: bool,
-}
-
-/// The group's state, for the group notify scripts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GroupState {
-    Master,
-    Backup,
-    Fault,
-    Stop,
 }
 
 /// What the other members must do after `member` made a transition.
@@ -82,16 +76,16 @@ pub fn group_fault(own_faults: impl IntoIterator<Item = bool>) -> bool {
 
 /// The group's state once its members have settled; `None` while they
 /// disagree (in the middle of moving together) or have not started.
-pub fn group_state(members: &[Member]) -> Option<GroupState> {
+pub fn group_state(members: &[Member]) -> Option<NotifyState> {
     let all = |s: State| members.iter().all(|m| m.state == s);
     if members.iter().any(|m| m.state == State::Fault) {
-        Some(GroupState::Fault)
+        Some(NotifyState::Fault)
     } else if all(State::Stopped) {
-        Some(GroupState::Stop)
+        Some(NotifyState::Stop)
     } else if all(State::Master) {
-        Some(GroupState::Master)
+        Some(NotifyState::Master)
     } else if all(State::Backup) {
-        Some(GroupState::Backup)
+        Some(NotifyState::Backup)
     } else {
         None
     }
@@ -165,7 +159,7 @@ mod tests {
     fn group_state_is_settled_or_none() {
         assert_eq!(
             group_state(&[m(State::Master, false), m(State::Master, false)]),
-            Some(GroupState::Master)
+            Some(NotifyState::Master)
         );
         assert_eq!(
             group_state(&[m(State::Master, false), m(State::Backup, false)]),
@@ -173,11 +167,11 @@ mod tests {
         );
         assert_eq!(
             group_state(&[m(State::Fault, false), m(State::Backup, false)]),
-            Some(GroupState::Fault)
+            Some(NotifyState::Fault)
         );
         assert_eq!(
             group_state(&[m(State::Stopped, false), m(State::Stopped, false)]),
-            Some(GroupState::Stop)
+            Some(NotifyState::Stop)
         );
         assert!(group_fault([false, true]));
         assert!(!group_fault([false, false]));

@@ -485,7 +485,10 @@ impl Instance {
     fn on_timer(&mut self, now: Mono, actions: &mut Vec<Action>) {
         match self.phase {
             Phase::Backup(backup) => {
-                if now >= self.down_deadline(backup) && self.params.sync_group {
+                if now < self.down_deadline(backup) {
+                    return;
+                }
+                if self.params.sync_group {
                     // Wait for the group; keep a timer running so we notice
                     // again if the group still is not ready (keepalived
                     // re-arms the down timer here too).
@@ -494,7 +497,7 @@ impl Instance {
                         basis: now,
                         kind: DownTimer::MasterDown,
                     });
-                } else if now >= self.down_deadline(backup) {
+                } else {
                     let reason = match backup.kind {
                         DownTimer::Skew => Reason::PriorityZeroReceived,
                         DownTimer::MasterDown | DownTimer::InitialMaster => Reason::MasterDownTimer,

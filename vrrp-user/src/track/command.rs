@@ -270,6 +270,15 @@ pub fn script_path() -> OsString {
     }
 }
 
+/// `enable_script_security` for a command name: the file it stands for,
+/// once [`check_security`] passed it. Run that path, not whatever PATH
+/// finds later.
+pub fn secure_program(program: &str, run_as: &RunAs) -> Result<PathBuf, CommandError> {
+    let path = find_program(program)?;
+    check_security(&path, run_as)?;
+    Ok(path)
+}
+
 /// The file a command name stands for: itself when it has a '/', else the
 /// first executable regular file of that name on [`script_path`] (as
 /// execvp and keepalived's `find_path` do).

@@ -98,8 +98,7 @@ pub fn spawn(
     };
     let mut argv = command::split_command(&script.script).map_err(err)?;
     if security {
-        let program = command::find_program(&argv[0]).map_err(err)?;
-        command::check_security(&program, &run_as).map_err(err)?;
+        let program = command::secure_program(&argv[0], &run_as).map_err(err)?;
         if !argv[0].contains('/') {
             info!(
                 "vrrp_script {name}: `{}` resolved by path search to {}; please give the full path",
