@@ -27,6 +27,10 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     ("nft", "nftables"),
     ("nsenter", "util-linux"),
     ("stress-ng", "stress-ng"),
+    // A real third-party XDP program (libxdp dispatcher) to share the NIC with.
+    ("xdp-filter", "xdp-tools"),
+    // The Debian package check.
+    ("lintian", "lintian"),
 ];
 
 fn cache_dir() -> PathBuf {
