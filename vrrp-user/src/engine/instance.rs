@@ -213,6 +213,12 @@ pub struct Instance {
     faulted: bool,
     /// End of the running `preempt_delay`, if one runs.
     preempt_until: Option<Mono>,
+    /// `preempt_until` again, until a timer has run at or after it. The
+    /// daemon reads the kernel's records before each timer, and a record
+    /// holds only a peer's latest advert: waking when the delay ends is
+    /// what shows the last advert that arrived inside it, which (as in
+    /// keepalived) still resets the down timer.
+    preempt_wake: Option<Mono>,
     master_addr: Option<IpAddr>,
     /// Sync group member whose down timer expired: ready to go master with
     /// the group. Cleared by any advert that holds us in backup.
@@ -229,6 +235,7 @@ impl Instance {
             phase: Phase::Initialize,
             faulted: false,
             preempt_until: None,
+            preempt_wake: None,
             master_addr: None,
             wants_master: false,
         })
@@ -289,7 +296,10 @@ impl Instance {
     /// When `handle(Input::Timer, _)` next has work; `None` = no timer.
     pub fn next_deadline(&self) -> Option<Mono> {
         match self.phase {
-            Phase::Backup(backup) => Some(self.down_deadline(backup)),
+            Phase::Backup(backup) => {
+                let down = self.down_deadline(backup);
+                Some(self.preempt_wake.map_or(down, |w| w.min(down)))
+            }
             Phase::Master(master) => [
                 Some(master.next_advert),
                 master.garp_delay,
@@ -434,8 +444,12 @@ impl Instance {
         if !delay.is_zero() {
             if seen.priority >= ours {
                 self.preempt_until = None;
+                self.preempt_wake = None;
             } else if self.preempt_until.is_none() {
                 self.preempt_until = Some(seen.arrived + delay);
+                // Just before the end: an advert arriving exactly at the
+                // end is already outside the delay.
+                self.preempt_wake = Some(seen.arrived + delay - Duration::from_nanos(1));
             }
         }
     }
@@ -485,6 +499,9 @@ impl Instance {
     fn on_timer(&mut self, now: Mono, actions: &mut Vec<Action>) {
         match self.phase {
             Phase::Backup(backup) => {
+                if self.preempt_wake.is_some_and(|w| now >= w) {
+                    self.preempt_wake = None;
+                }
                 if now < self.down_deadline(backup) {
                     return;
                 }
@@ -600,6 +617,7 @@ impl Instance {
     ) {
         // keepalived zeroes preempt_time on every entry to BACKUP.
         self.preempt_until = None;
+        self.preempt_wake = None;
         self.wants_master = false;
         self.transition(Phase::Backup(BackupTimers { basis, kind }), reason, actions);
     }

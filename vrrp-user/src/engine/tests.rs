@@ -294,14 +294,22 @@ fn preempt_delay_starts_at_first_lower_priority_advert() {
         preempt_delay: 10 * SECOND,
         ..params(Version::V2, 100)
     });
-    // Lower-priority master seen from t0+1 s: delay runs to t0+11 s.
+    // Lower-priority master seen from t0+1 s: delay runs to t0+11 s, and
+    // the engine asks to be woken just before it ends (to read the last
+    // advert inside it).
+    let wake = at(11 * SECOND) - Duration::from_nanos(1);
     for second in 1..11 {
         let arrived = at(SECOND * second);
         assert!(instance
             .handle(advert(LOWER_ADDR, 50, arrived), arrived)
             .is_empty());
-        assert_eq!(instance.next_deadline(), Some(arrived + MDI_100));
+        assert_eq!(
+            instance.next_deadline(),
+            Some((arrived + MDI_100).min(wake))
+        );
     }
+    // That wake changes nothing by itself.
+    assert!(instance.handle(Input::Timer, wake).is_empty());
     // From t0+11 s lower-priority adverts are ignored.
     let actions = instance.handle(advert(LOWER_ADDR, 50, at(11 * SECOND)), at(11 * SECOND));
     assert_eq!(ignored(&actions), Some(IgnoreReason::LowerPriority));
