@@ -1,0 +1,646 @@
+//! The controller: every decision the daemon makes, as a pure function of
+//! its state, one [`Event`] and the time.
+//!
+//! It owns the engines and everything keepalived layers above them: the
+//! fold of tracker statuses and link states into effective priority and
+//! FAULT, the sync-group cascade, and the rule that kernel records are fed
+//! before a timer for the same moment. It returns [`Command`]s in the order
+//! they must be carried out; the executor does the I/O. No clocks, no
+//! sockets, no tokio: `now` is taken once per event by the caller, which is
+//! what lets a simulation run many controllers on one virtual clock.
+
+use std::collections::{HashMap, VecDeque};
+
+use vrrp_common::{InstanceKey, PeerKey, PeerRecord};
+
+use super::{
+    plan::{GroupPlan, InstancePlan},
+    sync::{self, Member},
+};
+use crate::{
+    engine::{self, Action, AdvertSeen, GarpBurst, Input, Reason, State},
+    notify::NotifyState,
+    time::Mono,
+    track::{priority, priority::Weighted, Status, TrackerId},
+};
+
+/// Index of an instance in the plans the controller was built from.
+pub type InstanceId = usize;
+/// Index of a sync group in the group plans.
+pub type GroupId = usize;
+
+/// Cascades of sync-group moves are short (each member moves at most once
+/// per cause); this bounds them anyway.
+const MAX_SYNC_STEPS: usize = 1024;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// Start every instance. `primary_up[i]`: instance i's interface is
+    /// oper-up; `statuses`: every tracker's state as first seen.
+    Start {
+        primary_up: Vec<bool>,
+        statuses: Vec<(TrackerId, Status)>,
+    },
+    /// Peer records just read from the kernel; `timer`: the deadline timer
+    /// fired (records are fed first, so a late timer sees fresh adverts).
+    Kernel {
+        records: Vec<(PeerKey, PeerRecord)>,
+        timer: bool,
+    },
+    /// A tracker's status changed.
+    Tracker { tracker: TrackerId, status: Status },
+    /// A link changed state or went away.
+    Link {
+        ifindex: u32,
+        name: String,
+        up: bool,
+        removed: bool,
+    },
+    /// Stop: masters send priority 0 and release their VIPs.
+    Shutdown,
+}
+
+/// Whose notify scripts run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NotifyOwner {
+    Instance(InstanceId),
+    Group(GroupId),
+}
+
+/// What the executor must do, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    SendAdvert {
+        instance: InstanceId,
+        priority: u8,
+    },
+    AddVips(InstanceId),
+    RemoveVips(InstanceId),
+    GarpBurst {
+        instance: InstanceId,
+        burst: GarpBurst,
+    },
+    /// As master every advert heard matters: the kernel should wake us for each.
+    WakeOnAny {
+        instance: InstanceId,
+        on: bool,
+    },
+    /// A state change (logged, counted, shown in the status).
+    Transition {
+        instance: InstanceId,
+        from: State,
+        to: State,
+        reason: Reason,
+        priority: u8,
+    },
+    /// Run the owner's notify scripts (STOP ones are waited for).
+    Notify {
+        owner: NotifyOwner,
+        state: NotifyState,
+        priority: u8,
+    },
+    /// Something worth a log line that changes nothing by itself.
+    Note(Note),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Note {
+    /// Trackers (or the link) now demand FAULT of this instance.
+    FaultedBy {
+        instance: InstanceId,
+        by: Vec<TrackerId>,
+    },
+    PriorityChanged {
+        instance: InstanceId,
+        from: u8,
+        to: u8,
+    },
+    TrackerChanged {
+        tracker: TrackerId,
+        status: Status,
+    },
+    LinkChanged {
+        name: String,
+        up: bool,
+        removed: bool,
+    },
+    /// A sync-group member is moved along with another.
+    Syncing {
+        group: GroupId,
+        instance: InstanceId,
+        with: InstanceId,
+        master: bool,
+    },
+    /// Every member wants master: the group goes master together.
+    GroupReady {
+        group: GroupId,
+    },
+    GroupState {
+        group: GroupId,
+        state: NotifyState,
+    },
+    AdvertIgnored {
+        instance: InstanceId,
+        src: std::net::IpAddr,
+        priority: u8,
+        reason: engine::IgnoreReason,
+    },
+    IntervalAdopted {
+        instance: InstanceId,
+        from: std::time::Duration,
+        to: std::time::Duration,
+    },
+    /// A sync cascade did not settle within [`MAX_SYNC_STEPS`].
+    CascadeStopped,
+}
+
+/// One instance as the controller runs it.
+#[derive(Debug, Clone)]
+struct Controlled {
+    key: InstanceKey,
+    engine: engine::Instance,
+    base_priority: u8,
+    tracked: Vec<Weighted>,
+    group: Option<GroupId>,
+    dont_track_primary: bool,
+    /// The instance's own interface is oper-up.
+    link_up: bool,
+    /// Trackers demanding FAULT now, for the log when that changes.
+    faulted_by: Vec<TrackerId>,
+    /// Priority from base + weights, as last computed.
+    tracked_priority: u8,
+    /// Fault level last given to the engine (`None`: not yet).
+    fed_fault: Option<bool>,
+    /// Latest kernel arrival already fed to the engine, per peer.
+    fed: HashMap<PeerKey, u64>,
+}
+
+impl Controlled {
+    fn primary_down(&self) -> bool {
+        !self.link_up && !self.dont_track_primary
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Group {
+    members: Vec<InstanceId>,
+    /// Last state notified.
+    state: Option<NotifyState>,
+}
+
+/// Every instance's engine plus the keepalived logic above them.
+#[derive(Debug, Clone)]
+pub struct Controller {
+    instances: Vec<Controlled>,
+    groups: Vec<Group>,
+    statuses: HashMap<TrackerId, Status>,
+}
+
+impl Controller {
+    /// `plans[i].engine` must be valid (`plan` validates it).
+    pub fn new(plans: &[InstancePlan], groups: &[GroupPlan]) -> Result<Self, engine::ParamsError> {
+        let instances = plans
+            .iter()
+            .map(|p| {
+                Ok(Controlled {
+                    key: p.key,
+                    engine: engine::Instance::new(p.engine.clone())?,
+                    base_priority: p.engine.priority,
+                    tracked: p.tracked.clone(),
+                    group: p.group,
+                    dont_track_primary: p.dont_track_primary,
+                    link_up: true,
+                    faulted_by: Vec::new(),
+                    tracked_priority: p.engine.priority,
+                    fed_fault: None,
+                    fed: HashMap::new(),
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let groups = groups
+            .iter()
+            .map(|g| Group {
+                members: g.members.clone(),
+                state: None,
+            })
+            .collect();
+        Ok(Controller {
+            instances,
+            groups,
+            statuses: HashMap::new(),
+        })
+    }
+
+    /// A tracker that cannot run (refused by the script security check, or
+    /// its user is unknown) no longer counts for any instance, as keepalived
+    /// disables it.
+    pub fn disable_tracker(&mut self, id: &TrackerId) {
+        for inst in &mut self.instances {
+            inst.tracked.retain(|w| &w.tracker != id);
+        }
+    }
+
+    /// Every tracker some instance uses.
+    pub fn used_trackers(&self) -> impl Iterator<Item = &TrackerId> {
+        self.instances
+            .iter()
+            .flat_map(|i| i.tracked.iter().map(|w| &w.tracker))
+    }
+
+    pub fn len(&self) -> usize {
+        self.instances.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.instances.is_empty()
+    }
+
+    pub fn engine(&self, i: InstanceId) -> &engine::Instance {
+        &self.instances[i].engine
+    }
+
+    pub fn key(&self, i: InstanceId) -> InstanceKey {
+        self.instances[i].key
+    }
+
+    /// Trackers demanding FAULT of instance `i` now.
+    pub fn faulted_by(&self, i: InstanceId) -> &[TrackerId] {
+        &self.instances[i].faulted_by
+    }
+
+    pub fn status(&self, id: &TrackerId) -> Option<Status> {
+        self.statuses.get(id).copied()
+    }
+
+    /// When the next `Kernel { timer: true }` event is due.
+    pub fn next_deadline(&self) -> Option<Mono> {
+        self.instances
+            .iter()
+            .filter_map(|i| i.engine.next_deadline())
+            .min()
+    }
+
+    pub fn handle(&mut self, event: Event, now: Mono) -> Vec<Command> {
+        let mut out = Vec::new();
+        match event {
+            Event::Start {
+                primary_up,
+                statuses,
+            } => {
+                for (inst, up) in self.instances.iter_mut().zip(primary_up) {
+                    inst.link_up = up;
+                }
+                self.statuses.extend(statuses);
+                // Interfaces already down and trackers already failing start
+                // the instance in FAULT; weights set the starting priority.
+                self.refresh(now, &mut out);
+                for i in 0..self.instances.len() {
+                    self.drive(i, Input::Startup, now, &mut out);
+                }
+                self.settle_groups(now, &mut out);
+            }
+            Event::Kernel { records, timer } => self.tick(&records, timer, now, &mut out),
+            Event::Tracker { tracker, status } => {
+                out.push(Command::Note(Note::TrackerChanged {
+                    tracker: tracker.clone(),
+                    status,
+                }));
+                self.statuses.insert(tracker, status);
+                self.refresh(now, &mut out);
+            }
+            Event::Link {
+                ifindex,
+                name,
+                up,
+                removed,
+            } => {
+                let id = TrackerId::Interface(name.clone());
+                let tracked = self.statuses.contains_key(&id);
+                let primary = self.instances.iter().any(|i| i.key.ifindex == ifindex);
+                if !(tracked || primary) {
+                    // Links nobody watches change nothing.
+                    return out;
+                }
+                out.push(Command::Note(Note::LinkChanged { name, up, removed }));
+                let up = up && !removed;
+                if tracked {
+                    self.statuses.insert(id, Status::Up(up));
+                }
+                for inst in self
+                    .instances
+                    .iter_mut()
+                    .filter(|i| i.key.ifindex == ifindex)
+                {
+                    inst.link_up = up;
+                }
+                self.refresh(now, &mut out);
+            }
+            Event::Shutdown => {
+                for i in 0..self.instances.len() {
+                    self.drive(i, Input::Shutdown, now, &mut out);
+                }
+                self.settle_groups(now, &mut out);
+            }
+        }
+        out
+    }
+
+    /// Re-derives every instance's priority and fault level from the
+    /// trackers and links, and feeds the engines what changed.
+    fn refresh(&mut self, now: Mono, out: &mut Vec<Command>) {
+        let mut own_fault = Vec::with_capacity(self.instances.len());
+        for (i, inst) in self.instances.iter_mut().enumerate() {
+            let effect = priority::effect(inst.base_priority, &inst.tracked, &self.statuses);
+            if effect.faulted_by != inst.faulted_by && effect.fault() {
+                out.push(Command::Note(Note::FaultedBy {
+                    instance: i,
+                    by: effect.faulted_by.clone(),
+                }));
+            }
+            own_fault.push(inst.primary_down() || effect.fault());
+            inst.faulted_by = effect.faulted_by;
+            inst.tracked_priority = effect.priority;
+        }
+        for i in 0..self.instances.len() {
+            let priority = self.instances[i].tracked_priority;
+            let current = self.instances[i].engine.effective_priority();
+            if priority != current {
+                out.push(Command::Note(Note::PriorityChanged {
+                    instance: i,
+                    from: current,
+                    to: priority,
+                }));
+                self.drive(i, Input::SetPriority(priority), now, out);
+            }
+            let fault = match self.instances[i].group {
+                Some(g) => sync::group_fault(self.groups[g].members.iter().map(|&m| own_fault[m])),
+                None => own_fault[i],
+            };
+            if self.instances[i].fed_fault != Some(fault) {
+                self.instances[i].fed_fault = Some(fault);
+                self.drive(i, Input::Fault(fault), now, out);
+            }
+        }
+        self.settle_groups(now, out);
+    }
+
+    /// Feeds fresh kernel records to every engine, then (on a timer) lets
+    /// each engine act on its deadlines.
+    fn tick(
+        &mut self,
+        records: &[(PeerKey, PeerRecord)],
+        timer: bool,
+        now: Mono,
+        out: &mut Vec<Command>,
+    ) {
+        for i in 0..self.instances.len() {
+            let inst = &mut self.instances[i];
+            let mut actions = Vec::new();
+            for seen in unseen_adverts(inst.key, records, &mut inst.fed) {
+                actions.extend(inst.engine.handle(Input::Advert(seen), now));
+            }
+            if timer && inst.engine.next_deadline().is_some_and(|d| d <= now) {
+                actions.extend(inst.engine.handle(Input::Timer, now));
+            }
+            self.act(i, actions, now, out);
+        }
+        self.settle_groups(now, out);
+    }
+
+    fn drive(&mut self, i: InstanceId, input: Input, now: Mono, out: &mut Vec<Command>) {
+        let actions = self.instances[i].engine.handle(input, now);
+        self.act(i, actions, now, out);
+    }
+
+    /// Turns one engine's actions into commands, then carries whatever its
+    /// transitions ask of the other members of its sync group.
+    fn act(&mut self, i: InstanceId, actions: Vec<Action>, now: Mono, out: &mut Vec<Command>) {
+        let mut queue = VecDeque::from([(i, actions)]);
+        let mut steps = 0;
+        while let Some((i, actions)) = queue.pop_front() {
+            steps += 1;
+            if steps > MAX_SYNC_STEPS {
+                out.push(Command::Note(Note::CascadeStopped));
+                break;
+            }
+            for action in actions {
+                let Some((from, to, reason)) = self.command(i, action, out) else {
+                    continue;
+                };
+                let Some(g) = self.instances[i].group else {
+                    continue;
+                };
+                let members = self.members(g);
+                let pos = self.groups[g]
+                    .members
+                    .iter()
+                    .position(|&m| m == i)
+                    .unwrap_or(0);
+                for (j, input) in sync::follow(&members, pos, from, to, reason) {
+                    let target = self.groups[g].members[j];
+                    out.push(Command::Note(Note::Syncing {
+                        group: g,
+                        instance: target,
+                        with: i,
+                        master: input == Input::SyncMaster,
+                    }));
+                    let more = self.instances[target].engine.handle(input, now);
+                    queue.push_back((target, more));
+                }
+            }
+        }
+    }
+
+    /// One engine action as commands; returns the transition if it was one.
+    fn command(
+        &mut self,
+        i: InstanceId,
+        action: Action,
+        out: &mut Vec<Command>,
+    ) -> Option<(State, State, Reason)> {
+        match action {
+            Action::SendAdvert { priority } => out.push(Command::SendAdvert {
+                instance: i,
+                priority,
+            }),
+            Action::AddVips => out.push(Command::AddVips(i)),
+            Action::RemoveVips => out.push(Command::RemoveVips(i)),
+            Action::SendGarpBurst(burst) => out.push(Command::GarpBurst { instance: i, burst }),
+            Action::AdvertIgnored {
+                src,
+                priority,
+                reason,
+            } => out.push(Command::Note(Note::AdvertIgnored {
+                instance: i,
+                src,
+                priority,
+                reason,
+            })),
+            Action::MasterIntervalAdopted { from, to } => {
+                out.push(Command::Note(Note::IntervalAdopted {
+                    instance: i,
+                    from,
+                    to,
+                }))
+            }
+            Action::Transition {
+                from,
+                to,
+                reason,
+                priority,
+            } => {
+                out.push(Command::Transition {
+                    instance: i,
+                    from,
+                    to,
+                    reason,
+                    priority,
+                });
+                out.push(Command::WakeOnAny {
+                    instance: i,
+                    on: to == State::Master,
+                });
+                if let Some(state) = notify_state(to) {
+                    out.push(Command::Notify {
+                        owner: NotifyOwner::Instance(i),
+                        state,
+                        priority,
+                    });
+                }
+                return Some((from, to, reason));
+            }
+        }
+        None
+    }
+
+    fn members(&self, g: GroupId) -> Vec<Member> {
+        self.groups[g]
+            .members
+            .iter()
+            .map(|&m| Member {
+                state: self.instances[m].engine.state(),
+                wants_master: self.instances[m].engine.wants_master(),
+            })
+            .collect()
+    }
+
+    /// Moves groups whose members all want master, and notifies for groups
+    /// that settled in a new state.
+    fn settle_groups(&mut self, now: Mono, out: &mut Vec<Command>) {
+        for g in 0..self.groups.len() {
+            let ready = sync::ready_for_master(&self.members(g));
+            if !ready.is_empty() {
+                out.push(Command::Note(Note::GroupReady { group: g }));
+            }
+            for j in ready {
+                let target = self.groups[g].members[j];
+                self.drive(target, Input::SyncMaster, now, out);
+            }
+            let state = sync::group_state(&self.members(g));
+            if let Some(state) = state.filter(|s| Some(*s) != self.groups[g].state) {
+                self.groups[g].state = Some(state);
+                out.push(Command::Note(Note::GroupState { group: g, state }));
+                // keepalived gives groups priority 0.
+                out.push(Command::Notify {
+                    owner: NotifyOwner::Group(g),
+                    state,
+                    priority: 0,
+                });
+            }
+        }
+    }
+}
+
+/// The notify state of an engine state (`Initialize` has none).
+pub fn notify_state(state: State) -> Option<NotifyState> {
+    match state {
+        State::Master => Some(NotifyState::Master),
+        State::Backup => Some(NotifyState::Backup),
+        State::Fault => Some(NotifyState::Fault),
+        State::Stopped => Some(NotifyState::Stop),
+        State::Initialize => None,
+    }
+}
+
+/// The adverts in `records` for `instance` that arrived after what `fed`
+/// says was already given to the engine, oldest first; updates `fed`.
+///
+/// A record holds the latest advert and, since the peer's last priority
+/// change, when its previous priority was last heard. Both count: a backup
+/// that wakes on a master's drop to a lower priority must learn when the
+/// master was last heard at the old one, or its down timer would run from
+/// an older advert and it would preempt early.
+pub fn unseen_adverts(
+    instance: InstanceKey,
+    records: &[(PeerKey, PeerRecord)],
+    fed: &mut HashMap<PeerKey, u64>,
+) -> Vec<AdvertSeen> {
+    let mut fresh = Vec::new();
+    for (k, r) in records.iter().filter(|(k, _)| k.instance() == instance) {
+        let seen_up_to = fed.get(k).copied().unwrap_or(0);
+        let interval = std::time::Duration::from_millis(u64::from(r.interval_cs) * 10);
+        let advert = |priority, at| AdvertSeen {
+            src: k.source(),
+            priority,
+            interval,
+            arrived: Mono(at),
+        };
+        if r.prev_last_ns > seen_up_to && r.prev_last_ns < r.last_ns {
+            fresh.push(advert(r.prev_priority, r.prev_last_ns));
+        }
+        if r.last_ns > seen_up_to {
+            fresh.push(advert(r.priority, r.last_ns));
+            fed.insert(*k, r.last_ns);
+        }
+    }
+    fresh.sort_by_key(|a| a.arrived);
+    fresh
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use vrrp_common::FAMILY_IPV4;
+
+    #[test]
+    fn a_drop_in_priority_still_reports_when_the_old_priority_was_last_heard() {
+        let instance = InstanceKey::new(3, FAMILY_IPV4, 51);
+        let other = InstanceKey::new(3, FAMILY_IPV4, 52);
+        let peer = PeerKey::for_source(instance, "192.0.2.1".parse().unwrap()).unwrap();
+        let elsewhere = PeerKey::for_source(other, "192.0.2.1".parse().unwrap()).unwrap();
+        let record = |priority, last_ns, prev_priority, prev_last_ns| PeerRecord {
+            priority,
+            last_ns,
+            prev_priority,
+            prev_last_ns,
+            interval_cs: 100,
+            ..Default::default()
+        };
+        let mut fed = HashMap::new();
+        // First sight: priority 200 at t=1 s.
+        let got = unseen_adverts(
+            instance,
+            &[
+                (peer, record(200, 1_000, 0, 0)),
+                (elsewhere, record(9, 5_000, 0, 0)),
+            ],
+            &mut fed,
+        );
+        assert_eq!(got.len(), 1);
+        assert_eq!((got[0].priority, got[0].arrived), (200, Mono(1_000)));
+        // Adverts at 200 until t=3 went unread; then several at 50.
+        let got = unseen_adverts(instance, &[(peer, record(50, 6_000, 200, 3_000))], &mut fed);
+        let seen: Vec<(u8, Mono)> = got.iter().map(|a| (a.priority, a.arrived)).collect();
+        assert_eq!(seen, vec![(200, Mono(3_000)), (50, Mono(6_000))]);
+        assert_eq!(got[0].interval, Duration::from_secs(1));
+        // Nothing new: nothing fed again.
+        assert!(
+            unseen_adverts(instance, &[(peer, record(50, 6_000, 200, 3_000))], &mut fed).is_empty()
+        );
+        // A newer advert at 50 does not replay the old priority.
+        let got = unseen_adverts(instance, &[(peer, record(50, 7_000, 200, 3_000))], &mut fed);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].arrived, Mono(7_000));
+    }
+}

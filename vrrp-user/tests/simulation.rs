@@ -1,0 +1,605 @@
+//! keepalived's scenarios on a virtual segment: the daemon's own controller
+//! and engines, N nodes, a virtual clock (no root, no sockets). Each
+//! scenario asserts the exact sequence of states and the time of each
+//! transition.
+
+use std::time::Duration;
+
+use proptest::prelude::*;
+use xvrrpd::{
+    daemon::{
+        control::Event,
+        sim::{Sim, EPOCH},
+    },
+    engine::{timers, Reason, State},
+    packet::Version,
+    time::Mono,
+    track::{Status, TrackerId},
+};
+
+const SECOND: Duration = Duration::from_secs(1);
+/// The sim's default one-way delay.
+const DELAY: Duration = Duration::from_micros(100);
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
+}
+
+/// A VRRPv2 instance block with `extra` lines.
+fn instance(name: &str, interface: &str, vrid: u8, priority: u8, extra: &str) -> String {
+    format!(
+        "vrrp_instance {name} {{\n interface {interface}\n virtual_router_id {vrid}\n \
+         priority {priority}\n advert_int 1\n{extra}\n virtual_ipaddress {{\n 192.0.2.{vrid}\n }}\n}}\n"
+    )
+}
+
+fn mdi(priority: u8) -> Duration {
+    timers::master_down_interval(Version::V2, priority, SECOND, 3)
+}
+
+fn skew(priority: u8) -> Duration {
+    timers::skew_time(Version::V2, priority, SECOND)
+}
+
+fn t(d: Duration) -> Mono {
+    EPOCH + d
+}
+
+/// Two nodes with one instance VI_1 each, started at 0.
+fn pair(pa: u8, pb: u8, extra_a: &str, extra_b: &str) -> Sim {
+    let mut sim = Sim::new();
+    let a = sim.add_node("a", &instance("VI_1", "eth0", 51, pa, extra_a), "10.0.0.1");
+    let b = sim.add_node("b", &instance("VI_1", "eth0", 51, pb, extra_b), "10.0.0.2");
+    sim.start(a, vec![]);
+    sim.start(b, vec![]);
+    sim
+}
+
+#[test]
+fn election_by_priority() {
+    let mut sim = pair(200, 100, "", "");
+    sim.run_for(secs(10.0));
+    assert_eq!(
+        sim.nodes[0].timeline(0),
+        vec![(EPOCH, State::Backup), (t(mdi(200)), State::Master)]
+    );
+    assert_eq!(sim.nodes[1].timeline(0), vec![(EPOCH, State::Backup)]);
+    assert_eq!(sim.nodes[0].changes[1].reason, Reason::MasterDownTimer);
+    assert_eq!(sim.vip_holders("VI_1"), vec![0]);
+    // The master advertises once a second from its takeover.
+    let sent: Vec<Mono> = sim.nodes[0].sent.iter().map(|s| s.0).collect();
+    assert_eq!(sent[0], t(mdi(200)));
+    assert_eq!(sent[1], t(mdi(200) + SECOND));
+}
+
+#[test]
+fn election_by_address_on_equal_priority() {
+    let mut sim = pair(100, 100, "", "");
+    sim.run_for(secs(10.0));
+    // Both time out together; each hears the other's first advert, and the
+    // lower address yields.
+    let both = t(mdi(100));
+    assert_eq!(
+        sim.nodes[0].timeline(0),
+        vec![
+            (EPOCH, State::Backup),
+            (both, State::Master),
+            (both + DELAY, State::Backup)
+        ]
+    );
+    assert_eq!(
+        sim.nodes[0].changes[2].reason,
+        Reason::EqualPriorityHigherAddress
+    );
+    assert_eq!(
+        sim.nodes[1].timeline(0),
+        vec![(EPOCH, State::Backup), (both, State::Master)]
+    );
+    assert_eq!(sim.masters("VI_1"), vec![1]);
+    assert_eq!(sim.vip_holders("VI_1"), vec![1]);
+}
+
+/// B (100) is master alone; A (200) starts at 10 s with `extra`.
+fn late_higher(extra_a: &str, until: f64) -> Sim {
+    let mut sim = Sim::new();
+    let a = sim.add_node("a", &instance("VI_1", "eth0", 51, 200, extra_a), "10.0.0.1");
+    let b = sim.add_node("b", &instance("VI_1", "eth0", 51, 100, ""), "10.0.0.2");
+    sim.start(b, vec![]);
+    sim.run_until(t(secs(10.0)));
+    sim.start(a, vec![]);
+    sim.run_until(t(secs(until)));
+    sim
+}
+
+#[test]
+fn preempt_a_higher_priority_backup_takes_over_after_its_down_interval() {
+    let sim = late_higher("", 30.0);
+    let start = t(secs(10.0));
+    // B's lower-priority adverts do not hold A back.
+    assert_eq!(
+        sim.nodes[0].timeline(0),
+        vec![(start, State::Backup), (start + mdi(200), State::Master)]
+    );
+    assert_eq!(
+        sim.nodes[1].timeline(0),
+        vec![
+            (EPOCH, State::Backup),
+            (t(mdi(100)), State::Master),
+            (start + mdi(200) + DELAY, State::Backup)
+        ]
+    );
+    assert_eq!(sim.nodes[1].changes[2].reason, Reason::HigherPriorityAdvert);
+}
+
+#[test]
+fn nopreempt_never_takes_over_a_live_master() {
+    let sim = late_higher(" state BACKUP\n nopreempt", 60.0);
+    assert_eq!(
+        sim.nodes[0].timeline(0),
+        vec![(t(secs(10.0)), State::Backup)]
+    );
+    assert_eq!(sim.masters("VI_1"), vec![1]);
+}
+
+#[test]
+fn preempt_delay_holds_back_until_it_has_run_out() {
+    let sim = late_higher(" preempt_delay 5", 40.0);
+    // The delay starts at the first lower-priority advert A hears; inside it
+    // B's adverts reset A's down timer; after it they are ignored.
+    let b_adverts: Vec<Mono> = sim.nodes[1].sent.iter().map(|s| s.0 + DELAY).collect();
+    let first_heard = *b_adverts.iter().find(|&&a| a >= t(secs(10.0))).unwrap();
+    let until = first_heard + secs(5.0);
+    let last_reset = *b_adverts.iter().rev().find(|&&a| a < until).unwrap();
+    assert_eq!(
+        sim.nodes[0].timeline(0),
+        vec![
+            (t(secs(10.0)), State::Backup),
+            (last_reset + mdi(200), State::Master)
+        ]
+    );
+    assert_eq!(sim.masters("VI_1"), vec![0]);
+}
+
+#[test]
+fn a_priority_drop_by_tracker_weight_moves_the_master_after_the_peers_down_interval() {
+    let file = "vrrp_track_file f {\n file /run/sim/f\n weight 1\n}\n";
+    let a_conf = format!(
+        "{file}{}",
+        instance("VI_1", "eth0", 51, 200, " track_file {\n f\n }")
+    );
+    let mut sim = Sim::new();
+    let a = sim.add_node("a", &a_conf, "10.0.0.1");
+    let b = sim.add_node("b", &instance("VI_1", "eth0", 51, 150, ""), "10.0.0.2");
+    sim.start(a, vec![]);
+    sim.start(b, vec![]);
+    sim.run_until(t(secs(10.5)));
+    assert_eq!(sim.masters("VI_1"), vec![a]);
+    let drop_at = t(secs(10.5));
+    sim.inject(
+        drop_at,
+        a,
+        Event::Tracker {
+            tracker: TrackerId::File("f".into()),
+            status: Status::Value(-100),
+        },
+    );
+    sim.run_until(t(secs(30.0)));
+    // A advertises 100 at once; B ignores the lower priority and waits out
+    // its down interval from the last advert at 200.
+    let last_at_200 = sim.nodes[a]
+        .sent
+        .iter()
+        .filter(|s| s.2 == 200)
+        .map(|s| s.0 + DELAY)
+        .max()
+        .unwrap();
+    assert!(sim.nodes[a].sent.contains(&(drop_at, 0, 100)));
+    let takeover = last_at_200 + mdi(150);
+    assert_eq!(
+        sim.nodes[b].timeline(0),
+        vec![(EPOCH, State::Backup), (takeover, State::Master)]
+    );
+    assert_eq!(
+        sim.nodes[a].timeline(0),
+        vec![
+            (EPOCH, State::Backup),
+            (t(mdi(200)), State::Master),
+            (takeover + DELAY, State::Backup)
+        ]
+    );
+}
+
+#[test]
+fn fault_releases_at_once_and_recovery_preempts_back() {
+    let script = "vrrp_script chk {\n script /bin/true\n weight 0\n}\n";
+    let a_conf = format!(
+        "{script}{}",
+        instance("VI_1", "eth0", 51, 200, " track_script {\n chk\n }")
+    );
+    let mut sim = Sim::new();
+    let a = sim.add_node("a", &a_conf, "10.0.0.1");
+    let b = sim.add_node("b", &instance("VI_1", "eth0", 51, 100, ""), "10.0.0.2");
+    sim.start(a, vec![]);
+    sim.start(b, vec![]);
+    sim.run_until(t(secs(10.5)));
+    let chk = || TrackerId::Script("chk".into());
+    let (fail, back) = (t(secs(10.5)), t(secs(20.5)));
+    sim.inject(
+        fail,
+        a,
+        Event::Tracker {
+            tracker: chk(),
+            status: Status::Up(false),
+        },
+    );
+    sim.inject(
+        back,
+        a,
+        Event::Tracker {
+            tracker: chk(),
+            status: Status::Up(true),
+        },
+    );
+    sim.run_until(t(secs(40.0)));
+    // FAULT: priority 0 on the wire, VIPs gone, the peer takes over after
+    // its Skew_Time only.
+    assert!(sim.nodes[a].sent.contains(&(fail, 0, 0)));
+    let b_takes = fail + DELAY + skew(100);
+    assert_eq!(
+        sim.nodes[a].timeline(0),
+        vec![
+            (EPOCH, State::Backup),
+            (t(mdi(200)), State::Master),
+            (fail, State::Fault),
+            (back, State::Backup),
+            (back + mdi(200), State::Master)
+        ]
+    );
+    assert_eq!(
+        sim.nodes[b].timeline(0),
+        vec![
+            (EPOCH, State::Backup),
+            (b_takes, State::Master),
+            (back + mdi(200) + DELAY, State::Backup)
+        ]
+    );
+    assert_eq!(sim.nodes[b].changes[1].reason, Reason::PriorityZeroReceived);
+    assert_eq!(sim.vip_holders("VI_1"), vec![a]);
+}
+
+#[test]
+fn sigterm_hands_over_within_the_peers_skew_time() {
+    let mut sim = pair(200, 100, "", "");
+    sim.run_until(t(secs(10.5)));
+    sim.stop(0);
+    sim.run_until(t(secs(20.0)));
+    let stop = t(secs(10.5));
+    assert_eq!(
+        sim.nodes[0].timeline(0).last(),
+        Some(&(stop, State::Stopped))
+    );
+    assert_eq!(
+        sim.nodes[1].timeline(0),
+        vec![
+            (EPOCH, State::Backup),
+            (stop + DELAY + skew(100), State::Master)
+        ]
+    );
+    assert_eq!(sim.vip_holders("VI_1"), vec![1]);
+}
+
+#[test]
+fn three_nodes_fail_over_in_priority_order() {
+    let mut sim = Sim::new();
+    let a = sim.add_node("a", &instance("VI_1", "eth0", 51, 250, ""), "10.0.0.1");
+    let b = sim.add_node("b", &instance("VI_1", "eth0", 51, 200, ""), "10.0.0.2");
+    let c = sim.add_node("c", &instance("VI_1", "eth0", 51, 100, ""), "10.0.0.3");
+    for n in [a, b, c] {
+        sim.start(n, vec![]);
+    }
+    sim.kill_at(t(secs(10.5)), a);
+    sim.kill_at(t(secs(20.5)), b);
+    sim.run_until(t(secs(40.0)));
+    let last = |n: usize, before: f64| {
+        sim.nodes[n]
+            .sent
+            .iter()
+            .map(|s| s.0)
+            .filter(|&s| s < t(secs(before)))
+            .max()
+            .unwrap()
+            + DELAY
+    };
+    let b_takes = last(a, 10.5) + mdi(200);
+    let c_takes = last(b, 20.5) + mdi(100);
+    assert_eq!(
+        sim.nodes[b].timeline(0),
+        vec![(EPOCH, State::Backup), (b_takes, State::Master)]
+    );
+    assert_eq!(
+        sim.nodes[c].timeline(0),
+        vec![(EPOCH, State::Backup), (c_takes, State::Master)]
+    );
+    assert_eq!(sim.masters("VI_1"), vec![c]);
+    // kill -9 leaves the VIPs where they were: that is what crash clean-up is for.
+    assert_eq!(sim.vip_holders("VI_1"), vec![a, b, c]);
+}
+
+#[test]
+fn partition_gives_a_brief_dual_master_then_exactly_one_after_heal() {
+    let mut sim = pair(200, 100, "", "");
+    sim.run_until(t(secs(10.5)));
+    sim.partition(&[0], &[1]);
+    sim.run_until(t(secs(20.5)));
+    assert_eq!(sim.masters("VI_1"), vec![0, 1]);
+    let last_heard = sim.nodes[0]
+        .sent
+        .iter()
+        .map(|s| s.0)
+        .filter(|&s| s < t(secs(10.5)))
+        .max()
+        .unwrap()
+        + DELAY;
+    sim.heal();
+    sim.run_until(t(secs(30.0)));
+    let a_next = sim.nodes[0]
+        .sent
+        .iter()
+        .map(|s| s.0)
+        .find(|&s| s >= t(secs(20.5)))
+        .unwrap();
+    assert_eq!(
+        sim.nodes[1].timeline(0),
+        vec![
+            (EPOCH, State::Backup),
+            (last_heard + mdi(100), State::Master),
+            (a_next + DELAY, State::Backup)
+        ]
+    );
+    assert_eq!(sim.masters("VI_1"), vec![0]);
+    assert_eq!(sim.vip_holders("VI_1"), vec![0]);
+}
+
+#[test]
+fn a_starved_backup_judges_the_master_by_kernel_arrival_times() {
+    let mut sim = pair(200, 100, "", "");
+    // B's daemon acts on its timers 2.5 s late (starved); the master is
+    // alive, and the kernel's fresh arrival stamps keep B in backup.
+    sim.nodes[1].timer_latency = secs(2.5);
+    sim.run_for(secs(60.0));
+    assert_eq!(sim.nodes[1].timeline(0), vec![(EPOCH, State::Backup)]);
+    assert_eq!(sim.masters("VI_1"), vec![0]);
+}
+
+/// A node with a sync group G of VI_1 on eth0 and VI_2 on eth1.
+fn group_node(priority: u8, track: &str) -> String {
+    format!(
+        "vrrp_sync_group G {{\n group {{\n VI_1\n VI_2\n }}\n}}\n{}{}",
+        instance("VI_1", "eth0", 1, priority, track),
+        instance("VI_2", "eth1", 2, priority, "")
+    )
+}
+
+#[test]
+fn sync_group_fault_moves_every_member() {
+    let mut sim = Sim::new();
+    let a = sim.add_node(
+        "a",
+        &group_node(200, " track_interface {\n eth9\n }"),
+        "10.0.0.1",
+    );
+    let b = sim.add_node("b", &group_node(100, ""), "10.0.0.2");
+    sim.start(
+        a,
+        vec![(TrackerId::Interface("eth9".into()), Status::Up(true))],
+    );
+    sim.start(b, vec![]);
+    sim.run_until(t(secs(10.5)));
+    assert_eq!(sim.masters("VI_1"), vec![a]);
+    assert_eq!(sim.masters("VI_2"), vec![a]);
+    let down = t(secs(10.5));
+    sim.inject(
+        down,
+        a,
+        Event::Link {
+            ifindex: 99,
+            name: "eth9".into(),
+            up: false,
+            removed: false,
+        },
+    );
+    sim.run_until(t(secs(20.0)));
+    for i in [0, 1] {
+        assert_eq!(
+            sim.nodes[a].timeline(i),
+            vec![
+                (EPOCH, State::Backup),
+                (t(mdi(200)), State::Master),
+                (down, State::Fault)
+            ]
+        );
+        // B's members time out on their Skew_Time and go master together.
+        assert_eq!(
+            sim.nodes[b].timeline(i),
+            vec![
+                (EPOCH, State::Backup),
+                (down + DELAY + skew(100), State::Master)
+            ]
+        );
+    }
+    use xvrrpd::{daemon::control::NotifyOwner, notify::NotifyState};
+    let group_notifies: Vec<NotifyState> = sim.nodes[b]
+        .notifies
+        .iter()
+        .filter(|n| n.1 == NotifyOwner::Group(0))
+        .map(|n| n.2)
+        .collect();
+    assert_eq!(
+        group_notifies,
+        vec![NotifyState::Backup, NotifyState::Master]
+    );
+}
+
+#[test]
+fn sync_group_member_falling_back_takes_the_group_and_prefers_backup() {
+    let mut sim = Sim::new();
+    let a = sim.add_node("a", &group_node(200, ""), "10.0.0.1");
+    let b = sim.add_node("b", &group_node(100, ""), "10.0.0.2");
+    // C runs VI_2 only, at a higher priority, and joins later.
+    let c = sim.add_node("c", &instance("VI_2", "eth1", 2, 250, ""), "10.0.0.3");
+    sim.start(a, vec![]);
+    sim.start(b, vec![]);
+    sim.run_until(t(secs(10.0)));
+    sim.start(c, vec![]);
+    sim.run_until(t(secs(60.0)));
+    let c_master = t(secs(10.0)) + mdi(250);
+    assert_eq!(sim.masters("VI_2"), vec![c]);
+    // A's VI_2 falls back on C's advert and takes VI_1 with it.
+    let a_back = c_master + DELAY;
+    assert_eq!(
+        sim.nodes[a].timeline(1).last(),
+        Some(&(a_back, State::Backup))
+    );
+    assert_eq!(
+        sim.nodes[a].timeline(0).last(),
+        Some(&(a_back, State::Backup))
+    );
+    let synced = sim.nodes[a]
+        .changes
+        .iter()
+        .find(|c| c.instance == 0 && c.at == a_back)
+        .unwrap();
+    assert_eq!(synced.reason, Reason::SyncGroup);
+    // Nobody's group can go master: VI_1 has no master anywhere, as with
+    // keepalived ("prefer backup state to avoid thrashing").
+    assert!(sim.masters("VI_1").is_empty());
+    assert!(sim.vip_holders("VI_1").is_empty());
+}
+
+#[test]
+fn a_lossy_segment_elects_one_master_in_the_end() {
+    let mut sim = pair(200, 100, "", "");
+    sim.seed(7);
+    sim.loss = 0.3;
+    sim.run_for(secs(120.0));
+    sim.loss = 0.0;
+    sim.run_for(secs(10.0));
+    assert_eq!(sim.masters("VI_1"), vec![0]);
+}
+
+/// One step of a random schedule.
+#[derive(Debug, Clone)]
+enum Op {
+    Partition(usize),
+    Heal,
+    /// Tracked file value on a node: moves its priority.
+    Value(usize, i64),
+    Loss(u8),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (0usize..3).prop_map(Op::Partition),
+        Just(Op::Heal),
+        ((0usize..3), -120i64..60).prop_map(|(n, v)| Op::Value(n, v)),
+        (0u8..60).prop_map(Op::Loss),
+    ]
+}
+
+/// Start and end of each period in which two nodes were master at once.
+fn dual_master_periods(sim: &Sim, end: Mono) -> Vec<(Mono, Mono)> {
+    let mut edges: Vec<(Mono, usize, bool)> = Vec::new();
+    for (n, node) in sim.nodes.iter().enumerate() {
+        for (at, state) in node.timeline(0) {
+            edges.push((at, n, state == State::Master));
+        }
+    }
+    edges.sort_by_key(|e| e.0);
+    let mut master = vec![false; sim.nodes.len()];
+    let mut periods = Vec::new();
+    let mut since = None;
+    let mut i = 0;
+    while i < edges.len() {
+        // Apply every edge at the same instant before judging.
+        let at = edges[i].0;
+        while i < edges.len() && edges[i].0 == at {
+            master[edges[i].1] = edges[i].2;
+            i += 1;
+        }
+        let dual = master.iter().filter(|m| **m).count() > 1;
+        match (dual, since) {
+            (true, None) => since = Some(at),
+            (false, Some(s)) => {
+                periods.push((s, at));
+                since = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = since {
+        periods.push((s, end));
+    }
+    periods
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Whatever happens before, once the segment heals (no partitions, no
+    /// loss) two masters never coexist for longer than Master_Down_Interval.
+    #[test]
+    fn never_two_masters_long_after_the_segment_heals(
+        ops in prop::collection::vec((0u64..60_000, op()), 0..25),
+        seed in any::<u64>(),
+    ) {
+        let file = "vrrp_track_file f {\n file /run/sim/f\n weight 1\n}\n";
+        let conf = |p: u8| format!("{file}{}", instance("VI_1", "eth0", 51, p, " track_file {\n f\n }"));
+        let mut sim = Sim::new();
+        sim.seed(seed);
+        let nodes = [
+            sim.add_node("a", &conf(200), "10.0.0.1"),
+            sim.add_node("b", &conf(150), "10.0.0.2"),
+            sim.add_node("c", &conf(100), "10.0.0.3"),
+        ];
+        for n in nodes {
+            sim.start(n, vec![]);
+        }
+        let mut ops = ops;
+        ops.sort_by_key(|o| o.0);
+        for (at_ms, op) in ops {
+            sim.run_until(t(Duration::from_millis(at_ms)));
+            match op {
+                Op::Partition(n) => {
+                    let others: Vec<usize> = nodes.iter().copied().filter(|&o| o != n).collect();
+                    sim.partition(&[n], &others);
+                }
+                Op::Heal => sim.heal(),
+                Op::Value(n, v) => {
+                    let now = sim.now;
+                    sim.inject(now, n, Event::Tracker {
+                        tracker: TrackerId::File("f".into()),
+                        status: Status::Value(v),
+                    });
+                }
+                Op::Loss(pct) => sim.loss = f64::from(pct) / 100.0,
+            }
+        }
+        sim.run_until(t(secs(60.0)));
+        sim.heal();
+        sim.loss = 0.0;
+        let healed = sim.now;
+        let end = healed + secs(30.0);
+        sim.run_until(end);
+        // The longest down interval of any priority (1) bounds the wait.
+        let bound = mdi(1) + DELAY;
+        for (start, stop) in dual_master_periods(&sim, end) {
+            prop_assert!(
+                stop <= healed + bound,
+                "two masters from {start} to {stop}, healed at {healed}"
+            );
+        }
+        prop_assert_eq!(sim.masters("VI_1").len(), 1);
+        let holders = sim.vip_holders("VI_1");
+        prop_assert_eq!(holders, sim.masters("VI_1"));
+    }
+}
