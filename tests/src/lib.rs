@@ -309,8 +309,35 @@ pub fn output(cmd: &mut Command) -> Result<String> {
 
 /// True when running as root (the network tests need it).
 pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
+    nix::unistd::geteuid().is_root()
+}
+
+/// Namespace, XDP and interop tests need root. Without it (a plain
+/// `cargo test` as a user) each says so in one line and returns; `cargo
+/// xtask test`, which CI runs, refuses to start without root, so nothing
+/// is skipped there.
+#[macro_export]
+macro_rules! require_root {
+    () => {
+        if !$crate::is_root() {
+            $crate::say_skipped();
+            return;
+        }
+    };
+}
+
+/// The one line a skipped test prints. Written to the stderr handle, not
+/// through `eprintln!`, so the test harness's capture does not swallow it.
+pub fn say_skipped() {
+    use std::io::Write;
+    let name = std::thread::current()
+        .name()
+        .unwrap_or("a namespace test")
+        .to_owned();
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipped {name}: needs root (network namespaces, XDP); run `cargo xtask test`"
+    );
 }
 
 /// `--trials N` (or `-n N`) for the lab benchmarks; `-h` prints the usage.

@@ -10,7 +10,7 @@ const MDI_100: Duration = Duration::from_micros(3_609_375);
 
 #[test]
 fn election_failover_on_kill_and_on_sigterm() -> Result<()> {
-    assert!(tests::is_root(), "run as root (cargo xtask test)");
+    tests::require_root!();
     let lab = Lab::new(2)?;
     let garp = lab.watch_garp()?;
     let mut master = lab.xvrrpd(0, &instance_config(200, ""))?;

@@ -7,7 +7,7 @@ use tests::vrrp_lab::{instance_config, Lab, VIP};
 
 #[test]
 fn keepalived_master_xvrrpd_backup_v2_pass() -> Result<()> {
-    assert!(tests::is_root(), "run as root (cargo xtask test)");
+    tests::require_root!();
     let lab = Lab::new(2)?;
     let mut ka = lab.keepalived(0, &instance_config(200, ""))?;
     let xv = lab.xvrrpd(1, &instance_config(100, ""))?;
@@ -42,7 +42,7 @@ fn keepalived_master_xvrrpd_backup_v2_pass() -> Result<()> {
 
 #[test]
 fn xvrrpd_master_keepalived_backup_v2_pass() -> Result<()> {
-    assert!(tests::is_root(), "run as root (cargo xtask test)");
+    tests::require_root!();
     let lab = Lab::new(2)?;
     let mut xv = lab.xvrrpd(0, &instance_config(200, ""))?;
     assert!(
@@ -71,7 +71,7 @@ fn xvrrpd_master_keepalived_backup_v2_pass() -> Result<()> {
 
 #[test]
 fn v3_ipv4_and_ipv6_interop() -> Result<()> {
-    assert!(tests::is_root(), "run as root (cargo xtask test)");
+    tests::require_root!();
     for (family, vip, extra_global) in [
         ("IPv4", VIP, "vrrp_version 3"),
         ("IPv6", "2001:db8::100", ""),
@@ -138,7 +138,7 @@ fn v3_ipv4_and_ipv6_interop() -> Result<()> {
 
 #[test]
 fn unicast_pair_with_keepalived_fails_over_both_ways() -> Result<()> {
-    assert!(tests::is_root(), "run as root (cargo xtask test)");
+    tests::require_root!();
     let lab = Lab::new(2)?;
     let mut xv = lab.xvrrpd(0, &instance_config(200, &lab.unicast(0, 1)))?;
     assert!(

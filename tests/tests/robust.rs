@@ -19,7 +19,7 @@ const DROP_VRRP: &[&str] = &[
 
 #[test]
 fn paused_or_firewalled_xvrrpd_backup_stays_backup() -> Result<()> {
-    assert!(tests::is_root(), "run as root (cargo xtask test)");
+    tests::require_root!();
     let lab = Lab::new(2)?;
     let master = lab.xvrrpd(0, &instance_config(200, ""))?;
     assert!(
@@ -73,7 +73,7 @@ fn paused_or_firewalled_xvrrpd_backup_stays_backup() -> Result<()> {
 
 #[test]
 fn keepalived_in_the_same_cases_for_comparison() -> Result<()> {
-    assert!(tests::is_root(), "run as root (cargo xtask test)");
+    tests::require_root!();
     let lab = Lab::new(2)?;
     let master = lab.keepalived(0, &instance_config(200, ""))?;
     assert!(

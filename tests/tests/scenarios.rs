@@ -8,7 +8,7 @@ use tests::vrrp_lab::{instance_config, Lab, VIP};
 
 #[test]
 fn three_nodes_elect_by_priority_and_fail_over_in_order() -> Result<()> {
-    assert!(tests::is_root(), "run as root (cargo xtask test)");
+    tests::require_root!();
     let lab = Lab::new(3)?;
     let mut a = lab.xvrrpd(0, &instance_config(200, ""))?;
     let b = lab.xvrrpd(1, &instance_config(150, ""))?;
@@ -39,7 +39,7 @@ fn three_nodes_elect_by_priority_and_fail_over_in_order() -> Result<()> {
 
 #[test]
 fn unicast_pair_fails_over() -> Result<()> {
-    assert!(tests::is_root(), "run as root (cargo xtask test)");
+    tests::require_root!();
     let lab = Lab::new(2)?;
     let mut a = lab.xvrrpd(0, &instance_config(200, &lab.unicast(0, 1)))?;
     let b = lab.xvrrpd(1, &instance_config(100, &lab.unicast(1, 0)))?;
@@ -66,7 +66,7 @@ fn unicast_pair_fails_over() -> Result<()> {
 
 #[test]
 fn nopreempt_keeps_the_current_master() -> Result<()> {
-    assert!(tests::is_root(), "run as root (cargo xtask test)");
+    tests::require_root!();
     let lab = Lab::new(2)?;
     let low = lab.xvrrpd(1, &instance_config(100, "nopreempt"))?;
     assert!(
@@ -87,7 +87,7 @@ fn nopreempt_keeps_the_current_master() -> Result<()> {
 
 #[test]
 fn pass_mismatch_means_no_peering() -> Result<()> {
-    assert!(tests::is_root(), "run as root (cargo xtask test)");
+    tests::require_root!();
     let lab = Lab::new(2)?;
     let a = lab.xvrrpd(0, &instance_config(200, ""))?;
     assert!(
@@ -114,7 +114,7 @@ fn pass_mismatch_means_no_peering() -> Result<()> {
 
 #[test]
 fn link_down_moves_the_vip() -> Result<()> {
-    assert!(tests::is_root(), "run as root (cargo xtask test)");
+    tests::require_root!();
     let lab = Lab::new(2)?;
     let a = lab.xvrrpd(0, &instance_config(200, ""))?;
     let b = lab.xvrrpd(1, &instance_config(100, ""))?;
@@ -148,7 +148,7 @@ fn link_down_moves_the_vip() -> Result<()> {
 
 #[test]
 fn use_vmac_sends_from_the_virtual_mac() -> Result<()> {
-    assert!(tests::is_root(), "run as root (cargo xtask test)");
+    tests::require_root!();
     let lab = Lab::new(2)?;
     let mut dump = lab.observer.ns.command("tcpdump");
     dump.args(["-i", "eth0", "-e", "-n", "-l", "-U", "arp or ip proto 112"]);
@@ -195,7 +195,7 @@ fn use_vmac_sends_from_the_virtual_mac() -> Result<()> {
 
 #[test]
 fn sighup_never_disturbs_the_running_master() -> Result<()> {
-    assert!(tests::is_root(), "run as root (cargo xtask test)");
+    tests::require_root!();
     let lab = Lab::new(1)?;
     let conf = lab.dir.path("xvrrpd0.conf");
     let xv = lab.xvrrpd(0, &instance_config(200, ""))?;

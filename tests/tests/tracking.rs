@@ -65,7 +65,7 @@ fn alive(pid: i32) -> bool {
 }
 
 fn check_script_moves_the_vip(peer: Impl) -> Result<()> {
-    assert!(tests::is_root(), "run as root (cargo xtask test)");
+    tests::require_root!();
     let lab = Lab::new(2)?;
     let ok = lab.dir.path("ok");
     fs::write(&ok, "")?;
@@ -166,7 +166,7 @@ fn check_script_moves_the_vip_with_keepalived_as_peer() -> Result<()> {
 
 #[test]
 fn hanging_script_is_killed_at_its_timeout_and_faults_the_instance() -> Result<()> {
-    assert!(tests::is_root(), "run as root (cargo xtask test)");
+    tests::require_root!();
     let lab = Lab::new(2)?;
     let hang = lab.dir.path("hang");
     let pids = lab.dir.path("pids");
@@ -232,7 +232,7 @@ fn hanging_script_is_killed_at_its_timeout_and_faults_the_instance() -> Result<(
 }
 
 fn tracked_process_moves_the_vip(peer: Impl) -> Result<()> {
-    assert!(tests::is_root(), "run as root (cargo xtask test)");
+    tests::require_root!();
     let lab = Lab::new(2)?;
     // A private copy of sleep gives a comm nothing else on the host has.
     let name = format!("xvp{}", std::process::id() % 100_000);
@@ -301,7 +301,7 @@ fn killing_a_tracked_process_moves_the_vip_to_keepalived() -> Result<()> {
 }
 
 fn tracked_interface_moves_the_vip(peer: Impl) -> Result<()> {
-    assert!(tests::is_root(), "run as root (cargo xtask test)");
+    tests::require_root!();
     let lab = Lab::new(2)?;
     let ns = &lab.nodes[0].ns;
     // A veth pair inside the node (no dummy module on every kernel).
@@ -376,7 +376,7 @@ fn tracked_interface_down_moves_the_vip_to_keepalived() -> Result<()> {
 }
 
 fn track_file_moves_the_vip(peer: Impl) -> Result<()> {
-    assert!(tests::is_root(), "run as root (cargo xtask test)");
+    tests::require_root!();
     let lab = Lab::new(2)?;
     let file = lab.dir.path("weight");
     fs::write(&file, "0\n")?;
@@ -577,7 +577,7 @@ fn notify_sequence(lab: &Lab, n: &NotifySetup, daemon: &mut Proc) -> Result<(Str
 
 #[test]
 fn notify_scripts_get_keepalived_s_exact_arguments() -> Result<()> {
-    assert!(tests::is_root(), "run as root (cargo xtask test)");
+    tests::require_root!();
     // Node 0 runs keepalived, node 1 xvrrpd, each alone on its own segment
     // view (the peer is not started), with the same notify configuration.
     let lab = Lab::new(1)?;
@@ -702,7 +702,7 @@ fn holders2(lab: &Lab) -> Vec<usize> {
 }
 
 fn sync_group_fails_over_together(peer: Impl) -> Result<()> {
-    assert!(tests::is_root(), "run as root (cargo xtask test)");
+    tests::require_root!();
     let lab = Lab::new(2)?;
     let _seg = second_segment(&lab)?;
     let calls = lab.dir.path("group.calls");

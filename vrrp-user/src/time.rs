@@ -14,13 +14,10 @@ pub struct Mono(pub u64);
 impl Mono {
     /// Reads `CLOCK_MONOTONIC` (the clock `bpf_ktime_get_ns` uses).
     pub fn now() -> Self {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: clock_gettime writes into the timespec we own; CLOCK_MONOTONIC always exists.
-        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-        Mono(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
+        use nix::time::{clock_gettime, ClockId};
+        // CLOCK_MONOTONIC always exists on Linux; the call cannot fail.
+        let ts = clock_gettime(ClockId::CLOCK_MONOTONIC).expect("clock_gettime(CLOCK_MONOTONIC)");
+        Mono(ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64)
     }
 
     pub fn from_nanos(ns: u64) -> Self {
