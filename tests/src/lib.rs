@@ -321,9 +321,24 @@ macro_rules! require_root {
     () => {
         if !$crate::is_root() {
             $crate::say_skipped();
-            return;
+            return $crate::Skipped::skipped();
         }
     };
+}
+
+/// What a skipped test returns: `()` or `Ok(())`.
+pub trait Skipped {
+    fn skipped() -> Self;
+}
+
+impl Skipped for () {
+    fn skipped() -> Self {}
+}
+
+impl<E> Skipped for std::result::Result<(), E> {
+    fn skipped() -> Self {
+        Ok(())
+    }
 }
 
 /// The one line a skipped test prints. Written to the stderr handle, not

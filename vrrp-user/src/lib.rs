@@ -16,3 +16,6 @@ pub mod packet;
 pub mod status;
 pub mod time;
 pub mod track;
+
+#[cfg(test)]
+mod testing;

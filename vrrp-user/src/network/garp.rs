@@ -366,6 +366,7 @@ mod tests {
 
     #[test]
     fn paced_burst_on_the_wire() {
+        crate::testing::require_root!();
         let pair = VethPair::new();
         pair.a
             .sysctl_set(&format!("net/ipv6/conf/{}/forwarding", pair.a_if), "1");

@@ -651,6 +651,7 @@ mod tests {
 
     #[test]
     fn link_lookup() {
+        crate::testing::require_root!();
         let pair = VethPair::new();
         let a_if = pair.a_if.clone();
         let mac_text = pair.a.ip(&["-br", "link", "show", "dev", &pair.a_if]);
@@ -676,6 +677,7 @@ mod tests {
 
     #[test]
     fn add_and_del_vips_idempotently() {
+        crate::testing::require_root!();
         let pair = VethPair::new();
         pair.a
             .ip(&["addr", "add", "192.0.2.1/24", "dev", &pair.a_if]);
@@ -752,6 +754,7 @@ mod tests {
 
     #[test]
     fn bad_vip_errors_name_op_and_target() {
+        crate::testing::require_root!();
         let pair = VethPair::new();
         let a_if = pair.a_if.clone();
         let (bad_prefix, no_dev) = pair.a.run(move || async move {
@@ -781,6 +784,7 @@ mod tests {
 
     #[test]
     fn link_down_up_and_removal_events() {
+        crate::testing::require_root!();
         let pair = VethPair::new();
         let (ns, a_if) = (pair.a.name.clone(), pair.a_if.clone());
         let events = pair.a.run(move || async move {

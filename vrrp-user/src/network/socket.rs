@@ -450,6 +450,7 @@ mod tests {
 
     #[test]
     fn ipv4_multicast_and_unicast_adverts_on_the_wire() {
+        crate::testing::require_root!();
         let pair = VethPair::new();
         pair.a
             .ip(&["addr", "add", "192.0.2.1/24", "dev", &pair.a_if]);
@@ -515,6 +516,7 @@ mod tests {
 
     #[test]
     fn ipv6_advert_has_hop_limit_tclass_and_kernel_checksum() {
+        crate::testing::require_root!();
         let pair = VethPair::new();
         let cap = Capture::open(&pair.b, &pair.b_if);
         let a_if = pair.a_if.clone();
@@ -548,6 +550,7 @@ mod tests {
 
     #[test]
     fn joins_the_group_but_never_queues() {
+        crate::testing::require_root!();
         let pair = VethPair::new();
         pair.a
             .ip(&["addr", "add", "192.0.2.1/24", "dev", &pair.a_if]);
@@ -586,6 +589,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_call_and_interface() {
+        crate::testing::require_root!();
         let pair = VethPair::new();
         let a_if = pair.a_if.clone();
         pair.a.run(move || async move {

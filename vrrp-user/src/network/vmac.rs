@@ -276,6 +276,7 @@ mod tests {
 
     #[test]
     fn ipv4_vmac_created_adopted_used_and_removed() {
+        crate::testing::require_root!();
         let pair = VethPair::new();
         let cap = Capture::open(&pair.b, &pair.b_if);
         let a_if = pair.a_if.clone();
@@ -330,6 +331,7 @@ mod tests {
 
     #[test]
     fn ipv6_vmac_has_parent_link_local_only() {
+        crate::testing::require_root!();
         let pair = VethPair::new();
         let a_if = pair.a_if.clone();
         let vmac = pair.a.run(move || async move {
@@ -358,6 +360,7 @@ mod tests {
 
     #[test]
     fn conflicting_names() {
+        crate::testing::require_root!();
         let pair = VethPair::new();
         pair.a.ip(&[
             "link", "add", "link", &pair.a_if, "name", "vrrp.52", "type", "macvlan", "mode",
