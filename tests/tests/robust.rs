@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use tests::vrrp_lab::{instance_config, nft, sigcont, sigstop, Lab, VIP};
 
 /// Master_Down_Interval of the priority-100 backup at advert_int 1.
@@ -118,5 +118,65 @@ fn keepalived_in_the_same_cases_for_comparison() -> Result<()> {
         firewalled.is_err(),
         "keepalived was expected to lose adverts behind the firewall"
     );
+    Ok(())
+}
+
+/// The advert thread runs SCHED_FIFO (xvrrpd's default priority), the
+/// executor one below, the rest normally, and scripts never inherit
+/// real-time scheduling; `vrrp_rt_priority 0` turns it all off.
+#[test]
+fn the_advert_path_is_real_time_and_scripts_are_not() -> Result<()> {
+    tests::require_root!();
+    let cases = [
+        ("", "FIFO 40", "FIFO 39"),
+        ("vrrp_rt_priority 0", "OTHER 0", "OTHER 0"),
+    ];
+    for (global, advert, executor) in cases {
+        let lab = Lab::new(1)?;
+        let out = lab.dir.path("policy.out");
+        let script = tests::write_script(
+            &lab.dir.path("policy.sh"),
+            &format!("chrt -p $$ > {}", out.display()),
+        )?;
+        let config = format!(
+            "global_defs {{\n {global}\n}}\n\
+             vrrp_script chk {{\n script \"{}\"\n interval 1\n}}\n{}",
+            script.display(),
+            instance_config(200, "track_script {\n chk\n }")
+        );
+        let node = lab.xvrrpd(0, &config)?;
+        assert!(
+            lab.wait_holder(0, Duration::from_secs(10)),
+            "{}",
+            node.log_text()
+        );
+        assert!(tests::wait_until(
+            Duration::from_secs(5),
+            Duration::from_millis(50),
+            || out.exists()
+        ));
+        let policy = |comm: &str| -> Result<String> {
+            let task = std::fs::read_dir(format!("/proc/{}/task", node.pid()))?
+                .flatten()
+                .find(|t| {
+                    std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == comm)
+                })
+                .with_context(|| format!("no thread {comm}"))?;
+            let tid = task.file_name().to_string_lossy().into_owned();
+            let chrt = tests::output(std::process::Command::new("chrt").args(["-p", &tid]))?;
+            let kind = if chrt.contains("SCHED_FIFO") {
+                "FIFO"
+            } else {
+                "OTHER"
+            };
+            let prio = chrt.trim().rsplit(' ').next().unwrap_or("?");
+            Ok(format!("{kind} {prio}"))
+        };
+        assert_eq!(policy("xvrrpd-adverts")?, advert, "{global:?}");
+        assert_eq!(policy("xvrrpd-executor")?, executor, "{global:?}");
+        assert_eq!(policy("xvrrpd")?, "OTHER 0", "{global:?}");
+        let child = std::fs::read_to_string(&out)?;
+        assert!(child.contains("SCHED_OTHER"), "script ran with {child}");
+    }
     Ok(())
 }

@@ -95,7 +95,9 @@ impl PinArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    // Lines are written by a logging thread: a slow log sink (a full pipe
+    // to journald) must never stall the advert or executor threads.
+    let _log_writer = init_tracing();
     let result = match cli.command {
         Some(Command::Check { file, dump, json }) => return check_exit(file, dump, json),
         None if cli.config_test => {
@@ -117,7 +119,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() {
+fn init_tracing() -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_env("XVRRPD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
         // The route crate warns about every kernel attribute newer than itself.
@@ -126,12 +128,14 @@ fn init_tracing() {
                 .parse()
                 .expect("static directive"),
         );
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         // Colour codes only for a terminal, not for journald or log files.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    guard
 }
 
 fn check_exit(file: PathBuf, dump: bool, json: bool) -> ExitCode {

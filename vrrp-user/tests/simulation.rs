@@ -603,3 +603,40 @@ proptest! {
         prop_assert_eq!(holders, sim.masters("VI_1"));
     }
 }
+
+#[test]
+fn master_timers_due_together_are_served_by_one_wake_up() {
+    let conf = format!(
+        "{}{}",
+        instance("VI_1", "eth0", 1, 200, ""),
+        instance("VI_2", "eth0", 2, 199, "")
+    );
+    let mut sim = Sim::new();
+    let a = sim.add_node("a", &conf, "10.0.0.1");
+    // VI_2 times out 1/256 s after VI_1; with a 5 ms window its adverts go
+    // out with VI_1's, never on a wake-up of their own.
+    let window = Duration::from_millis(5);
+    sim.nodes[a].controller = sim.nodes[a].controller.clone().with_master_window(window);
+    sim.start(a, vec![]);
+    sim.run_for(secs(10.0));
+    let sends = |i: usize| -> Vec<Mono> {
+        sim.nodes[a]
+            .sent
+            .iter()
+            .filter(|s| s.1 == i)
+            .map(|s| s.0)
+            .collect()
+    };
+    let (first, second) = (sends(0), sends(1));
+    assert_eq!(first[0], t(mdi(200)));
+    // VI_2 becomes master on its own exact timer (a backup's is never early)...
+    assert_eq!(second[0], t(mdi(199)));
+    // ...then every periodic advert rides on VI_1's wake-up.
+    assert!(second.len() >= 5);
+    for s in &second[1..] {
+        assert!(
+            first.contains(s),
+            "VI_2 advert at {s} not batched with VI_1"
+        );
+    }
+}

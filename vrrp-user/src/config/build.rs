@@ -62,16 +62,12 @@ const OTHER_GLOBAL_KEYWORDS: &[&str] = &[
     "nftables_priority",
     "nftables_ifindex",
     "nftables_counters",
-    "vrrp_priority",
     "checker_priority",
     "bfd_priority",
-    "vrrp_no_swap",
     "checker_no_swap",
     "bfd_no_swap",
-    "vrrp_rt_priority",
     "checker_rt_priority",
     "bfd_rt_priority",
-    "vrrp_rlimit_rtime",
     "checker_rlimit_rtime",
     "bfd_rlimit_rtime",
     "vrrp_cpu_affinity",
@@ -529,6 +525,31 @@ impl<'a> Builder<'a> {
                     }
                 }
                 "enable_script_security" => g.enable_script_security = true,
+                "vrrp_rt_priority" => {
+                    if let Some(v) = self.int_arg(kw, 0, 99) {
+                        if v == 0 {
+                            self.d.warn(
+                                kw.at(),
+                                kw.name(),
+                                "0 turns xvrrpd's real-time advert thread off \
+                                 (keepalived would raise it to 1)",
+                            );
+                        }
+                        g.vrrp_rt_priority = Some(v as u8);
+                    }
+                }
+                "vrrp_priority" => {
+                    if let Some(v) = self.int_arg(kw, -20, 19) {
+                        g.vrrp_priority = Some(v as i8);
+                    }
+                }
+                "vrrp_no_swap" => g.vrrp_no_swap = true,
+                "vrrp_rlimit_rttime" | "vrrp_rlimit_rtime" => {
+                    if let Some(v) = self.int_arg(kw, 1, i64::from(u32::MAX)) {
+                        // keepalived halves it for the soft limit, which must not be 0.
+                        g.vrrp_rlimit_rttime = Some((v as u32).max(2));
+                    }
+                }
                 "notify_fifo" | "vrrp_notify_fifo" => {
                     if let Some(path) = self.arg(kw, 0) {
                         g.notify_fifo = Some(PathBuf::from(&path.text));

@@ -77,6 +77,17 @@ pub struct GlobalDefs {
     pub enable_script_security: bool,
     pub notify_fifo: Option<PathBuf>,
     pub notify_fifo_script: Option<String>,
+    /// `vrrp_rt_priority`: SCHED_FIFO priority of the advert thread; `None`
+    /// uses xvrrpd's default, `Some(0)` turns real-time scheduling off.
+    pub vrrp_rt_priority: Option<u8>,
+    /// `vrrp_priority`: nice value of the daemon.
+    pub vrrp_priority: Option<i8>,
+    /// `vrrp_no_swap`: lock the daemon in memory (xvrrpd does by default
+    /// while real-time scheduling is on).
+    pub vrrp_no_swap: bool,
+    /// `vrrp_rlimit_rttime`: RLIMIT_RTTIME in microseconds (hard; the soft
+    /// limit is half, as keepalived sets it).
+    pub vrrp_rlimit_rttime: Option<u32>,
 }
 
 impl Default for GlobalDefs {
@@ -97,6 +108,10 @@ impl Default for GlobalDefs {
             enable_script_security: false,
             notify_fifo: None,
             notify_fifo_script: None,
+            vrrp_rt_priority: None,
+            vrrp_priority: None,
+            vrrp_no_swap: false,
+            vrrp_rlimit_rttime: None,
         }
     }
 }

@@ -9,7 +9,10 @@
 //! sockets, no tokio: `now` is taken once per event by the caller, which is
 //! what lets a simulation run many controllers on one virtual clock.
 
-use std::collections::{HashMap, VecDeque};
+use std::{
+    collections::{HashMap, VecDeque},
+    time::Duration,
+};
 
 use vrrp_common::{InstanceKey, PeerKey, PeerRecord};
 
@@ -194,6 +197,11 @@ pub struct Controller {
     instances: Vec<Controlled>,
     groups: Vec<Group>,
     statuses: HashMap<TrackerId, Status>,
+    /// A master's periodic timers (adverts, GARP refreshes) due within this
+    /// of a timer event run with it: sending up to this much early is
+    /// harmless, and batching saves wake-ups when many instances run.
+    /// Backup timers always wait for their exact deadline.
+    master_window: Duration,
 }
 
 impl Controller {
@@ -228,6 +236,21 @@ impl Controller {
             instances,
             groups,
             statuses: HashMap::new(),
+            master_window: Duration::ZERO,
+        })
+    }
+
+    /// See [`Controller::master_window`](Controller).
+    pub fn with_master_window(mut self, window: Duration) -> Self {
+        self.master_window = window;
+        self
+    }
+
+    /// Whether some backup's down timer falls due by `by`: only then does a
+    /// timer event need fresh kernel records (masters' timers don't).
+    pub fn backup_due_by(&self, by: Mono) -> bool {
+        self.instances.iter().any(|i| {
+            i.engine.state() == State::Backup && i.engine.next_deadline().is_some_and(|d| d <= by)
         })
     }
 
@@ -399,8 +422,15 @@ impl Controller {
             for seen in unseen_adverts(inst.key, records, &mut inst.fed) {
                 actions.extend(inst.engine.handle(Input::Advert(seen), now));
             }
-            if timer && inst.engine.next_deadline().is_some_and(|d| d <= now) {
-                actions.extend(inst.engine.handle(Input::Timer, now));
+            if timer {
+                let window = match inst.engine.state() {
+                    State::Master => self.master_window,
+                    _ => Duration::ZERO,
+                };
+                if let Some(due) = inst.engine.next_deadline().filter(|&d| d <= now + window) {
+                    // A batched master timer runs as if exactly on time.
+                    actions.extend(inst.engine.handle(Input::Timer, due.max(now)));
+                }
             }
             self.act(i, actions, now, out);
         }

@@ -1,20 +1,28 @@
-//! The executor: the only part of the daemon that does I/O for instances.
+//! The executor: the part of the daemon that does the slow I/O for instances.
 //!
 //! [`Executor::start`] looks up each instance's interface and source
 //! address, [`plan`](super::plan::plan)s it, creates its vmac, opens its
-//! sockets and registers it with the XDP recorder. [`Executor::execute`]
-//! carries out the controller's [`Command`]s: adverts, VIPs over netlink,
-//! GARP/NA bursts, XDP flags, notify scripts and log lines.
+//! sockets and registers it with the XDP recorder; the advert sockets go to
+//! the advert thread ([`AdvertIo`]). [`Executor::execute`] carries out the
+//! rest of the controller's [`Command`]s: VIPs over netlink, GARP/NA
+//! bursts, notify scripts and log lines. It runs on a thread of its own,
+//! real-time just below the advert thread, so a VIP is never queued behind
+//! tracker work or a reload ([`spawn`]).
 
-use std::{net::IpAddr, sync::Arc, time::Duration};
+use std::{net::IpAddr, path::PathBuf, sync::Arc, time::Duration};
 
+use aya::maps::{MapData, RingBuf};
 use thiserror::Error;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tracing::{debug, error, info, warn};
-use vrrp_common::{instance_flags, InstanceConfig, InstanceKey};
 
 use super::{
+    advert::AdvertIo,
     control::{Command, InstanceId, Note, NotifyOwner},
-    plan::{self, AdvertPlan, GroupPlan, InstancePlan, LinkFacts, PlanError},
+    plan::{self, GroupPlan, InstancePlan, LinkFacts, PlanError},
+    realtime,
+    rt::ToExecutor,
+    DaemonError,
 };
 use crate::{
     bpf::{BpfError, Maps, Recorder},
@@ -26,7 +34,7 @@ use crate::{
         vmac::{ensure_vmac, remove_vmac, Vmac, VmacError},
     },
     notify::{Notifier, NotifyState, Owner},
-    packet::{self, Family},
+    packet::Family,
 };
 
 #[derive(Debug, Error)]
@@ -79,13 +87,9 @@ struct BoundVip {
     vip: Vip,
 }
 
-/// One instance's I/O.
+/// One instance's slow I/O.
 struct InstanceIo {
     name: String,
-    key: InstanceKey,
-    xdp: InstanceConfig,
-    advert: AdvertPlan,
-    sender: VrrpSender,
     garp: Arc<GarpSender>,
     /// The `use_vmac` macvlan, removed at stop if we created it.
     vmac: Option<Vmac>,
@@ -97,6 +101,14 @@ struct InstanceIo {
 struct GroupIo {
     name: String,
     notify: config::Notify,
+}
+
+/// What [`Executor::start`] set up.
+pub struct Started {
+    pub executor: Executor,
+    pub plans: Vec<InstancePlan>,
+    pub groups: Vec<GroupPlan>,
+    pub adverts: Vec<AdvertIo>,
 }
 
 pub struct Executor {
@@ -127,11 +139,13 @@ impl Executor {
         netlink: Netlink,
         mut recorder: Recorder,
         notifier: Notifier,
-    ) -> Result<(Self, Vec<InstancePlan>, Vec<GroupPlan>), Box<ExecuteError>> {
+    ) -> Result<Started, Box<ExecuteError>> {
         let mut plans = Vec::with_capacity(config.instances.len());
         let mut instances = Vec::with_capacity(config.instances.len());
+        let mut adverts = Vec::with_capacity(config.instances.len());
         for (index, cfg) in config.instances.iter().enumerate() {
-            let (plan, io) = start_instance(config, index, &netlink, &mut recorder).await?;
+            let (plan, io, advert) = start_instance(config, index, &netlink, &mut recorder).await?;
+            adverts.push(advert);
             let io = InstanceIo {
                 notify: cfg.notify.clone(),
                 ..io
@@ -149,8 +163,8 @@ impl Executor {
                 notify: g.notify.clone(),
             })
             .collect();
-        Ok((
-            Executor {
+        Ok(Started {
+            executor: Executor {
                 instances,
                 groups: group_io,
                 netlink,
@@ -159,7 +173,8 @@ impl Executor {
             },
             plans,
             groups,
-        ))
+            adverts,
+        })
     }
 
     pub fn name(&self, i: InstanceId) -> &str {
@@ -175,8 +190,9 @@ impl Executor {
 
     async fn one(&mut self, command: Command) {
         match command {
-            Command::SendAdvert { instance, priority } => {
-                send_advert(&self.instances[instance], priority)
+            // The advert thread's own; never routed here.
+            Command::SendAdvert { .. } | Command::WakeOnAny { .. } => {
+                debug!(?command, "advert-path command reached the executor")
             }
             Command::AddVips(i) => {
                 let io = &self.instances[i];
@@ -206,9 +222,6 @@ impl Executor {
                     let report = garp.burst(&vips, pacing).await;
                     debug!(instance = %name, cause = ?burst.cause, ?report, "GARP/NA burst sent");
                 });
-            }
-            Command::WakeOnAny { instance, on } => {
-                set_wake_on_any(&mut self.instances[instance], &mut self.recorder.maps, on)
             }
             Command::Transition {
                 instance,
@@ -315,7 +328,7 @@ async fn start_instance(
     index: usize,
     netlink: &Netlink,
     recorder: &mut Recorder,
-) -> Result<(InstancePlan, InstanceIo), Box<ExecuteError>> {
+) -> Result<(InstancePlan, InstanceIo, AdvertIo), Box<ExecuteError>> {
     let cfg = &config.instances[index];
     let name = cfg.name.clone();
     let interface_err = |interface: &str| {
@@ -426,19 +439,22 @@ async fn start_instance(
         recorder.maps.allow_source(k).map_err(bpf)?;
     }
 
+    let advert = AdvertIo::new(
+        name.clone(),
+        plan.key,
+        plan.xdp,
+        plan.advert.clone(),
+        sender,
+    );
     let io = InstanceIo {
         name,
-        key: plan.key,
-        xdp: plan.xdp,
-        advert: plan.advert.clone(),
-        sender,
         garp: Arc::new(garp),
         vmac,
         vips,
         garp_pacing: plan.engine.garp.spacing,
         notify: config::Notify::default(),
     };
-    Ok((plan, io))
+    Ok((plan, io, advert))
 }
 
 async fn remove_vips(io: &InstanceIo, netlink: &Netlink) {
@@ -449,35 +465,143 @@ async fn remove_vips(io: &InstanceIo, netlink: &Netlink) {
     }
 }
 
-fn send_advert(io: &InstanceIo, priority: u8) {
-    let mut advert = io.advert.template.clone();
-    advert.priority = priority;
-    for &dst in &io.advert.destinations {
-        let pseudo = io.advert.pseudo_header.then_some((io.advert.source, dst));
-        let pdu = match packet::encode(&advert, pseudo) {
-            Ok(p) => p,
-            Err(e) => {
-                warn!(instance = %io.name, error = %e, "encoding advert");
-                return;
-            }
-        };
-        if let Err(e) = io.sender.send(&pdu, dst) {
-            warn!(instance = %io.name, %dst, error = %e, "sending advert");
+/// What the executor thread hands back once everything is set up.
+pub struct Ready {
+    pub plans: Vec<InstancePlan>,
+    pub groups: Vec<GroupPlan>,
+    pub adverts: Vec<AdvertIo>,
+    /// A second handle on the pinned maps, for the advert thread.
+    pub maps: Maps,
+    pub ring: RingBuf<MapData>,
+    /// Where the advert thread sends what it does not do itself.
+    pub to_executor: UnboundedSender<ToExecutor>,
+}
+
+/// The executor thread: sets everything up on its own runtime (so its
+/// netlink connection is served there too, not on the normal thread), hands
+/// back what the advert thread needs, then carries out commands until the
+/// advert thread hangs up, and finally cleans up.
+pub struct ExecutorThread {
+    handle: std::thread::JoinHandle<()>,
+}
+
+impl ExecutorThread {
+    pub fn join(self) {
+        if self.handle.join().is_err() {
+            tracing::error!("the executor thread panicked");
         }
     }
 }
 
-fn set_wake_on_any(io: &mut InstanceIo, maps: &mut Maps, on: bool) {
-    let mut cfg = io.xdp;
-    if on {
-        cfg.flags |= instance_flags::WAKE_ON_ANY;
-    } else {
-        cfg.flags &= !instance_flags::WAKE_ON_ANY;
+pub fn spawn(
+    config: config::Config,
+    pin_dir: PathBuf,
+    priority: u8,
+) -> Result<(ExecutorThread, Ready), DaemonError> {
+    let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
+    let handle = std::thread::Builder::new()
+        .name("xvrrpd-executor".into())
+        .spawn(move || executor_thread(config, pin_dir, priority, ready_tx))
+        .map_err(|source| DaemonError::Io {
+            what: "spawning the executor thread",
+            source,
+        })?;
+    match ready_rx.recv() {
+        Ok(Ok(ready)) => Ok((ExecutorThread { handle }, ready)),
+        Ok(Err(e)) => {
+            let _ = handle.join();
+            Err(e)
+        }
+        Err(_) => {
+            let _ = handle.join();
+            Err(DaemonError::Io {
+                what: "starting the executor thread",
+                source: std::io::Error::other("it ended before it was ready"),
+            })
+        }
     }
-    if cfg != io.xdp {
-        match maps.set_instance(io.key, cfg) {
-            Ok(()) => io.xdp = cfg,
-            Err(e) => warn!(instance = %io.name, error = %e, "updating the XDP instance flags"),
+}
+
+fn executor_thread(
+    config: config::Config,
+    pin_dir: PathBuf,
+    priority: u8,
+    ready: std::sync::mpsc::SyncSender<Result<Ready, DaemonError>>,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(source) => {
+            let _ = ready.send(Err(DaemonError::Io {
+                what: "starting the executor's runtime",
+                source,
+            }));
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut executor = match set_up(&config, &pin_dir, tx).await {
+            Ok((executor, parts)) => {
+                if ready.send(Ok(parts)).is_err() {
+                    executor.stop().await;
+                    return;
+                }
+                // Only now: loading the XDP object takes longer than
+                // RLIMIT_RTTIME allows a real-time thread without sleeping.
+                if let Err(e) = realtime::make_current_thread_realtime(priority) {
+                    warn!("{e}: the executor runs with normal scheduling (needs CAP_SYS_NICE)");
+                }
+                executor
+            }
+            Err(e) => {
+                let _ = ready.send(Err(e));
+                return;
+            }
+        };
+        executor.serve(rx).await;
+        executor.stop().await;
+    });
+}
+
+async fn set_up(
+    config: &config::Config,
+    pin_dir: &std::path::Path,
+    to_executor: UnboundedSender<ToExecutor>,
+) -> Result<(Executor, Ready), DaemonError> {
+    let netlink = Netlink::new()?;
+    let mut recorder = Recorder::load(pin_dir)?;
+    info!(pin_dir = %pin_dir.display(), "XDP maps pinned");
+    let maps = Maps::open_pinned(pin_dir)?;
+    let ring = recorder.take_events().ok_or_else(|| DaemonError::Io {
+        what: "taking the event ring buffer",
+        source: std::io::Error::other("already taken"),
+    })?;
+    let notifier = Notifier::new(&config.global)?;
+    let started = Executor::start(config, netlink, recorder, notifier)
+        .await
+        .map_err(DaemonError::Execute)?;
+    let ready = Ready {
+        plans: started.plans,
+        groups: started.groups,
+        adverts: started.adverts,
+        maps,
+        ring,
+        to_executor,
+    };
+    Ok((started.executor, ready))
+}
+
+impl Executor {
+    /// Carries out commands until the advert thread hangs up.
+    async fn serve(&mut self, mut rx: UnboundedReceiver<ToExecutor>) {
+        while let Some(item) = rx.recv().await {
+            match item {
+                ToExecutor::Command(c) => self.one(c).await,
+                ToExecutor::Error(e) => warn!("{e}"),
+            }
         }
     }
 }

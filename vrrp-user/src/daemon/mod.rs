@@ -6,34 +6,40 @@
 //! late (starved, paused) still judges the master by when the kernel saw
 //! its last advert, not by when we got around to looking.
 
+pub mod advert;
 pub mod control;
 pub mod execute;
 pub mod plan;
+pub mod realtime;
 pub mod reload;
+pub mod rt;
 pub mod sim;
 pub mod sync;
 pub mod timer;
 mod trackers;
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use futures::StreamExt;
 use thiserror::Error;
 use tokio::{signal::unix, sync::mpsc};
 use tracing::{error, info, warn};
-use vrrp_common::PeerEvent;
 
 use crate::{
-    bpf::{BpfError, Recorder},
+    bpf::BpfError,
     config::{self, ConfigError},
     engine::ParamsError,
     network::netlink::{LinkEvents, Netlink, NetlinkError},
-    notify::{Notifier, NotifyError},
-    time::Mono,
-    track::{EventReceiver, Status, TrackerId},
+    notify::NotifyError,
+    track::EventReceiver,
 };
 use control::{Controller, Event};
-use execute::{ExecuteError, Executor};
+use execute::ExecuteError;
+use realtime::RtSettings;
+use rt::{RtError, RtInput, RtParts, RtThread};
 
 #[derive(Debug, Error)]
 pub enum DaemonError {
@@ -52,6 +58,8 @@ pub enum DaemonError {
     Execute(Box<ExecuteError>),
     #[error(transparent)]
     Params(ParamsError),
+    #[error(transparent)]
+    Rt(RtError),
     #[error(transparent)]
     Notify(#[from] NotifyError),
     #[error("starting trackers: {0}")]
@@ -97,72 +105,56 @@ fn load_config(path: &Path) -> Result<config::Config, DaemonError> {
     Ok(loaded.config)
 }
 
+/// Master timers due within this of each other are served by one wake-up
+/// (see `Controller::with_master_window`).
+const MASTER_WINDOW: Duration = Duration::from_millis(1);
+
 /// Runs until SIGTERM/SIGINT; returns after a clean shutdown.
+///
+/// Three threads: this one (signals, trackers, link events, reloads), the
+/// executor thread (VIPs, GARP/NA, notifies, logs) and the advert thread
+/// (timers, decisions, adverts), the last two real-time by default.
 pub async fn run(opts: Options) -> Result<(), DaemonError> {
     let config = load_config(&opts.config)?;
-    let netlink = Netlink::new()?;
-    let recorder = Recorder::load(&opts.pin_dir)?;
-    info!(pin_dir = %opts.pin_dir.display(), "XDP maps pinned");
-    let notifier = Notifier::new(&config.global)?;
-    let (mut executor, plans, groups) = Executor::start(&config, netlink, recorder, notifier)
-        .await
-        .map_err(DaemonError::Execute)?;
-    let mut controller = Controller::new(&plans, &groups).map_err(DaemonError::Params)?;
-
-    let (track_tx, track_rx) = mpsc::unbounded_channel();
-    let result = match trackers::start(&config, &mut controller, &executor.netlink, track_tx).await
-    {
-        Ok((handles, statuses)) => {
-            let r = event_loop(
-                &mut controller,
-                &mut executor,
-                statuses,
-                track_rx,
-                &opts.config,
-                &config,
-            )
-            .await;
-            for h in handles {
-                h.abort();
-            }
-            r
+    let settings = RtSettings::from_global(&config.global);
+    // RLIMIT_RTTIME's soft limit sends SIGXCPU, whose default action kills:
+    // handle it before any thread turns real-time.
+    let xcpu = unix::signal(unix::SignalKind::from_raw(libc::SIGXCPU)).map_err(|source| {
+        DaemonError::Io {
+            what: "SIGXCPU handler",
+            source,
         }
-        Err(e) => Err(e),
-    };
-    // Priority 0 from masters, VIPs removed, STOP notifies (waited for up
-    // to 1 s each), then XDP detached with the recorder.
-    let commands = controller.handle(Event::Shutdown, Mono::now());
-    executor.execute(commands).await;
-    executor.stop().await;
+    })?;
+    realtime::prepare_process(&settings);
+    let (executor, ready) = execute::spawn(
+        config.clone(),
+        opts.pin_dir.clone(),
+        settings.executor_priority(),
+    )?;
+    // Dropping `ready` (its sender) on an early return stops the executor.
+    let result = start_and_serve(&opts, &config, &settings, ready, xcpu).await;
+    executor.join();
     info!("stopped");
     result
 }
 
-/// Receives events, asks the controller, hands its commands to the executor.
-async fn event_loop(
-    controller: &mut Controller,
-    executor: &mut Executor,
-    statuses: Vec<(TrackerId, Status)>,
-    mut track_rx: EventReceiver,
-    config_path: &Path,
-    running: &config::Config,
+async fn start_and_serve(
+    opts: &Options,
+    config: &config::Config,
+    settings: &RtSettings,
+    ready: execute::Ready,
+    xcpu: unix::Signal,
 ) -> Result<(), DaemonError> {
-    let io = |what| move |source| DaemonError::Io { what, source };
-    let mut ring = executor
-        .recorder
-        .take_events_async()
-        .map_err(io("registering the event ring buffer with epoll"))?;
-    let mut links = LinkEvents::subscribe()?;
-    let timer = timer::DeadlineTimer::new().map_err(io("creating the deadline timer"))?;
-    let mut term = unix::signal(unix::SignalKind::terminate()).map_err(io("SIGTERM handler"))?;
-    let mut int = unix::signal(unix::SignalKind::interrupt()).map_err(io("SIGINT handler"))?;
-    let mut hup = unix::signal(unix::SignalKind::hangup()).map_err(io("SIGHUP handler"))?;
-
-    let mut primary_up = Vec::with_capacity(controller.len());
-    for i in 0..controller.len() {
-        let up = executor
-            .netlink
-            .link_by_index(controller.key(i).ifindex)
+    let netlink = Netlink::new()?;
+    let mut controller = Controller::new(&ready.plans, &ready.groups)
+        .map_err(DaemonError::Params)?
+        .with_master_window(MASTER_WINDOW);
+    let (track_tx, track_rx) = mpsc::unbounded_channel();
+    let (trackers, statuses) = trackers::start(config, &mut controller, &netlink, track_tx).await?;
+    let mut primary_up = Vec::with_capacity(ready.plans.len());
+    for plan in &ready.plans {
+        let up = netlink
+            .link_by_index(plan.key.ifindex)
             .await
             .is_ok_and(|l| l.up);
         primary_up.push(up);
@@ -171,55 +163,64 @@ async fn event_loop(
         primary_up,
         statuses,
     };
-    executor
-        .execute(controller.handle(start, Mono::now()))
-        .await;
+    let parts = RtParts {
+        controller,
+        adverts: ready.adverts,
+        maps: ready.maps,
+        ring: ready.ring,
+    };
+    let rt = RtThread::spawn(parts, start, ready.to_executor, settings.priority)
+        .map_err(DaemonError::Rt)?;
+    info!(
+        rt_priority = settings.priority,
+        instances = ready.plans.len(),
+        "running"
+    );
+    let result = event_loop(&rt, track_rx, xcpu, &opts.config, config).await;
+    for h in trackers {
+        h.abort();
+    }
+    // Priority 0 from masters; the executor then removes the VIPs and runs
+    // the STOP notifies as the advert thread's last commands arrive.
+    let stopped = rt.stop().map_err(DaemonError::Rt);
+    result.and(stopped)
+}
 
+/// Receives signals, link and tracker events; hands them to the advert thread.
+async fn event_loop(
+    rt: &RtThread,
+    mut track_rx: EventReceiver,
+    mut xcpu: unix::Signal,
+    config_path: &Path,
+    running: &config::Config,
+) -> Result<(), DaemonError> {
+    let io = |what| move |source| DaemonError::Io { what, source };
+    let mut links = LinkEvents::subscribe()?;
+    let mut term = unix::signal(unix::SignalKind::terminate()).map_err(io("SIGTERM handler"))?;
+    let mut int = unix::signal(unix::SignalKind::interrupt()).map_err(io("SIGINT handler"))?;
+    let mut hup = unix::signal(unix::SignalKind::hangup()).map_err(io("SIGHUP handler"))?;
+    let mut watchdog = tokio::time::interval(Duration::from_secs(1));
     loop {
-        let deadline = controller.next_deadline();
-        timer
-            .arm(deadline)
-            .map_err(io("arming the deadline timer"))?;
-        let event = tokio::select! {
+        tokio::select! {
             _ = term.recv() => { info!("SIGTERM: shutting down"); return Ok(()); }
             _ = int.recv() => { info!("SIGINT: shutting down"); return Ok(()); }
-            _ = hup.recv() => { reload(config_path, running); continue; }
-            fired = timer.expired(), if deadline.is_some() => {
-                fired.map_err(io("waiting for the deadline timer"))?;
-                kernel_event(executor, true)
-            }
-            guard = ring.readable_mut() => {
-                let mut guard = guard.map_err(io("polling the event ring buffer"))?;
-                let mut woke = false;
-                while let Some(item) = guard.get_inner_mut().next() {
-                    woke |= item.len() >= std::mem::size_of::<PeerEvent>();
+            _ = hup.recv() => reload(config_path, running),
+            _ = xcpu.recv() => warn!("SIGXCPU: the advert thread is near its RLIMIT_RTTIME (vrrp_rlimit_rttime)"),
+            _ = watchdog.tick() => {
+                if rt.is_finished() {
+                    error!("the advert thread ended unexpectedly; shutting down");
+                    return Ok(());
                 }
-                guard.clear_ready();
-                if !woke {
-                    continue;
-                }
-                kernel_event(executor, false)
             }
-            Some(ev) = links.next() => Event::Link {
+            Some(ev) = links.next() => rt.send(RtInput::Link {
                 ifindex: ev.ifindex,
                 name: ev.name,
                 up: ev.up,
                 removed: ev.removed,
-            },
-            Some(ev) = track_rx.recv() => Event::Tracker { tracker: ev.tracker, status: ev.status },
-        };
-        let commands = controller.handle(event, Mono::now());
-        executor.execute(commands).await;
+            }),
+            Some(ev) = track_rx.recv() => rt.send(RtInput::Tracker { tracker: ev.tracker, status: ev.status }),
+        }
     }
-}
-
-/// The kernel's peer records, read now.
-fn kernel_event(executor: &Executor, timer: bool) -> Event {
-    let records = executor.recorder.maps.all_peers().unwrap_or_else(|e| {
-        error!(error = %e, "reading peer records");
-        Vec::new()
-    });
-    Event::Kernel { records, timer }
 }
 
 /// SIGHUP. Never disturbs the running instances: a file with errors is

@@ -1,13 +1,14 @@
-//! A deadline timer on CLOCK_MONOTONIC with nanosecond resolution.
+//! A deadline timer on CLOCK_MONOTONIC with nanosecond resolution, for the
+//! advert thread's epoll loop.
 //!
-//! tokio's timers round to whole milliseconds, which showed up as ~1 ms of
-//! extra takeover latency. The engine's deadlines are already absolute
-//! CLOCK_MONOTONIC nanoseconds (the clock of the kernel's advert stamps), so
-//! an absolute-time timerfd on that clock fires exactly when they say.
+//! The engine's deadlines are absolute CLOCK_MONOTONIC nanoseconds (the
+//! clock of the kernel's advert stamps), so an absolute-time timerfd on that
+//! clock fires exactly when they say (tokio's timers round to whole
+//! milliseconds, which showed up as ~1 ms of extra takeover latency).
 
 use std::{
     io,
-    os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd},
+    os::fd::{AsFd, AsRawFd, BorrowedFd},
     time::Duration,
 };
 
@@ -15,20 +16,11 @@ use nix::sys::{
     time::TimeSpec,
     timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags},
 };
-use tokio::io::{unix::AsyncFd, Interest};
 
 use crate::time::Mono;
 
-struct Fd(TimerFd);
-
-impl AsRawFd for Fd {
-    fn as_raw_fd(&self) -> RawFd {
-        self.0.as_fd().as_raw_fd()
-    }
-}
-
 pub struct DeadlineTimer {
-    fd: AsyncFd<Fd>,
+    fd: TimerFd,
 }
 
 fn io_err(call: &'static str) -> impl Fn(nix::Error) -> io::Error {
@@ -42,38 +34,37 @@ impl DeadlineTimer {
             TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
         )
         .map_err(io_err("timerfd_create(CLOCK_MONOTONIC)"))?;
-        // SAFETY: `Fd` owns the timerfd for as long as the AsyncFd owns `Fd`.
-        let fd = unsafe { AsyncFd::register_with_interest(Fd(fd), Interest::READABLE) }
-            .map_err(|e| e.into_parts().1)?;
         Ok(Self { fd })
     }
 
     /// Fires at `at` (at once if `at` has passed), or never with `None`.
     pub fn arm(&self, at: Option<Mono>) -> io::Result<()> {
-        let timer = &self.fd.get_ref().0;
         match at {
             // A zero it_value would disarm: the earliest real instant is 1 ns.
-            Some(at) => timer
+            Some(at) => self
+                .fd
                 .set(
                     Expiration::OneShot(TimeSpec::from(Duration::from_nanos(at.as_nanos().max(1)))),
                     TimerSetTimeFlags::TFD_TIMER_ABSTIME,
                 )
                 .map_err(io_err("timerfd_settime")),
-            None => timer.unset().map_err(io_err("timerfd_settime(disarm)")),
+            None => self.fd.unset().map_err(io_err("timerfd_settime(disarm)")),
         }
     }
 
-    /// Waits for the armed deadline.
-    pub async fn expired(&self) -> io::Result<()> {
-        loop {
-            let mut guard = self.fd.readable().await?;
-            let fd: BorrowedFd<'_> = guard.get_inner().0.as_fd();
-            match nix::unistd::read(fd.as_raw_fd(), &mut [0u8; 8]) {
-                Ok(_) => return Ok(()),
-                Err(nix::Error::EAGAIN) => guard.clear_ready(),
-                Err(e) => return Err(io_err("read(timerfd)")(e)),
-            }
+    /// Consumes an expiry; `false` if the timer had not fired (a spurious wake).
+    pub fn take_expiry(&self) -> io::Result<bool> {
+        match nix::unistd::read(self.fd.as_fd().as_raw_fd(), &mut [0u8; 8]) {
+            Ok(_) => Ok(true),
+            Err(nix::Error::EAGAIN) => Ok(false),
+            Err(e) => Err(io_err("read(timerfd)")(e)),
         }
+    }
+}
+
+impl AsFd for DeadlineTimer {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 }
 
@@ -81,19 +72,31 @@ impl DeadlineTimer {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn fires_at_the_absolute_deadline_not_before() {
+    fn wait_readable(timer: &DeadlineTimer, ms: u16) -> bool {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        let mut fds = [PollFd::new(timer.as_fd(), PollFlags::POLLIN)];
+        poll(&mut fds, PollTimeout::from(ms)).unwrap() == 1
+    }
+
+    #[test]
+    fn fires_at_the_absolute_deadline_not_before() {
         let timer = DeadlineTimer::new().unwrap();
         let start = Mono::now();
         let at = start + Duration::from_micros(2_500);
         timer.arm(Some(at)).unwrap();
-        timer.expired().await.unwrap();
+        assert!(wait_readable(&timer, 1000));
+        assert!(timer.take_expiry().unwrap());
         assert!(Mono::now() >= at, "fired early");
-        // A deadline in the past fires at once.
+        // Consumed: nothing more to read.
+        assert!(!timer.take_expiry().unwrap());
+        // A deadline in the past fires at once; None disarms.
         timer.arm(Some(Mono(1))).unwrap();
-        tokio::time::timeout(Duration::from_secs(1), timer.expired())
-            .await
-            .expect("past deadline fires at once")
+        assert!(wait_readable(&timer, 1000));
+        assert!(timer.take_expiry().unwrap());
+        timer
+            .arm(Some(Mono::now() + Duration::from_millis(5)))
             .unwrap();
+        timer.arm(None).unwrap();
+        assert!(!wait_readable(&timer, 20));
     }
 }

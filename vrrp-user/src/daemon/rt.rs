@@ -1,0 +1,277 @@
+//! The advert thread: timers, decisions and advert sends, on SCHED_FIFO.
+//!
+//! It owns the controller, the advert sockets and a handle on the kernel's
+//! peer records, and sleeps in one epoll on three descriptors: the deadline
+//! timerfd, the XDP event ring buffer and an eventfd for input from the
+//! normal thread (tracker and link changes, shutdown). Everything it does
+//! is a syscall or two: a map read, a send, a map flag. Anything slower
+//! (VIPs over netlink, GARP/NA bursts, notify scripts, log lines) goes to
+//! the executor thread, in order, over a channel that never blocks.
+
+use std::{
+    os::fd::AsFd,
+    sync::{mpsc, Arc},
+    thread,
+};
+
+use aya::maps::{MapData, RingBuf};
+use nix::sys::{
+    epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout},
+    eventfd::{EfdFlags, EventFd},
+};
+use thiserror::Error;
+use tokio::sync::mpsc::UnboundedSender;
+use vrrp_common::PeerEvent;
+
+use super::{
+    advert::AdvertIo,
+    control::{Command, Controller, Event},
+    realtime,
+    timer::DeadlineTimer,
+};
+use crate::{bpf::Maps, time::Mono, track::Status, track::TrackerId};
+
+#[derive(Debug, Error)]
+pub enum RtError {
+    #[error("advert thread: {what}: {source}")]
+    Io {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("advert thread: {call}: {source}")]
+    Sys {
+        call: &'static str,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("advert thread panicked")]
+    Panicked,
+}
+
+/// What the normal thread tells the advert thread.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RtInput {
+    Tracker {
+        tracker: TrackerId,
+        status: Status,
+    },
+    Link {
+        ifindex: u32,
+        name: String,
+        up: bool,
+        removed: bool,
+    },
+    Shutdown,
+}
+
+/// What the advert thread hands to the executor thread.
+#[derive(Debug)]
+pub enum ToExecutor {
+    Command(Command),
+    /// An advert-path failure, for the log (the advert thread never logs
+    /// itself: a slow log sink must not stall it).
+    Error(String),
+}
+
+/// The advert thread's belongings.
+pub struct RtParts {
+    pub controller: Controller,
+    pub adverts: Vec<AdvertIo>,
+    pub maps: Maps,
+    pub ring: RingBuf<MapData>,
+}
+
+pub struct RtThread {
+    tx: mpsc::Sender<RtInput>,
+    wake: Arc<EventFd>,
+    handle: thread::JoinHandle<Result<(), RtError>>,
+}
+
+const TIMER: u64 = 0;
+const RING: u64 = 1;
+const WAKE: u64 = 2;
+
+impl RtThread {
+    /// Starts the thread; its first act is the controller's `start` event.
+    pub fn spawn(
+        parts: RtParts,
+        start: Event,
+        out: UnboundedSender<ToExecutor>,
+        priority: u8,
+    ) -> Result<Self, RtError> {
+        let (tx, rx) = mpsc::channel();
+        let wake = EventFd::from_flags(EfdFlags::EFD_NONBLOCK | EfdFlags::EFD_CLOEXEC).map_err(
+            |source| RtError::Sys {
+                call: "eventfd",
+                source,
+            },
+        )?;
+        let wake = Arc::new(wake);
+        let thread_wake = Arc::clone(&wake);
+        let handle = thread::Builder::new()
+            .name("xvrrpd-adverts".into())
+            .spawn(move || run(parts, start, rx, &thread_wake, &out, priority))
+            .map_err(|source| RtError::Io {
+                what: "spawning the thread",
+                source,
+            })?;
+        Ok(RtThread { tx, wake, handle })
+    }
+
+    /// Queues `input` and wakes the thread. Never blocks.
+    pub fn send(&self, input: RtInput) {
+        // A closed channel means the thread has ended; join() reports why.
+        if self.tx.send(input).is_ok() {
+            let _ = self.wake.write(1);
+        }
+    }
+
+    /// Asks for a clean stop (priority 0 from masters) and waits for it.
+    pub fn stop(self) -> Result<(), RtError> {
+        self.send(RtInput::Shutdown);
+        self.handle.join().map_err(|_| RtError::Panicked)?
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.handle.is_finished()
+    }
+}
+
+struct Loop<'a> {
+    parts: RtParts,
+    out: &'a UnboundedSender<ToExecutor>,
+}
+
+impl Loop<'_> {
+    fn dispatch(&mut self, event: Event) {
+        let commands = self.parts.controller.handle(event, Mono::now());
+        for c in commands {
+            match c {
+                Command::SendAdvert { instance, priority } => {
+                    if let Err(e) = self.parts.adverts[instance].send(priority) {
+                        let _ = self.out.send(ToExecutor::Error(e.to_string()));
+                    }
+                }
+                Command::WakeOnAny { instance, on } => {
+                    let maps = &mut self.parts.maps;
+                    if let Err(e) = self.parts.adverts[instance].set_wake_on_any(maps, on) {
+                        let _ = self.out.send(ToExecutor::Error(e.to_string()));
+                    }
+                }
+                other => {
+                    let _ = self.out.send(ToExecutor::Command(other));
+                }
+            }
+        }
+    }
+
+    /// The kernel's records, when they can matter: after a ring event, or
+    /// when some backup's down timer is due.
+    fn kernel_event(&mut self, ring: bool, timer: bool) {
+        let need = ring || self.parts.controller.backup_due_by(Mono::now());
+        let records = if need {
+            self.parts.maps.all_peers().unwrap_or_else(|e| {
+                let _ = self
+                    .out
+                    .send(ToExecutor::Error(format!("reading peer records: {e}")));
+                Vec::new()
+            })
+        } else {
+            Vec::new()
+        };
+        self.dispatch(Event::Kernel { records, timer });
+    }
+}
+
+fn run(
+    parts: RtParts,
+    start: Event,
+    rx: mpsc::Receiver<RtInput>,
+    wake: &EventFd,
+    out: &UnboundedSender<ToExecutor>,
+    priority: u8,
+) -> Result<(), RtError> {
+    if let Err(e) = realtime::make_current_thread_realtime(priority) {
+        let _ = out.send(ToExecutor::Error(format!(
+            "{e}: adverts are sent with normal scheduling (needs CAP_SYS_NICE)"
+        )));
+    }
+    let sys = |call| move |source| RtError::Sys { call, source };
+    let timer = DeadlineTimer::new().map_err(|source| RtError::Io {
+        what: "timerfd",
+        source,
+    })?;
+    let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(sys("epoll_create"))?;
+    let readable = |data| EpollEvent::new(EpollFlags::EPOLLIN, data);
+    epoll
+        .add(timer.as_fd(), readable(TIMER))
+        .map_err(sys("epoll_ctl(timerfd)"))?;
+    epoll
+        .add(parts.ring.as_fd(), readable(RING))
+        .map_err(sys("epoll_ctl(ring buffer)"))?;
+    epoll
+        .add(wake.as_fd(), readable(WAKE))
+        .map_err(sys("epoll_ctl(eventfd)"))?;
+
+    let mut lp = Loop { parts, out };
+    lp.dispatch(start);
+    let mut ready = [EpollEvent::empty(); 3];
+    loop {
+        timer
+            .arm(lp.parts.controller.next_deadline())
+            .map_err(|source| RtError::Io {
+                what: "arming the deadline timer",
+                source,
+            })?;
+        let n = match epoll.wait(&mut ready, EpollTimeout::NONE) {
+            Ok(n) => n,
+            Err(nix::Error::EINTR) => continue,
+            Err(e) => return Err(sys("epoll_wait")(e)),
+        };
+        let (mut fired, mut ring) = (false, false);
+        for ev in &ready[..n] {
+            match ev.data() {
+                TIMER => {
+                    fired |= timer.take_expiry().map_err(|source| RtError::Io {
+                        what: "reading the deadline timer",
+                        source,
+                    })?
+                }
+                RING => {
+                    while let Some(item) = lp.parts.ring.next() {
+                        ring |= item.len() >= std::mem::size_of::<PeerEvent>();
+                    }
+                }
+                _ => {
+                    // Counter reset; the inputs themselves are in the channel.
+                    let _ = wake.read();
+                }
+            }
+        }
+        if fired || ring {
+            lp.kernel_event(ring, fired);
+        }
+        while let Ok(input) = rx.try_recv() {
+            let event = match input {
+                RtInput::Tracker { tracker, status } => Event::Tracker { tracker, status },
+                RtInput::Link {
+                    ifindex,
+                    name,
+                    up,
+                    removed,
+                } => Event::Link {
+                    ifindex,
+                    name,
+                    up,
+                    removed,
+                },
+                RtInput::Shutdown => {
+                    lp.dispatch(Event::Shutdown);
+                    return Ok(());
+                }
+            };
+            lp.dispatch(event);
+        }
+    }
+}
