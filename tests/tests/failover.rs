@@ -64,7 +64,7 @@ fn election_failover_on_kill_and_on_sigterm() -> Result<()> {
         "priority 0 should make takeover faster than Master_Down_Interval: {took:?}"
     );
     assert!(
-        master.log_text().contains("Master -> Stopped") || master.log_text().contains("Stopped"),
+        master.log_text().contains("(VI_1) sent 0 priority"),
         "{}",
         master.log_text()
     );

@@ -38,7 +38,7 @@ fn paused_or_firewalled_xvrrpd_backup_stays_backup() -> Result<()> {
     lab.steady(0, Duration::from_secs(3))
         .map_err(|e| anyhow::anyhow!("after SIGCONT: {e}\n{}", backup.log_text()))?;
     assert!(
-        !backup.log_text().contains("-> Master"),
+        !backup.log_text().contains("Entering MASTER STATE"),
         "paused backup took over:\n{}",
         backup.log_text()
     );
@@ -52,7 +52,7 @@ fn paused_or_firewalled_xvrrpd_backup_stays_backup() -> Result<()> {
         )
     })?;
     assert!(
-        !backup.log_text().contains("-> Master"),
+        !backup.log_text().contains("Entering MASTER STATE"),
         "firewalled backup took over:\n{}",
         backup.log_text()
     );

@@ -30,7 +30,7 @@ fn three_nodes_elect_by_priority_and_fail_over_in_order() -> Result<()> {
     );
     lab.steady(1, Duration::from_secs(5)).unwrap();
     assert!(
-        !c.log_text().contains("-> Master"),
+        !c.log_text().contains("Entering MASTER STATE"),
         "priority 100 must not have become master:\n{}",
         c.log_text()
     );
@@ -78,7 +78,7 @@ fn nopreempt_keeps_the_current_master() -> Result<()> {
     let high = lab.xvrrpd(0, &instance_config(200, "nopreempt"))?;
     lab.steady(1, Duration::from_secs(6)).unwrap();
     assert!(
-        !high.log_text().contains("-> Master"),
+        !high.log_text().contains("Entering MASTER STATE"),
         "nopreempt node preempted:\n{}",
         high.log_text()
     );
@@ -135,7 +135,11 @@ fn link_down_moves_the_vip() -> Result<()> {
         a.log_text(),
         b.log_text()
     );
-    assert!(a.log_text().contains("-> Fault"), "{}", a.log_text());
+    assert!(
+        a.log_text().contains("Entering FAULT STATE"),
+        "{}",
+        a.log_text()
+    );
     lab.segment.hub.ip(&["link", "set", "p0", "up"])?;
     assert!(
         lab.wait_holder(0, Duration::from_secs(10)),
@@ -172,7 +176,11 @@ fn use_vmac_sends_from_the_virtual_mac() -> Result<()> {
     );
     // The backup hears the master through the vmac and stays backup.
     std::thread::sleep(Duration::from_secs(5));
-    assert!(!b.log_text().contains("-> Master"), "{}", b.log_text());
+    assert!(
+        !b.log_text().contains("Entering MASTER STATE"),
+        "{}",
+        b.log_text()
+    );
     assert!(!lab.nodes[1].ns.has_address("eth0", VIP));
     let seen = watch.log_text();
     assert!(

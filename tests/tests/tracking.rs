@@ -123,7 +123,8 @@ fn check_script_moves_the_vip(peer: Impl) -> Result<()> {
         &[&a, &b],
     );
     assert!(
-        a.log_text().contains("effective priority changed"),
+        a.log_text()
+            .contains("(VI_1) Changing effective priority from"),
         "{}",
         a.log_text()
     );
@@ -204,7 +205,11 @@ fn hanging_script_is_killed_at_its_timeout_and_faults_the_instance() -> Result<(
         "hanging check: FAULT moves the VIP",
         &[&a, &b],
     );
-    assert!(a.log_text().contains("-> Fault"), "{}", a.log_text());
+    assert!(
+        a.log_text().contains("Entering FAULT STATE"),
+        "{}",
+        a.log_text()
+    );
     // Every hung run, and the child it started, is killed and reaped.
     assert!(
         tests::wait_until(Duration::from_secs(3), Duration::from_millis(50), || {
@@ -405,7 +410,8 @@ fn track_file_moves_the_vip(peer: Impl) -> Result<()> {
         &[&a, &b],
     );
     assert!(
-        a.log_text().contains("to=50") || a.log_text().contains("to: 50"),
+        a.log_text()
+            .contains("Changing effective priority from 200 to 50"),
         "priority 50 expected:\n{}",
         a.log_text()
     );
@@ -429,7 +435,11 @@ fn track_file_moves_the_vip(peer: Impl) -> Result<()> {
         "file -254: FAULT",
         &[&a, &b],
     );
-    assert!(a.log_text().contains("-> Fault"), "{}", a.log_text());
+    assert!(
+        a.log_text().contains("Entering FAULT STATE"),
+        "{}",
+        a.log_text()
+    );
     assert!(zombies_of(a.pid()).is_empty(), "zombies left by xvrrpd");
     Ok(())
 }
@@ -736,7 +746,7 @@ fn sync_group_fails_over_together(peer: Impl) -> Result<()> {
         logs(&[&a, &b])
     );
     assert!(
-        a.log_text().contains("VI_1") && a.log_text().matches("-> Fault").count() >= 2,
+        a.log_text().contains("VI_1") && a.log_text().matches("Entering FAULT STATE").count() >= 2,
         "both instances in FAULT:\n{}",
         a.log_text()
     );

@@ -13,6 +13,7 @@ pub mod engine;
 pub mod network;
 pub mod notify;
 pub mod packet;
+pub mod report;
 pub mod status;
 pub mod time;
 pub mod track;

@@ -78,7 +78,7 @@ fn main() -> Result<()> {
         who(&lab)
     ));
     say("xvrrpd's transitions:");
-    for line in xv.log_text().lines().filter(|l| l.contains("->")) {
+    for line in xv.log_text().lines().filter(|l| l.contains("Entering")) {
         println!("    {line}");
     }
     say("done; tearing the lab down");

@@ -157,6 +157,49 @@ pub enum Note {
     CascadeStopped,
 }
 
+/// What happened to one instance so far (for the status, metrics and
+/// keepalived's stats dump).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InstanceStats {
+    pub transitions: u64,
+    pub become_master: u64,
+    /// Left MASTER (for BACKUP, FAULT or STOP).
+    pub release_master: u64,
+    pub adverts_sent: u64,
+    pub priority_zero_sent: u64,
+    /// Adverts the engine was given (kernel records; routine adverts are
+    /// counted by the kernel, not here).
+    pub adverts_fed: u64,
+    /// Priority-0 adverts among them (the kernel always wakes us for one).
+    pub priority_zero_received: u64,
+    pub last_transition: Option<TransitionRecord>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransitionRecord {
+    pub from: State,
+    pub to: State,
+    pub reason: Reason,
+    pub at: Mono,
+}
+
+/// One instance as the status shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceView {
+    pub state: State,
+    pub base_priority: u8,
+    pub effective_priority: u8,
+    /// The master as the engine knows it (our own address while master).
+    pub master_addr: Option<std::net::IpAddr>,
+    /// Each tracker with its weight as this instance counts it, and its status.
+    pub trackers: Vec<(Weighted, Option<Status>)>,
+    pub faulted_by: Vec<TrackerId>,
+    /// The instance's own interface is down (and counts).
+    pub link_down: bool,
+    pub group: Option<GroupId>,
+    pub stats: InstanceStats,
+}
+
 /// One instance as the controller runs it.
 #[derive(Debug, Clone)]
 struct Controlled {
@@ -176,6 +219,7 @@ struct Controlled {
     fed_fault: Option<bool>,
     /// Latest kernel arrival already fed to the engine, per peer.
     fed: HashMap<PeerKey, u64>,
+    stats: InstanceStats,
 }
 
 impl Controlled {
@@ -222,6 +266,7 @@ impl Controller {
                     tracked_priority: p.engine.priority,
                     fed_fault: None,
                     fed: HashMap::new(),
+                    stats: InstanceStats::default(),
                 })
             })
             .collect::<Result<_, _>>()?;
@@ -293,6 +338,33 @@ impl Controller {
 
     pub fn status(&self, id: &TrackerId) -> Option<Status> {
         self.statuses.get(id).copied()
+    }
+
+    /// Every instance as the status shows it.
+    pub fn snapshot(&self) -> Vec<InstanceView> {
+        self.instances
+            .iter()
+            .map(|i| InstanceView {
+                state: i.engine.state(),
+                base_priority: i.base_priority,
+                effective_priority: i.engine.effective_priority(),
+                master_addr: i.engine.master_addr(),
+                trackers: i
+                    .tracked
+                    .iter()
+                    .map(|w| (w.clone(), self.statuses.get(&w.tracker).copied()))
+                    .collect(),
+                faulted_by: i.faulted_by.clone(),
+                link_down: i.primary_down(),
+                group: i.group,
+                stats: i.stats,
+            })
+            .collect()
+    }
+
+    /// Each sync group's settled state (`None` while its members move).
+    pub fn group_states(&self) -> Vec<Option<NotifyState>> {
+        self.groups.iter().map(|g| g.state).collect()
     }
 
     /// When the next `Kernel { timer: true }` event is due.
@@ -420,6 +492,8 @@ impl Controller {
             let inst = &mut self.instances[i];
             let mut actions = Vec::new();
             for seen in unseen_adverts(inst.key, records, &mut inst.fed) {
+                inst.stats.adverts_fed += 1;
+                inst.stats.priority_zero_received += u64::from(seen.priority == 0);
                 actions.extend(inst.engine.handle(Input::Advert(seen), now));
             }
             if timer {
@@ -454,7 +528,7 @@ impl Controller {
                 break;
             }
             for action in actions {
-                let Some((from, to, reason)) = self.command(i, action, out) else {
+                let Some((from, to, reason)) = self.command(i, action, now, out) else {
                     continue;
                 };
                 let Some(g) = self.instances[i].group else {
@@ -486,13 +560,21 @@ impl Controller {
         &mut self,
         i: InstanceId,
         action: Action,
+        now: Mono,
         out: &mut Vec<Command>,
     ) -> Option<(State, State, Reason)> {
+        let stats = &mut self.instances[i].stats;
         match action {
-            Action::SendAdvert { priority } => out.push(Command::SendAdvert {
-                instance: i,
-                priority,
-            }),
+            Action::SendAdvert { priority } => {
+                stats.adverts_sent += 1;
+                if priority == engine::PRIORITY_STOP {
+                    stats.priority_zero_sent += 1;
+                }
+                out.push(Command::SendAdvert {
+                    instance: i,
+                    priority,
+                })
+            }
             Action::AddVips => out.push(Command::AddVips(i)),
             Action::RemoveVips => out.push(Command::RemoveVips(i)),
             Action::SendGarpBurst(burst) => out.push(Command::GarpBurst { instance: i, burst }),
@@ -519,6 +601,15 @@ impl Controller {
                 reason,
                 priority,
             } => {
+                stats.transitions += 1;
+                stats.become_master += u64::from(to == State::Master);
+                stats.release_master += u64::from(from == State::Master);
+                stats.last_transition = Some(TransitionRecord {
+                    from,
+                    to,
+                    reason,
+                    at: now,
+                });
                 out.push(Command::Transition {
                     instance: i,
                     from,

@@ -27,6 +27,7 @@ use super::{
 use crate::{
     bpf::{BpfError, Maps, Recorder},
     config,
+    engine::{Reason, State},
     network::{
         garp::{GarpError, GarpSender, Pacing},
         netlink::{Netlink, NetlinkError, Vip},
@@ -109,6 +110,7 @@ pub struct Started {
     pub plans: Vec<InstancePlan>,
     pub groups: Vec<GroupPlan>,
     pub adverts: Vec<AdvertIo>,
+    pub attachments: Vec<crate::report::AttachmentReport>,
 }
 
 pub struct Executor {
@@ -143,8 +145,20 @@ impl Executor {
         let mut plans = Vec::with_capacity(config.instances.len());
         let mut instances = Vec::with_capacity(config.instances.len());
         let mut adverts = Vec::with_capacity(config.instances.len());
+        let mut attachments: Vec<crate::report::AttachmentReport> = Vec::new();
         for (index, cfg) in config.instances.iter().enumerate() {
-            let (plan, io, advert) = start_instance(config, index, &netlink, &mut recorder).await?;
+            let (plan, io, advert, mode) =
+                start_instance(config, index, &netlink, &mut recorder).await?;
+            if !attachments.iter().any(|a| a.interface == plan.interface) {
+                attachments.push(crate::report::AttachmentReport {
+                    interface: plan.interface.clone(),
+                    mode: match mode {
+                        crate::bpf::AttachMode::Native => "xdp native",
+                        crate::bpf::AttachMode::Generic => "xdp generic",
+                    }
+                    .into(),
+                });
+            }
             adverts.push(advert);
             let io = InstanceIo {
                 notify: cfg.notify.clone(),
@@ -174,6 +188,7 @@ impl Executor {
             plans,
             groups,
             adverts,
+            attachments,
         })
     }
 
@@ -229,10 +244,7 @@ impl Executor {
                 to,
                 reason,
                 priority,
-            } => {
-                let name = &self.instances[instance].name;
-                info!(instance = %name, "{from:?} -> {to:?} ({reason:?}), priority {priority}");
-            }
+            } => log_transition(&self.instances[instance].name, from, to, reason, priority),
             Command::Notify {
                 owner,
                 state,
@@ -268,7 +280,7 @@ impl Executor {
                 warn!(instance = %name(instance), "fault: {}", by.join(", "));
             }
             Note::PriorityChanged { instance, from, to } => {
-                info!(instance = %name(instance), from, to, "effective priority changed")
+                info!(instance = %name(instance), "({}) Changing effective priority from {from} to {to}", name(instance))
             }
             Note::TrackerChanged { tracker, status } => {
                 info!(tracker = %tracker, status = ?status, "tracker changed")
@@ -283,10 +295,10 @@ impl Executor {
                 master,
             } => {
                 let to = if master { "MASTER" } else { "BACKUP" };
-                info!(group = %group(g), instance = %name(instance), "syncing to {to} with {}", name(with));
+                info!(group = %group(g), instance = %name(instance), with = %name(with), "VRRP_Group({}) Syncing instances to {to} state", group(g));
             }
             Note::GroupReady { group: g } => {
-                info!(group = %group(g), "every member wants master: syncing to MASTER")
+                info!(group = %group(g), "VRRP_Group({}) every member wants MASTER", group(g))
             }
             Note::GroupState { group: g, state } => {
                 info!(group = %group(g), ?state, "sync group state")
@@ -328,7 +340,7 @@ async fn start_instance(
     index: usize,
     netlink: &Netlink,
     recorder: &mut Recorder,
-) -> Result<(InstancePlan, InstanceIo, AdvertIo), Box<ExecuteError>> {
+) -> Result<(InstancePlan, InstanceIo, AdvertIo, crate::bpf::AttachMode), Box<ExecuteError>> {
     let cfg = &config.instances[index];
     let name = cfg.name.clone();
     let interface_err = |interface: &str| {
@@ -430,7 +442,7 @@ async fn start_instance(
             source: Box::new(source),
         })
     };
-    recorder.attach(&plan.interface).map_err(bpf)?;
+    let mode = recorder.attach(&plan.interface).map_err(bpf)?;
     recorder
         .maps
         .set_instance(plan.key, plan.xdp)
@@ -454,7 +466,7 @@ async fn start_instance(
         garp_pacing: plan.engine.garp.spacing,
         notify: config::Notify::default(),
     };
-    Ok((plan, io, advert))
+    Ok((plan, io, advert, mode))
 }
 
 async fn remove_vips(io: &InstanceIo, netlink: &Netlink) {
@@ -475,6 +487,8 @@ pub struct Ready {
     pub ring: RingBuf<MapData>,
     /// Where the advert thread sends what it does not do itself.
     pub to_executor: UnboundedSender<ToExecutor>,
+    /// How the recorder is attached, per interface.
+    pub attachments: Vec<crate::report::AttachmentReport>,
 }
 
 /// The executor thread: sets everything up on its own runtime (so its
@@ -590,6 +604,7 @@ async fn set_up(
         maps,
         ring,
         to_executor,
+        attachments: started.attachments,
     };
     Ok((started.executor, ready))
 }
@@ -603,5 +618,44 @@ impl Executor {
                 ToExecutor::Error(e) => warn!("{e}"),
             }
         }
+    }
+}
+
+/// State changes in keepalived's words, so log-based alerts keep matching
+/// ("(VI_1) Entering MASTER STATE"); the structured fields come alongside.
+fn log_transition(name: &str, from: State, to: State, reason: Reason, priority: u8) {
+    let why = crate::daemon::report::reason_words(reason);
+    match (from, to, reason) {
+        (State::Initialize, State::Backup, _) => {
+            info!(instance = %name, priority, reason = why, "({name}) Entering BACKUP STATE (init)")
+        }
+        (State::Initialize, State::Fault, _) => {
+            info!(instance = %name, priority, reason = why, "({name}) Entering FAULT STATE (init)")
+        }
+        (_, State::Master, _) => {
+            match reason {
+                Reason::MasterDownTimer => {
+                    info!(instance = %name, "({name}) Receive advertisement timeout")
+                }
+                Reason::PriorityZeroReceived => {
+                    info!(instance = %name, "({name}) Backup received priority 0 advertisement")
+                }
+                _ => {}
+            }
+            info!(instance = %name, priority, reason = why, "({name}) Entering MASTER STATE")
+        }
+        (_, State::Backup, _) => {
+            info!(instance = %name, priority, reason = why, "({name}) Entering BACKUP STATE")
+        }
+        (_, State::Fault, _) => {
+            info!(instance = %name, priority, reason = why, "({name}) Entering FAULT STATE")
+        }
+        (from, State::Stopped, _) => {
+            if from == State::Master {
+                info!(instance = %name, "({name}) sent 0 priority");
+            }
+            info!(instance = %name, priority, reason = why, "({name}) Stopped")
+        }
+        (_, State::Initialize, _) => {}
     }
 }

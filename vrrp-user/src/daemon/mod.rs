@@ -12,6 +12,7 @@ pub mod execute;
 pub mod plan;
 pub mod realtime;
 pub mod reload;
+pub mod report;
 pub mod rt;
 pub mod sim;
 pub mod sync;
@@ -29,11 +30,12 @@ use tokio::{signal::unix, sync::mpsc};
 use tracing::{error, info, warn};
 
 use crate::{
-    bpf::BpfError,
+    bpf::{self, BpfError},
     config::{self, ConfigError},
     engine::ParamsError,
     network::netlink::{LinkEvents, Netlink, NetlinkError},
     notify::NotifyError,
+    report::{ReportHandle, ReportRequests},
     track::EventReceiver,
 };
 use control::{Controller, Event};
@@ -176,7 +178,29 @@ async fn start_and_serve(
         instances = ready.plans.len(),
         "running"
     );
-    let result = event_loop(&rt, track_rx, xcpu, &opts.config, config).await;
+    let (reports, report_rx) = ReportHandle::new();
+    let reporter = Reporter {
+        fixed_config: opts.config.display().to_string(),
+        router_id: config.global.router_id.clone(),
+        started: std::time::SystemTime::now(),
+        rt_priority: settings.priority,
+        attachments: ready.attachments.clone(),
+        reloads: crate::report::ReloadReport::default(),
+        plans: ready.plans.clone(),
+        groups: ready.groups.clone(),
+        maps: bpf::Maps::open_pinned(&opts.pin_dir).ok(),
+    };
+    let _keep = reports;
+    let result = event_loop(
+        &rt,
+        track_rx,
+        xcpu,
+        report_rx,
+        reporter,
+        &opts.config,
+        config,
+    )
+    .await;
     for h in trackers {
         h.abort();
     }
@@ -191,6 +215,8 @@ async fn event_loop(
     rt: &RtThread,
     mut track_rx: EventReceiver,
     mut xcpu: unix::Signal,
+    mut report_rx: ReportRequests,
+    reporter: Reporter,
     config_path: &Path,
     running: &config::Config,
 ) -> Result<(), DaemonError> {
@@ -219,7 +245,46 @@ async fn event_loop(
                 removed: ev.removed,
             }),
             Some(ev) = track_rx.recv() => rt.send(RtInput::Tracker { tracker: ev.tracker, status: ev.status }),
+            Some(reply) = report_rx.recv() => {
+                if let Some(snapshot) = rt.snapshot().await {
+                    let _ = reply.send(reporter.build(&snapshot));
+                }
+            }
         }
+    }
+}
+
+/// Everything the status report needs besides the advert thread's snapshot.
+struct Reporter {
+    fixed_config: String,
+    router_id: Option<String>,
+    started: std::time::SystemTime,
+    rt_priority: u8,
+    attachments: Vec<crate::report::AttachmentReport>,
+    reloads: crate::report::ReloadReport,
+    plans: Vec<plan::InstancePlan>,
+    groups: Vec<plan::GroupPlan>,
+    /// Our own handle on the pinned maps (counters, peer records).
+    maps: Option<bpf::Maps>,
+}
+
+impl Reporter {
+    fn build(&self, snapshot: &rt::RtSnapshot) -> crate::report::DaemonReport {
+        let fixed = report::Fixed {
+            config_file: &self.fixed_config,
+            router_id: self.router_id.as_deref(),
+            started: self.started,
+            rt_priority: self.rt_priority,
+            attachments: &self.attachments,
+            reloads: &self.reloads,
+        };
+        report::build(
+            &fixed,
+            &self.plans,
+            &self.groups,
+            snapshot,
+            self.maps.as_ref(),
+        )
     }
 }
 

@@ -25,11 +25,16 @@ use vrrp_common::PeerEvent;
 
 use super::{
     advert::AdvertIo,
-    control::{Command, Controller, Event},
+    control::{Command, Controller, Event, InstanceView},
     realtime,
     timer::DeadlineTimer,
 };
-use crate::{bpf::Maps, time::Mono, track::Status, track::TrackerId};
+use crate::{
+    bpf::Maps,
+    notify::NotifyState,
+    time::Mono,
+    track::{Status, TrackerId},
+};
 
 #[derive(Debug, Error)]
 pub enum RtError {
@@ -49,8 +54,15 @@ pub enum RtError {
     Panicked,
 }
 
+/// The controller's view, taken on the advert thread.
+#[derive(Debug, Clone)]
+pub struct RtSnapshot {
+    pub instances: Vec<InstanceView>,
+    pub groups: Vec<Option<NotifyState>>,
+}
+
 /// What the normal thread tells the advert thread.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub enum RtInput {
     Tracker {
         tracker: TrackerId,
@@ -62,6 +74,8 @@ pub enum RtInput {
         up: bool,
         removed: bool,
     },
+    /// Report the controller's view (status, metrics, dumps).
+    Snapshot(tokio::sync::oneshot::Sender<RtSnapshot>),
     Shutdown,
 }
 
@@ -117,6 +131,13 @@ impl RtThread {
                 source,
             })?;
         Ok(RtThread { tx, wake, handle })
+    }
+
+    /// The controller's view, from the advert thread.
+    pub async fn snapshot(&self) -> Option<RtSnapshot> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.send(RtInput::Snapshot(tx));
+        rx.await.ok()
     }
 
     /// Queues `input` and wakes the thread. Never blocks.
@@ -266,6 +287,14 @@ fn run(
                     up,
                     removed,
                 },
+                RtInput::Snapshot(reply) => {
+                    let c = &lp.parts.controller;
+                    let _ = reply.send(RtSnapshot {
+                        instances: c.snapshot(),
+                        groups: c.group_states(),
+                    });
+                    continue;
+                }
                 RtInput::Shutdown => {
                     lp.dispatch(Event::Shutdown);
                     return Ok(());
