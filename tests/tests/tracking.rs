@@ -93,28 +93,32 @@ fn check_script_moves_the_vip(peer: Impl) -> Result<()> {
         &[&a, &b],
     );
 
-    // Failing: 200 - 150 = 50 < 100. At the moment xvrrpd reports the
-    // script failed, exactly fall=2 failed runs are on record (the next
-    // run is a second away).
+    // Failing: 200 - 150 = 50 < 100, after fall=2 failed runs. The runs
+    // file is the clock here: log lines are written by a logging thread
+    // and may lag behind on a loaded machine.
     fs::remove_file(&ok)?;
     let changes = |a: &Proc| a.log_text().matches("tracker changed").count();
-    assert!(
-        tests::wait_until(
-            Duration::from_secs(5),
-            Duration::from_millis(10),
-            || changes(&a) == 1
-        ),
-        "script failure not reported\n{}",
-        a.log_text()
-    );
     let trailing = |text: &str, what: &str| text.lines().rev().take_while(|l| *l == what).count();
-    let runs_text = fs::read_to_string(&runs)?;
-    assert_eq!(trailing(&runs_text, "fail"), 2, "fall 2: {runs_text}");
+    let runs_now = || fs::read_to_string(&runs).unwrap_or_default();
+    assert!(
+        tests::wait_until(Duration::from_secs(5), Duration::from_millis(10), || {
+            trailing(&runs_now(), "fail") >= 2
+        }),
+        "the script did not fail twice: {}",
+        runs_now()
+    );
     // The peer ignores the lower priority and waits out Master_Down_Interval
     // from the last advert at 200 (at most one interval before the drop):
-    // never sooner than 2.6 s after it.
+    // never sooner than 2.6 s after the second failed run. Had xvrrpd
+    // dropped after one failure, the peer would take over a second sooner.
     lab.steady(0, Duration::from_secs(2))
         .map_err(|e| anyhow::anyhow!("peer preempted before Master_Down_Interval: {e}"))?;
+    assert_eq!(
+        changes(&a),
+        1,
+        "one report for the failure:\n{}",
+        a.log_text()
+    );
     expect_holder(
         &lab,
         1,
@@ -129,8 +133,16 @@ fn check_script_moves_the_vip(peer: Impl) -> Result<()> {
         a.log_text()
     );
 
-    // Recovering: reported after exactly rise=3 good runs.
+    // Recovering: reported after rise=3 good runs, not before.
     fs::write(&ok, "")?;
+    assert!(
+        tests::wait_until(Duration::from_secs(5), Duration::from_millis(10), || {
+            trailing(&runs_now(), "ok") >= 2
+        }),
+        "the script did not succeed twice: {}",
+        runs_now()
+    );
+    assert_eq!(changes(&a), 1, "reported after 2 good runs (rise 3)");
     assert!(
         tests::wait_until(
             Duration::from_secs(6),
@@ -140,8 +152,7 @@ fn check_script_moves_the_vip(peer: Impl) -> Result<()> {
         "script recovery not reported\n{}",
         a.log_text()
     );
-    let runs_text = fs::read_to_string(&runs)?;
-    assert_eq!(trailing(&runs_text, "ok"), 3, "rise 3: {runs_text}");
+    assert!(trailing(&runs_now(), "ok") >= 3, "rise 3: {}", runs_now());
     expect_holder(
         &lab,
         0,

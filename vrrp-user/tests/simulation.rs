@@ -431,7 +431,7 @@ fn sync_group_fault_moves_every_member() {
     let group_notifies: Vec<NotifyState> = sim.nodes[b]
         .notifies
         .iter()
-        .filter(|n| n.1 == NotifyOwner::Group(0))
+        .filter(|n| n.1 == NotifyOwner::Group("G".into()))
         .map(|n| n.2)
         .collect();
     assert_eq!(

@@ -27,9 +27,12 @@ use crate::{
     track::{priority, priority::Weighted, Status, TrackerId},
 };
 
-/// Index of an instance in the plans the controller was built from.
+/// An instance's slot: its index in the plans the daemon started with, and
+/// for instances a reload adds, a number never used before. Commands name
+/// instances by slot, so a reload that reorders or removes instances never
+/// makes a command in flight land on the wrong one.
 pub type InstanceId = usize;
-/// Index of a sync group in the group plans.
+/// Index of a sync group in the current group plans (internal).
 pub type GroupId = usize;
 
 /// Cascades of sync-group moves are short (each member moves at most once
@@ -64,10 +67,11 @@ pub enum Event {
 }
 
 /// Whose notify scripts run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum NotifyOwner {
     Instance(InstanceId),
-    Group(GroupId),
+    /// By name: groups are renumbered by a reload.
+    Group(String),
 }
 
 /// What the executor must do, in order.
@@ -129,17 +133,17 @@ pub enum Note {
     },
     /// A sync-group member is moved along with another.
     Syncing {
-        group: GroupId,
+        group: String,
         instance: InstanceId,
         with: InstanceId,
         master: bool,
     },
     /// Every member wants master: the group goes master together.
     GroupReady {
-        group: GroupId,
+        group: String,
     },
     GroupState {
-        group: GroupId,
+        group: String,
         state: NotifyState,
     },
     AdvertIgnored {
@@ -203,6 +207,7 @@ pub struct InstanceView {
 /// One instance as the controller runs it.
 #[derive(Debug, Clone)]
 struct Controlled {
+    slot: InstanceId,
     key: InstanceKey,
     engine: engine::Instance,
     base_priority: u8,
@@ -230,7 +235,9 @@ impl Controlled {
 
 #[derive(Debug, Clone)]
 struct Group {
-    members: Vec<InstanceId>,
+    name: String,
+    /// Indexes into `Controller::instances`.
+    members: Vec<usize>,
     /// Last state notified.
     state: Option<NotifyState>,
 }
@@ -253,8 +260,10 @@ impl Controller {
     pub fn new(plans: &[InstancePlan], groups: &[GroupPlan]) -> Result<Self, engine::ParamsError> {
         let instances = plans
             .iter()
-            .map(|p| {
+            .enumerate()
+            .map(|(slot, p)| {
                 Ok(Controlled {
+                    slot,
                     key: p.key,
                     engine: engine::Instance::new(p.engine.clone())?,
                     base_priority: p.engine.priority,
@@ -273,6 +282,7 @@ impl Controller {
         let groups = groups
             .iter()
             .map(|g| Group {
+                name: g.name.clone(),
                 members: g.members.clone(),
                 state: None,
             })
@@ -444,11 +454,11 @@ impl Controller {
     /// trackers and links, and feeds the engines what changed.
     fn refresh(&mut self, now: Mono, out: &mut Vec<Command>) {
         let mut own_fault = Vec::with_capacity(self.instances.len());
-        for (i, inst) in self.instances.iter_mut().enumerate() {
+        for inst in self.instances.iter_mut() {
             let effect = priority::effect(inst.base_priority, &inst.tracked, &self.statuses);
             if effect.faulted_by != inst.faulted_by && effect.fault() {
                 out.push(Command::Note(Note::FaultedBy {
-                    instance: i,
+                    instance: inst.slot,
                     by: effect.faulted_by.clone(),
                 }));
             }
@@ -461,7 +471,7 @@ impl Controller {
             let current = self.instances[i].engine.effective_priority();
             if priority != current {
                 out.push(Command::Note(Note::PriorityChanged {
-                    instance: i,
+                    instance: self.instances[i].slot,
                     from: current,
                     to: priority,
                 }));
@@ -543,9 +553,9 @@ impl Controller {
                 for (j, input) in sync::follow(&members, pos, from, to, reason) {
                     let target = self.groups[g].members[j];
                     out.push(Command::Note(Note::Syncing {
-                        group: g,
-                        instance: target,
-                        with: i,
+                        group: self.groups[g].name.clone(),
+                        instance: self.instances[target].slot,
+                        with: self.instances[i].slot,
                         master: input == Input::SyncMaster,
                     }));
                     let more = self.instances[target].engine.handle(input, now);
@@ -563,6 +573,7 @@ impl Controller {
         now: Mono,
         out: &mut Vec<Command>,
     ) -> Option<(State, State, Reason)> {
+        let slot = self.instances[i].slot;
         let stats = &mut self.instances[i].stats;
         match action {
             Action::SendAdvert { priority } => {
@@ -571,26 +582,29 @@ impl Controller {
                     stats.priority_zero_sent += 1;
                 }
                 out.push(Command::SendAdvert {
-                    instance: i,
+                    instance: slot,
                     priority,
                 })
             }
-            Action::AddVips => out.push(Command::AddVips(i)),
-            Action::RemoveVips => out.push(Command::RemoveVips(i)),
-            Action::SendGarpBurst(burst) => out.push(Command::GarpBurst { instance: i, burst }),
+            Action::AddVips => out.push(Command::AddVips(slot)),
+            Action::RemoveVips => out.push(Command::RemoveVips(slot)),
+            Action::SendGarpBurst(burst) => out.push(Command::GarpBurst {
+                instance: slot,
+                burst,
+            }),
             Action::AdvertIgnored {
                 src,
                 priority,
                 reason,
             } => out.push(Command::Note(Note::AdvertIgnored {
-                instance: i,
+                instance: slot,
                 src,
                 priority,
                 reason,
             })),
             Action::MasterIntervalAdopted { from, to } => {
                 out.push(Command::Note(Note::IntervalAdopted {
-                    instance: i,
+                    instance: slot,
                     from,
                     to,
                 }))
@@ -611,19 +625,19 @@ impl Controller {
                     at: now,
                 });
                 out.push(Command::Transition {
-                    instance: i,
+                    instance: slot,
                     from,
                     to,
                     reason,
                     priority,
                 });
                 out.push(Command::WakeOnAny {
-                    instance: i,
+                    instance: slot,
                     on: to == State::Master,
                 });
                 if let Some(state) = notify_state(to) {
                     out.push(Command::Notify {
-                        owner: NotifyOwner::Instance(i),
+                        owner: NotifyOwner::Instance(slot),
                         state,
                         priority,
                     });
@@ -651,7 +665,9 @@ impl Controller {
         for g in 0..self.groups.len() {
             let ready = sync::ready_for_master(&self.members(g));
             if !ready.is_empty() {
-                out.push(Command::Note(Note::GroupReady { group: g }));
+                out.push(Command::Note(Note::GroupReady {
+                    group: self.groups[g].name.clone(),
+                }));
             }
             for j in ready {
                 let target = self.groups[g].members[j];
@@ -660,10 +676,13 @@ impl Controller {
             let state = sync::group_state(&self.members(g));
             if let Some(state) = state.filter(|s| Some(*s) != self.groups[g].state) {
                 self.groups[g].state = Some(state);
-                out.push(Command::Note(Note::GroupState { group: g, state }));
+                out.push(Command::Note(Note::GroupState {
+                    group: self.groups[g].name.clone(),
+                    state,
+                }));
                 // keepalived gives groups priority 0.
                 out.push(Command::Notify {
-                    owner: NotifyOwner::Group(g),
+                    owner: NotifyOwner::Group(self.groups[g].name.clone()),
                     state,
                     priority: 0,
                 });

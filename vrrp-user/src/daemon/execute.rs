@@ -114,7 +114,8 @@ pub struct Started {
 }
 
 pub struct Executor {
-    instances: Vec<InstanceIo>,
+    /// By slot (see `control::InstanceId`); `None` once retired by a reload.
+    instances: Vec<Option<InstanceIo>>,
     groups: Vec<GroupIo>,
     pub netlink: Netlink,
     pub recorder: Recorder,
@@ -167,7 +168,7 @@ impl Executor {
             // A VIP left by an earlier run is not ours until we are master.
             remove_vips(&io, &netlink).await;
             plans.push(plan);
-            instances.push(io);
+            instances.push(Some(io));
         }
         let groups = plan::groups(config);
         let group_io = plan::active_groups(config)
@@ -192,8 +193,13 @@ impl Executor {
         })
     }
 
-    pub fn name(&self, i: InstanceId) -> &str {
-        &self.instances[i].name
+    /// The instance in `slot`, if it still runs.
+    fn io(&self, slot: InstanceId) -> Option<&InstanceIo> {
+        self.instances.get(slot).and_then(Option::as_ref)
+    }
+
+    pub fn name(&self, slot: InstanceId) -> &str {
+        self.io(slot).map_or("?", |io| io.name.as_str())
     }
 
     /// Carries out the controller's commands in order.
@@ -210,16 +216,20 @@ impl Executor {
                 debug!(?command, "advert-path command reached the executor")
             }
             Command::AddVips(i) => {
-                let io = &self.instances[i];
+                let Some(io) = self.io(i) else { return };
                 for b in &io.vips {
                     if let Err(e) = self.netlink.add_vip(b.ifindex, &b.vip).await {
                         warn!(instance = %io.name, interface = %b.interface, vip = %b.vip.addr, error = %e, "adding VIP");
                     }
                 }
             }
-            Command::RemoveVips(i) => remove_vips(&self.instances[i], &self.netlink).await,
+            Command::RemoveVips(i) => {
+                if let Some(io) = self.io(i) {
+                    remove_vips(io, &self.netlink).await
+                }
+            }
             Command::GarpBurst { instance, burst } => {
-                let io = &self.instances[instance];
+                let Some(io) = self.io(instance) else { return };
                 let garp = Arc::clone(&io.garp);
                 let vips: Vec<IpAddr> = io.vips.iter().map(|b| b.vip.addr).collect();
                 let spacing = if burst.spacing.is_zero() {
@@ -244,7 +254,7 @@ impl Executor {
                 to,
                 reason,
                 priority,
-            } => log_transition(&self.instances[instance].name, from, to, reason, priority),
+            } => log_transition(self.name(instance), from, to, reason, priority),
             Command::Notify {
                 owner,
                 state,
@@ -252,11 +262,13 @@ impl Executor {
             } => {
                 let (owner, scripts) = match owner {
                     NotifyOwner::Instance(i) => {
-                        let io = &self.instances[i];
+                        let Some(io) = self.io(i) else { return };
                         (Owner::Instance(io.name.clone()), &io.notify)
                     }
                     NotifyOwner::Group(g) => {
-                        let io = &self.groups[g];
+                        let Some(io) = self.groups.iter().find(|io| io.name == g) else {
+                            return;
+                        };
                         (Owner::Group(io.name.clone()), &io.notify)
                     }
                 };
@@ -272,8 +284,7 @@ impl Executor {
     }
 
     fn log(&self, note: Note) {
-        let name = |i: InstanceId| self.instances[i].name.as_str();
-        let group = |g: usize| self.groups[g].name.as_str();
+        let name = |i: InstanceId| self.name(i);
         match note {
             Note::FaultedBy { instance, by } => {
                 let by: Vec<String> = by.iter().map(|t| t.to_string()).collect();
@@ -295,13 +306,13 @@ impl Executor {
                 master,
             } => {
                 let to = if master { "MASTER" } else { "BACKUP" };
-                info!(group = %group(g), instance = %name(instance), with = %name(with), "VRRP_Group({}) Syncing instances to {to} state", group(g));
+                info!(group = %g, instance = %name(instance), with = %name(with), "VRRP_Group({g}) Syncing instances to {to} state");
             }
             Note::GroupReady { group: g } => {
-                info!(group = %group(g), "VRRP_Group({}) every member wants MASTER", group(g))
+                info!(group = %g, "VRRP_Group({g}) every member wants MASTER")
             }
             Note::GroupState { group: g, state } => {
-                info!(group = %group(g), ?state, "sync group state")
+                info!(group = %g, ?state, "VRRP_Group({g}) is {state}")
             }
             Note::AdvertIgnored {
                 instance,
@@ -321,7 +332,7 @@ impl Executor {
     /// Final clean-up: VIPs off, vmacs we made removed, notifies drained,
     /// then XDP detached with the recorder.
     pub async fn stop(self) {
-        for io in &self.instances {
+        for io in self.instances.iter().flatten() {
             remove_vips(io, &self.netlink).await;
             if let Some(v) = io.vmac.as_ref().filter(|v| v.created) {
                 if let Err(e) = remove_vmac(&self.netlink, v).await {

@@ -245,6 +245,54 @@ impl Instance {
         &self.params
     }
 
+    /// A reload changed what the instance is configured with, but not what
+    /// it is (VRID, version, family, address): state and timers carry on.
+    /// The base priority goes through `SetPriority` like any other change
+    /// (the caller folds it with the trackers), so it is not touched here.
+    /// A changed advert interval applies from the next advert or down timer.
+    /// Becoming the address owner (255) applies at once.
+    pub fn reconfigure(&mut self, params: InstanceParams) -> Result<Vec<Action>, ParamsError> {
+        params.validate()?;
+        debug_assert_eq!(
+            (
+                params.vrid,
+                params.version,
+                params.family,
+                params.primary_addr
+            ),
+            (
+                self.params.vrid,
+                self.params.version,
+                self.params.family,
+                self.params.primary_addr
+            ),
+            "identity changes restart the instance"
+        );
+        if params.advert_interval != self.params.advert_interval
+            && !matches!(self.phase, Phase::Backup(_))
+        {
+            // A backup keeps the interval its master advertises (v3).
+            self.master_adver_interval = params.advert_interval;
+        }
+        if params.preempt_delay.is_zero() {
+            self.preempt_until = None;
+            self.preempt_wake = None;
+        }
+        let becomes_owner = params.is_address_owner() && !self.params.is_address_owner();
+        self.params = params;
+        let mut actions = Vec::new();
+        if becomes_owner {
+            // The owner ignores SetPriority, so take 255 here.
+            self.effective_priority = PRIORITY_OWNER;
+            if let Phase::Master(_) = self.phase {
+                actions.push(Action::SendAdvert {
+                    priority: PRIORITY_OWNER,
+                });
+            }
+        }
+        Ok(actions)
+    }
+
     pub fn state(&self) -> State {
         match self.phase {
             Phase::Initialize => State::Initialize,
