@@ -640,3 +640,143 @@ fn master_timers_due_together_are_served_by_one_wake_up() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------
+// Reload (SIGHUP)
+
+fn two_instances(p1: u8, p2: u8, extra_vips: &str) -> String {
+    format!(
+        "vrrp_instance VI_1 {{\n interface eth0\n virtual_router_id 51\n priority {p1}\n advert_int 1\n \
+         virtual_ipaddress {{\n 192.0.2.51\n{extra_vips} }}\n}}\n{}",
+        instance("VI_2", "eth0", 52, p2, "")
+    )
+}
+
+#[test]
+fn a_hundred_reloads_of_the_same_file_change_nothing() {
+    let conf_a = two_instances(200, 200, "");
+    let mut sim = Sim::new();
+    let a = sim.add_node("a", &conf_a, "10.0.0.1");
+    let b = sim.add_node("b", &two_instances(100, 100, ""), "10.0.0.2");
+    sim.start(a, vec![]);
+    sim.start(b, vec![]);
+    sim.run_until(t(secs(10.0)));
+    let before: Vec<usize> = sim.nodes.iter().map(|n| n.changes.len()).collect();
+    for k in 0..100 {
+        sim.run_until(t(secs(10.0) + Duration::from_millis(137 * k)));
+        let diff = sim.reload(a, &conf_a);
+        assert!(diff.is_empty());
+    }
+    sim.run_until(t(secs(30.0)));
+    let after: Vec<usize> = sim.nodes.iter().map(|n| n.changes.len()).collect();
+    assert_eq!(before, after, "no transition on either node");
+    // Not one advert skipped or doubled: exactly one a second, on time.
+    for slot in [0, 1] {
+        let sent: Vec<Mono> = sim.nodes[a]
+            .sent
+            .iter()
+            .filter(|s| s.1 == slot)
+            .map(|s| s.0)
+            .collect();
+        for pair in sent.windows(2) {
+            assert_eq!(pair[1].saturating_since(pair[0]), SECOND, "slot {slot}");
+        }
+    }
+}
+
+#[test]
+fn a_reload_applies_priority_vips_and_instances_in_place() {
+    let mut sim = Sim::new();
+    let a = sim.add_node("a", &two_instances(200, 200, ""), "10.0.0.1");
+    let b = sim.add_node("b", &two_instances(100, 100, ""), "10.0.0.2");
+    sim.start(a, vec![]);
+    sim.start(b, vec![]);
+    sim.run_until(t(secs(10.5)));
+    let vi1 = sim.nodes[a].instance("VI_1");
+
+    // A second VIP on the master: no transition, the advert carries both.
+    let more_vips = two_instances(200, 200, " 192.0.2.151\n");
+    let diff = sim.reload(a, &more_vips);
+    assert_eq!(
+        diff.names(xvrrpd::daemon::reload::Change::Update),
+        vec!["VI_1"]
+    );
+    sim.run_until(t(secs(15.0)));
+    assert_eq!(
+        sim.nodes[a].timeline(vi1).len(),
+        2,
+        "still just BACKUP, MASTER"
+    );
+    assert_eq!(sim.nodes[a].plans[0].advert.template.addrs.len(), 2);
+    assert!(sim.nodes[a].holds_vips(vi1));
+
+    // VI_2 goes: priority 0, VIPs released, the peer takes it at once
+    // (Skew_Time); VI_3 comes and starts as BACKUP; VI_1 is untouched.
+    let removed_at = sim.now;
+    let new_file = format!(
+        "{}{}",
+        two_instances(200, 200, " 192.0.2.151\n")
+            .split("vrrp_instance VI_2")
+            .next()
+            .unwrap(),
+        instance("VI_3", "eth0", 53, 150, "")
+    );
+    let diff = sim.reload(a, &new_file);
+    assert_eq!(diff.removed, vec!["VI_2"]);
+    assert_eq!(
+        diff.names(xvrrpd::daemon::reload::Change::Add),
+        vec!["VI_3"]
+    );
+    sim.run_until(t(secs(25.0)));
+    let b_vi2 = sim.nodes[b].instance("VI_2");
+    assert_eq!(
+        sim.nodes[b].timeline(b_vi2).last(),
+        Some(&(removed_at + DELAY + skew(100), State::Master))
+    );
+    assert_eq!(sim.vip_holders("VI_2"), vec![b]);
+    let vi3 = sim.nodes[a].instance("VI_3");
+    assert_eq!(
+        sim.nodes[a].timeline(vi3),
+        vec![
+            (removed_at, State::Backup),
+            (removed_at + mdi(150), State::Master)
+        ]
+    );
+    assert_eq!(sim.nodes[a].timeline(vi1).len(), 2);
+
+    // VI_1's priority drops below the peer's by reload: advertised at once,
+    // and the peer takes over after its down interval, as for a tracker.
+    let drop_at = sim.now;
+    sim.reload(a, &new_file.replacen("priority 200", "priority 50", 1));
+    sim.run_until(t(secs(40.0)));
+    assert!(sim.nodes[a].sent.contains(&(drop_at, vi1, 50)));
+    assert_eq!(sim.masters("VI_1"), vec![b]);
+    assert_eq!(sim.vip_holders("VI_1"), vec![b]);
+}
+
+#[test]
+fn a_new_identity_restarts_the_instance() {
+    let mut sim = pair(200, 100, "", "");
+    sim.run_until(t(secs(10.5)));
+    let old = sim.nodes[0].instance("VI_1");
+    let at = sim.now;
+    // Another VRID is another virtual router: the old one says goodbye.
+    let diff = sim.reload(0, &instance("VI_1", "eth0", 61, 200, ""));
+    assert_eq!(
+        diff.names(xvrrpd::daemon::reload::Change::Replace),
+        vec!["VI_1"]
+    );
+    sim.run_until(t(secs(20.0)));
+    assert!(sim.nodes[0].sent.contains(&(at, old, 0)));
+    let new = sim.nodes[0].instance("VI_1");
+    assert_ne!(new, old);
+    assert_eq!(
+        sim.nodes[0].timeline(new),
+        vec![(at, State::Backup), (at + mdi(200), State::Master)]
+    );
+    // The peer (still on VRID 51) takes over VRID 51 after Skew_Time.
+    assert_eq!(
+        sim.nodes[1].timeline(0).last(),
+        Some(&(at + DELAY + skew(100), State::Master))
+    );
+}

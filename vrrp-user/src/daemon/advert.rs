@@ -106,6 +106,35 @@ impl AdvertIo {
         first_error.map_or(Ok(()), Err)
     }
 
+    /// A reload changed the advert (VIP list, interval, priority): encode
+    /// afresh at the next send, and give the kernel the new checks, keeping
+    /// whether it wakes us for every advert.
+    pub fn update(
+        &mut self,
+        plan: &AdvertPlan,
+        xdp: InstanceConfig,
+        maps: &mut Maps,
+    ) -> Result<(), AdvertError> {
+        if *plan != self.plan {
+            self.plan = plan.clone();
+            self.encoded_priority = None;
+        }
+        let wake = self.xdp.flags & instance_flags::WAKE_ON_ANY;
+        let cfg = InstanceConfig {
+            flags: xdp.flags | wake,
+            ..xdp
+        };
+        if cfg != self.xdp {
+            maps.set_instance(self.key, cfg)
+                .map_err(|source| AdvertError::Flags {
+                    instance: self.name.clone(),
+                    source: Box::new(source),
+                })?;
+            self.xdp = cfg;
+        }
+        Ok(())
+    }
+
     /// As master every advert heard matters: asks the kernel to wake us for each.
     pub fn set_wake_on_any(&mut self, maps: &mut Maps, on: bool) -> Result<(), AdvertError> {
         let mut cfg = self.xdp;

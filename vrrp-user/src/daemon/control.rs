@@ -190,6 +190,7 @@ pub struct TransitionRecord {
 /// One instance as the status shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceView {
+    pub slot: InstanceId,
     pub state: State,
     pub base_priority: u8,
     pub effective_priority: u8,
@@ -309,6 +310,98 @@ impl Controller {
         })
     }
 
+    /// The slot of each running instance, in config order.
+    pub fn slots(&self) -> Vec<InstanceId> {
+        self.instances.iter().map(|i| i.slot).collect()
+    }
+
+    /// Stops the instances in `slots` as at shutdown (priority 0 from a
+    /// master, VIPs released, STOP notified); a reload then drops them.
+    pub fn retire(&mut self, slots: &[InstanceId], now: Mono) -> Vec<Command> {
+        let mut out = Vec::new();
+        for i in 0..self.instances.len() {
+            if slots.contains(&self.instances[i].slot) {
+                self.drive(i, Input::Shutdown, now, &mut out);
+            }
+        }
+        self.settle_groups(now, &mut out);
+        out
+    }
+
+    /// Replaces the set of instances after a reload: `plans` in the new
+    /// file's order, each with its slot and whether it keeps the running
+    /// instance in that slot (state, timers, VIPs) or starts afresh.
+    /// `primary_up` gives the interface state of each new one. Retired
+    /// instances not in `assigned` are dropped.
+    pub fn reconfigure(
+        &mut self,
+        plans: &[InstancePlan],
+        groups: &[GroupPlan],
+        assigned: &[(InstanceId, bool)],
+        primary_up: &[bool],
+        now: Mono,
+    ) -> Result<Vec<Command>, engine::ParamsError> {
+        let mut running: HashMap<InstanceId, Controlled> =
+            self.instances.drain(..).map(|c| (c.slot, c)).collect();
+        let mut pending = Vec::new();
+        let mut fresh = Vec::new();
+        for (k, (plan, &(slot, keep))) in plans.iter().zip(assigned).enumerate() {
+            let kept = if keep { running.remove(&slot) } else { None };
+            let c = match kept {
+                Some(mut c) => {
+                    pending.push((k, c.engine.reconfigure(plan.engine.clone())?));
+                    c.base_priority = plan.engine.priority;
+                    c.tracked = plan.tracked.clone();
+                    c.group = plan.group;
+                    c.dont_track_primary = plan.dont_track_primary;
+                    c
+                }
+                None => {
+                    fresh.push(k);
+                    Controlled {
+                        slot,
+                        key: plan.key,
+                        engine: engine::Instance::new(plan.engine.clone())?,
+                        base_priority: plan.engine.priority,
+                        tracked: plan.tracked.clone(),
+                        group: plan.group,
+                        dont_track_primary: plan.dont_track_primary,
+                        link_up: primary_up.get(k).copied().unwrap_or(true),
+                        faulted_by: Vec::new(),
+                        tracked_priority: plan.engine.priority,
+                        fed_fault: None,
+                        fed: HashMap::new(),
+                        stats: InstanceStats::default(),
+                    }
+                }
+            };
+            self.instances.push(c);
+        }
+        // A group keeps its last notified state if it is still there.
+        let old_groups: HashMap<String, Option<NotifyState>> =
+            self.groups.drain(..).map(|g| (g.name, g.state)).collect();
+        self.groups = groups
+            .iter()
+            .map(|g| Group {
+                name: g.name.clone(),
+                members: g.members.clone(),
+                state: old_groups.get(&g.name).copied().flatten(),
+            })
+            .collect();
+        let mut out = Vec::new();
+        for (k, actions) in pending {
+            self.act(k, actions, now, &mut out);
+        }
+        // New priorities and tracker weights, then the new instances start
+        // (already-failing trackers start them in FAULT, as at start-up).
+        self.refresh(now, &mut out);
+        for k in fresh {
+            self.drive(k, Input::Startup, now, &mut out);
+        }
+        self.settle_groups(now, &mut out);
+        Ok(out)
+    }
+
     /// A tracker that cannot run (refused by the script security check, or
     /// its user is unknown) no longer counts for any instance, as keepalived
     /// disables it.
@@ -333,17 +426,18 @@ impl Controller {
         self.instances.is_empty()
     }
 
-    pub fn engine(&self, i: InstanceId) -> &engine::Instance {
-        &self.instances[i].engine
+    fn by_slot(&self, slot: InstanceId) -> Option<&Controlled> {
+        self.instances.iter().find(|c| c.slot == slot)
     }
 
-    pub fn key(&self, i: InstanceId) -> InstanceKey {
-        self.instances[i].key
+    /// The engine of the instance in `slot`.
+    pub fn engine(&self, slot: InstanceId) -> Option<&engine::Instance> {
+        self.by_slot(slot).map(|c| &c.engine)
     }
 
-    /// Trackers demanding FAULT of instance `i` now.
-    pub fn faulted_by(&self, i: InstanceId) -> &[TrackerId] {
-        &self.instances[i].faulted_by
+    /// Trackers demanding FAULT of the instance in `slot` now.
+    pub fn faulted_by(&self, slot: InstanceId) -> &[TrackerId] {
+        self.by_slot(slot).map_or(&[], |c| &c.faulted_by)
     }
 
     pub fn status(&self, id: &TrackerId) -> Option<Status> {
@@ -355,6 +449,7 @@ impl Controller {
         self.instances
             .iter()
             .map(|i| InstanceView {
+                slot: i.slot,
                 state: i.engine.state(),
                 base_priority: i.base_priority,
                 effective_priority: i.engine.effective_priority(),

@@ -9,7 +9,7 @@
 //! real-time just below the advert thread, so a VIP is never queued behind
 //! tracker work or a reload ([`spawn`]).
 
-use std::{net::IpAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{collections::HashMap, net::IpAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use aya::maps::{MapData, RingBuf};
 use thiserror::Error;
@@ -21,7 +21,7 @@ use super::{
     control::{Command, InstanceId, Note, NotifyOwner},
     plan::{self, GroupPlan, InstancePlan, LinkFacts, PlanError},
     realtime,
-    rt::ToExecutor,
+    rt::{Applied, ExecReload, RtInput, ToExecutor},
     DaemonError,
 };
 use crate::{
@@ -88,9 +88,18 @@ struct BoundVip {
     vip: Vip,
 }
 
+impl BoundVip {
+    fn same(&self, other: &BoundVip) -> bool {
+        self.ifindex == other.ifindex && self.vip == other.vip
+    }
+}
+
 /// One instance's slow I/O.
 struct InstanceIo {
     name: String,
+    plan: InstancePlan,
+    /// Its VIPs are on the host (we are master).
+    holding: bool,
     garp: Arc<GarpSender>,
     /// The `use_vmac` macvlan, removed at stop if we created it.
     vmac: Option<Vmac>,
@@ -109,13 +118,14 @@ pub struct Started {
     pub executor: Executor,
     pub plans: Vec<InstancePlan>,
     pub groups: Vec<GroupPlan>,
-    pub adverts: Vec<AdvertIo>,
+    /// By slot (the instance's index at start-up).
+    pub adverts: HashMap<InstanceId, AdvertIo>,
     pub attachments: Vec<crate::report::AttachmentReport>,
 }
 
 pub struct Executor {
-    /// By slot (see `control::InstanceId`); `None` once retired by a reload.
-    instances: Vec<Option<InstanceIo>>,
+    /// By slot (see `control::InstanceId`).
+    instances: HashMap<InstanceId, InstanceIo>,
     groups: Vec<GroupIo>,
     pub netlink: Netlink,
     pub recorder: Recorder,
@@ -144,31 +154,17 @@ impl Executor {
         notifier: Notifier,
     ) -> Result<Started, Box<ExecuteError>> {
         let mut plans = Vec::with_capacity(config.instances.len());
-        let mut instances = Vec::with_capacity(config.instances.len());
-        let mut adverts = Vec::with_capacity(config.instances.len());
+        let mut instances = HashMap::new();
+        let mut adverts = HashMap::new();
         let mut attachments: Vec<crate::report::AttachmentReport> = Vec::new();
-        for (index, cfg) in config.instances.iter().enumerate() {
-            let (plan, io, advert, mode) =
-                start_instance(config, index, &netlink, &mut recorder).await?;
-            if !attachments.iter().any(|a| a.interface == plan.interface) {
-                attachments.push(crate::report::AttachmentReport {
-                    interface: plan.interface.clone(),
-                    mode: match mode {
-                        crate::bpf::AttachMode::Native => "xdp native",
-                        crate::bpf::AttachMode::Generic => "xdp generic",
-                    }
-                    .into(),
-                });
-            }
-            adverts.push(advert);
-            let io = InstanceIo {
-                notify: cfg.notify.clone(),
-                ..io
-            };
+        for index in 0..config.instances.len() {
+            let (io, advert, mode) = start_instance(config, index, &netlink, &mut recorder).await?;
+            note_attachment(&mut attachments, &io.plan.interface, mode);
             // A VIP left by an earlier run is not ours until we are master.
             remove_vips(&io, &netlink).await;
-            plans.push(plan);
-            instances.push(Some(io));
+            plans.push(io.plan.clone());
+            adverts.insert(index, advert);
+            instances.insert(index, io);
         }
         let groups = plan::groups(config);
         let group_io = plan::active_groups(config)
@@ -195,7 +191,7 @@ impl Executor {
 
     /// The instance in `slot`, if it still runs.
     fn io(&self, slot: InstanceId) -> Option<&InstanceIo> {
-        self.instances.get(slot).and_then(Option::as_ref)
+        self.instances.get(&slot)
     }
 
     pub fn name(&self, slot: InstanceId) -> &str {
@@ -216,7 +212,10 @@ impl Executor {
                 debug!(?command, "advert-path command reached the executor")
             }
             Command::AddVips(i) => {
-                let Some(io) = self.io(i) else { return };
+                let Some(io) = self.instances.get_mut(&i) else {
+                    return;
+                };
+                io.holding = true;
                 for b in &io.vips {
                     if let Err(e) = self.netlink.add_vip(b.ifindex, &b.vip).await {
                         warn!(instance = %io.name, interface = %b.interface, vip = %b.vip.addr, error = %e, "adding VIP");
@@ -224,7 +223,8 @@ impl Executor {
                 }
             }
             Command::RemoveVips(i) => {
-                if let Some(io) = self.io(i) {
+                if let Some(io) = self.instances.get_mut(&i) {
+                    io.holding = false;
                     remove_vips(io, &self.netlink).await
                 }
             }
@@ -331,17 +331,160 @@ impl Executor {
 
     /// Final clean-up: VIPs off, vmacs we made removed, notifies drained,
     /// then XDP detached with the recorder.
-    pub async fn stop(self) {
-        for io in self.instances.iter().flatten() {
-            remove_vips(io, &self.netlink).await;
-            if let Some(v) = io.vmac.as_ref().filter(|v| v.created) {
-                if let Err(e) = remove_vmac(&self.netlink, v).await {
-                    warn!(instance = %io.name, vmac = %v.name, error = %e, "removing the vmac");
-                }
-            }
+    pub async fn stop(mut self) {
+        for (_, io) in std::mem::take(&mut self.instances) {
+            self.drop_instance(io).await;
         }
         self.notifier.shutdown().await;
         self.recorder.shutdown();
+    }
+
+    /// An instance that no longer runs: VIPs off, its vmac gone if we made it.
+    async fn drop_instance(&mut self, io: InstanceIo) {
+        remove_vips(&io, &self.netlink).await;
+        if let Some(v) = io.vmac.as_ref().filter(|v| v.created) {
+            if let Err(e) = remove_vmac(&self.netlink, v).await {
+                warn!(instance = %io.name, vmac = %v.name, error = %e, "removing the vmac");
+            }
+        }
+    }
+
+    /// The executor's part of a reload (after the retired instances' last
+    /// commands): drops what was retired, starts what is new, updates what
+    /// is kept (VIPs added or removed on the spot while master), then hands
+    /// the advert thread the result.
+    async fn reload(&mut self, r: ExecReload) {
+        for slot in &r.slots.retired {
+            if let Some(io) = self.instances.remove(slot) {
+                let key = io.plan.key;
+                self.drop_instance(io).await;
+                // A replacement with the same key registers itself again below.
+                if let Err(e) = self.recorder.maps.remove_instance(key) {
+                    warn!(error = %e, "reload: unregistering a retired instance");
+                }
+            }
+        }
+        let mut plans = Vec::new();
+        let mut assigned = Vec::new();
+        let mut primary_up = Vec::new();
+        let mut adverts = Vec::new();
+        let mut failed = Vec::new();
+        for (k, &(slot, kept)) in r.slots.assigned.iter().enumerate() {
+            let name = r.config.instances[k].name.clone();
+            let started = if kept {
+                self.update_instance(&r.config, k, slot).await
+            } else {
+                match start_instance(&r.config, k, &self.netlink, &mut self.recorder).await {
+                    Ok((io, advert, _mode)) => {
+                        remove_vips(&io, &self.netlink).await;
+                        adverts.push((slot, advert));
+                        let plan = io.plan.clone();
+                        self.instances.insert(slot, io);
+                        Some(plan)
+                    }
+                    Err(e) => {
+                        error!("reload: {e}; instance {name} does not run");
+                        None
+                    }
+                }
+            };
+            let Some(plan) = started else {
+                failed.push(name);
+                continue;
+            };
+            let up = self
+                .netlink
+                .link_by_index(plan.key.ifindex)
+                .await
+                .is_ok_and(|l| l.up);
+            primary_up.push(up);
+            plans.push(plan);
+            assigned.push((slot, kept));
+        }
+        // Sync groups whose members did not all start are renumbered from
+        // what runs.
+        let running: Vec<&str> = plans.iter().map(|p| p.name.as_str()).collect();
+        let groups = plan::groups(&r.config)
+            .into_iter()
+            .map(|g| GroupPlan {
+                members: g
+                    .members
+                    .iter()
+                    .filter_map(|&m| {
+                        running
+                            .iter()
+                            .position(|n| *n == r.config.instances[m].name)
+                    })
+                    .collect(),
+                ..g
+            })
+            .filter(|g| g.members.len() >= 2)
+            .collect();
+        self.groups = plan::active_groups(&r.config)
+            .into_iter()
+            .map(|g| GroupIo {
+                name: g.name.clone(),
+                notify: g.notify.clone(),
+            })
+            .collect();
+        r.rt.send(RtInput::ReloadReady(Box::new(Applied {
+            plans,
+            assigned,
+            groups,
+            primary_up,
+            adverts,
+            failed,
+            disabled: r.disabled,
+            done: r.done,
+        })));
+    }
+
+    /// A kept instance takes its new plan. Its identity (interface, VRID,
+    /// addresses) is unchanged, so the host facts are its old ones.
+    async fn update_instance(
+        &mut self,
+        config: &config::Config,
+        index: usize,
+        slot: InstanceId,
+    ) -> Option<InstancePlan> {
+        let io = self.instances.get(&slot)?;
+        let facts = LinkFacts {
+            ifindex: io.plan.key.ifindex,
+            source: io.plan.advert.source,
+        };
+        let plan = match plan::plan(config, index, &facts) {
+            Ok(p) => p,
+            Err(e) => {
+                error!("reload: {e}");
+                return None;
+            }
+        };
+        let vips = match bind_vips(&plan, &self.netlink, io.vmac.as_ref()).await {
+            Ok(v) => v,
+            Err(e) => {
+                error!("reload: {e}; instance {} keeps its VIPs", io.name);
+                return Some(io.plan.clone());
+            }
+        };
+        let io = self.instances.get_mut(&slot)?;
+        if io.holding {
+            // Master: the VIP set changes now, as keepalived does on reload.
+            for gone in io.vips.iter().filter(|b| !vips.iter().any(|n| n.same(b))) {
+                if let Err(e) = self.netlink.del_vip(gone.ifindex, &gone.vip).await {
+                    warn!(instance = %io.name, vip = %gone.vip, error = %e, "reload: removing VIP");
+                }
+            }
+            for new in vips.iter().filter(|n| !io.vips.iter().any(|b| b.same(n))) {
+                if let Err(e) = self.netlink.add_vip(new.ifindex, &new.vip).await {
+                    warn!(instance = %io.name, vip = %new.vip, error = %e, "reload: adding VIP");
+                }
+            }
+        }
+        io.vips = vips;
+        io.notify = config.instances[index].notify.clone();
+        io.garp_pacing = plan.engine.garp.spacing;
+        io.plan = plan.clone();
+        Some(plan)
     }
 }
 
@@ -351,7 +494,7 @@ async fn start_instance(
     index: usize,
     netlink: &Netlink,
     recorder: &mut Recorder,
-) -> Result<(InstancePlan, InstanceIo, AdvertIo, crate::bpf::AttachMode), Box<ExecuteError>> {
+) -> Result<(InstanceIo, AdvertIo, crate::bpf::AttachMode), Box<ExecuteError>> {
     let cfg = &config.instances[index];
     let name = cfg.name.clone();
     let interface_err = |interface: &str| {
@@ -420,25 +563,7 @@ async fn start_instance(
     )
     .map_err(socket_err)?;
 
-    let mut vips = Vec::with_capacity(plan.vips.len());
-    for v in &plan.vips {
-        let ifindex = if let Some(vm) = vmac.as_ref().filter(|vm| vm.name == v.interface) {
-            vm.ifindex
-        } else if v.interface == plan.interface {
-            link.ifindex
-        } else {
-            netlink
-                .link_by_name(&v.interface)
-                .await
-                .map_err(interface_err(&v.interface))?
-                .ifindex
-        };
-        vips.push(BoundVip {
-            ifindex,
-            interface: v.interface.clone(),
-            vip: v.vip.clone(),
-        });
-    }
+    let vips = bind_vips(&plan, netlink, vmac.as_ref()).await?;
 
     let mac = vmac.as_ref().map(|v| v.mac).or(link.mac).unwrap_or([0; 6]);
     let garp =
@@ -471,13 +596,64 @@ async fn start_instance(
     );
     let io = InstanceIo {
         name,
+        holding: false,
         garp: Arc::new(garp),
         vmac,
         vips,
         garp_pacing: plan.engine.garp.spacing,
-        notify: config::Notify::default(),
+        notify: cfg.notify.clone(),
+        plan,
     };
-    Ok((plan, io, advert, mode))
+    Ok((io, advert, mode))
+}
+
+/// Resolves each VIP's interface: the vmac, or by name (the VRRP
+/// interface, or a `dev`).
+async fn bind_vips(
+    plan: &InstancePlan,
+    netlink: &Netlink,
+    vmac: Option<&Vmac>,
+) -> Result<Vec<BoundVip>, Box<ExecuteError>> {
+    let mut vips = Vec::with_capacity(plan.vips.len());
+    for v in &plan.vips {
+        let ifindex = match vmac.filter(|vm| vm.name == v.interface) {
+            Some(vm) => vm.ifindex,
+            None => {
+                netlink
+                    .link_by_name(&v.interface)
+                    .await
+                    .map_err(|source| ExecuteError::Interface {
+                        instance: plan.name.clone(),
+                        interface: v.interface.clone(),
+                        source,
+                    })?
+                    .ifindex
+            }
+        };
+        vips.push(BoundVip {
+            ifindex,
+            interface: v.interface.clone(),
+            vip: v.vip.clone(),
+        });
+    }
+    Ok(vips)
+}
+
+fn note_attachment(
+    attachments: &mut Vec<crate::report::AttachmentReport>,
+    interface: &str,
+    mode: crate::bpf::AttachMode,
+) {
+    if !attachments.iter().any(|a| a.interface == interface) {
+        attachments.push(crate::report::AttachmentReport {
+            interface: interface.to_owned(),
+            mode: match mode {
+                crate::bpf::AttachMode::Native => "xdp native",
+                crate::bpf::AttachMode::Generic => "xdp generic",
+            }
+            .into(),
+        });
+    }
 }
 
 async fn remove_vips(io: &InstanceIo, netlink: &Netlink) {
@@ -492,7 +668,7 @@ async fn remove_vips(io: &InstanceIo, netlink: &Netlink) {
 pub struct Ready {
     pub plans: Vec<InstancePlan>,
     pub groups: Vec<GroupPlan>,
-    pub adverts: Vec<AdvertIo>,
+    pub adverts: HashMap<InstanceId, AdvertIo>,
     /// A second handle on the pinned maps, for the advert thread.
     pub maps: Maps,
     pub ring: RingBuf<MapData>,
@@ -627,6 +803,7 @@ impl Executor {
             match item {
                 ToExecutor::Command(c) => self.one(c).await,
                 ToExecutor::Error(e) => warn!("{e}"),
+                ToExecutor::Reload(r) => self.reload(*r).await,
             }
         }
     }

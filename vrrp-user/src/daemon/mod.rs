@@ -42,6 +42,7 @@ use control::{Controller, Event};
 use execute::ExecuteError;
 use realtime::RtSettings;
 use rt::{RtError, RtInput, RtParts, RtThread};
+use trackers::Trackers;
 
 #[derive(Debug, Error)]
 pub enum DaemonError {
@@ -62,6 +63,8 @@ pub enum DaemonError {
     Params(ParamsError),
     #[error(transparent)]
     Rt(RtError),
+    #[error("reload: {0}")]
+    Reload(String),
     #[error(transparent)]
     Notify(#[from] NotifyError),
     #[error("starting trackers: {0}")]
@@ -152,7 +155,17 @@ async fn start_and_serve(
         .map_err(DaemonError::Params)?
         .with_master_window(MASTER_WINDOW);
     let (track_tx, track_rx) = mpsc::unbounded_channel();
-    let (trackers, statuses) = trackers::start(config, &mut controller, &netlink, track_tx).await?;
+    let mut trackers = Trackers::new(track_tx);
+    let statuses = match trackers.apply(config, &netlink).await {
+        Ok(s) => s,
+        Err(e) => {
+            trackers.stop();
+            return Err(e);
+        }
+    };
+    for id in &trackers.disabled {
+        controller.disable_tracker(id);
+    }
     let mut primary_up = Vec::with_capacity(ready.plans.len());
     for plan in &ready.plans {
         let up = netlink
@@ -165,92 +178,199 @@ async fn start_and_serve(
         primary_up,
         statuses,
     };
+    let slots = controller.slots();
     let parts = RtParts {
         controller,
         adverts: ready.adverts,
         maps: ready.maps,
         ring: ready.ring,
     };
-    let rt = RtThread::spawn(parts, start, ready.to_executor, settings.priority)
-        .map_err(DaemonError::Rt)?;
+    let rt = match RtThread::spawn(parts, start, ready.to_executor, settings.priority) {
+        Ok(rt) => rt,
+        Err(e) => {
+            trackers.stop();
+            return Err(DaemonError::Rt(e));
+        }
+    };
     info!(
         rt_priority = settings.priority,
         instances = ready.plans.len(),
         "running"
     );
     let (reports, report_rx) = ReportHandle::new();
-    let reporter = Reporter {
-        fixed_config: opts.config.display().to_string(),
-        router_id: config.global.router_id.clone(),
-        started: std::time::SystemTime::now(),
-        rt_priority: settings.priority,
-        attachments: ready.attachments.clone(),
-        reloads: crate::report::ReloadReport::default(),
-        plans: ready.plans.clone(),
-        groups: ready.groups.clone(),
-        maps: bpf::Maps::open_pinned(&opts.pin_dir).ok(),
+    let mut daemon = Daemon {
+        next_slot: slots.len(),
+        slots,
+        rt,
+        trackers,
+        netlink,
+        running: config.clone(),
+        config_path: opts.config.clone(),
+        reporter: Reporter {
+            fixed_config: opts.config.display().to_string(),
+            router_id: config.global.router_id.clone(),
+            started: std::time::SystemTime::now(),
+            rt_priority: settings.priority,
+            attachments: ready.attachments.clone(),
+            reloads: crate::report::ReloadReport::default(),
+            plans: ready.plans.clone(),
+            groups: ready.groups.clone(),
+            maps: bpf::Maps::open_pinned(&opts.pin_dir).ok(),
+        },
+        reports,
     };
-    let _keep = reports;
-    let result = event_loop(
-        &rt,
-        track_rx,
-        xcpu,
-        report_rx,
-        reporter,
-        &opts.config,
-        config,
-    )
-    .await;
-    for h in trackers {
-        h.abort();
-    }
+    let result = daemon.event_loop(track_rx, xcpu, report_rx).await;
+    daemon.trackers.stop();
     // Priority 0 from masters; the executor then removes the VIPs and runs
     // the STOP notifies as the advert thread's last commands arrive.
-    let stopped = rt.stop().map_err(DaemonError::Rt);
+    let stopped = daemon.rt.stop().map_err(DaemonError::Rt);
     result.and(stopped)
 }
 
-/// Receives signals, link and tracker events; hands them to the advert thread.
-async fn event_loop(
-    rt: &RtThread,
-    mut track_rx: EventReceiver,
-    mut xcpu: unix::Signal,
-    mut report_rx: ReportRequests,
+/// How long a reload may take before it is reported as stuck.
+const RELOAD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The normal thread's state.
+struct Daemon {
+    rt: RtThread,
+    trackers: Trackers,
+    netlink: Netlink,
+    /// The configuration in force (a failed reload leaves it).
+    running: config::Config,
+    config_path: PathBuf,
+    /// The slot of each running instance, in the file's order.
+    slots: Vec<control::InstanceId>,
+    next_slot: control::InstanceId,
     reporter: Reporter,
-    config_path: &Path,
-    running: &config::Config,
-) -> Result<(), DaemonError> {
-    let io = |what| move |source| DaemonError::Io { what, source };
-    let mut links = LinkEvents::subscribe()?;
-    let mut term = unix::signal(unix::SignalKind::terminate()).map_err(io("SIGTERM handler"))?;
-    let mut int = unix::signal(unix::SignalKind::interrupt()).map_err(io("SIGINT handler"))?;
-    let mut hup = unix::signal(unix::SignalKind::hangup()).map_err(io("SIGHUP handler"))?;
-    let mut watchdog = tokio::time::interval(Duration::from_secs(1));
-    loop {
-        tokio::select! {
-            _ = term.recv() => { info!("SIGTERM: shutting down"); return Ok(()); }
-            _ = int.recv() => { info!("SIGINT: shutting down"); return Ok(()); }
-            _ = hup.recv() => reload(config_path, running),
-            _ = xcpu.recv() => warn!("SIGXCPU: the advert thread is near its RLIMIT_RTTIME (vrrp_rlimit_rttime)"),
-            _ = watchdog.tick() => {
-                if rt.is_finished() {
-                    error!("the advert thread ended unexpectedly; shutting down");
-                    return Ok(());
+    /// Handed to the status and metrics servers.
+    #[allow(dead_code)]
+    reports: ReportHandle,
+}
+
+impl Daemon {
+    /// Receives signals, link and tracker events; hands them to the advert thread.
+    async fn event_loop(
+        &mut self,
+        mut track_rx: EventReceiver,
+        mut xcpu: unix::Signal,
+        mut report_rx: ReportRequests,
+    ) -> Result<(), DaemonError> {
+        let io = |what| move |source| DaemonError::Io { what, source };
+        let mut links = LinkEvents::subscribe()?;
+        let mut term =
+            unix::signal(unix::SignalKind::terminate()).map_err(io("SIGTERM handler"))?;
+        let mut int = unix::signal(unix::SignalKind::interrupt()).map_err(io("SIGINT handler"))?;
+        let mut hup = unix::signal(unix::SignalKind::hangup()).map_err(io("SIGHUP handler"))?;
+        let mut watchdog = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = term.recv() => { info!("SIGTERM: shutting down"); return Ok(()); }
+                _ = int.recv() => { info!("SIGINT: shutting down"); return Ok(()); }
+                _ = hup.recv() => self.reload().await,
+                _ = xcpu.recv() => warn!("SIGXCPU: the advert thread is near its RLIMIT_RTTIME (vrrp_rlimit_rttime)"),
+                _ = watchdog.tick() => {
+                    if self.rt.is_finished() {
+                        error!("the advert thread ended unexpectedly; shutting down");
+                        return Ok(());
+                    }
                 }
-            }
-            Some(ev) = links.next() => rt.send(RtInput::Link {
-                ifindex: ev.ifindex,
-                name: ev.name,
-                up: ev.up,
-                removed: ev.removed,
-            }),
-            Some(ev) = track_rx.recv() => rt.send(RtInput::Tracker { tracker: ev.tracker, status: ev.status }),
-            Some(reply) = report_rx.recv() => {
-                if let Some(snapshot) = rt.snapshot().await {
-                    let _ = reply.send(reporter.build(&snapshot));
+                Some(ev) = links.next() => self.rt.send(RtInput::Link {
+                    ifindex: ev.ifindex,
+                    name: ev.name,
+                    up: ev.up,
+                    removed: ev.removed,
+                }),
+                Some(ev) = track_rx.recv() => self.rt.send(RtInput::Tracker { tracker: ev.tracker, status: ev.status }),
+                Some(reply) = report_rx.recv() => {
+                    if let Some(snapshot) = self.rt.snapshot().await {
+                        let _ = reply.send(self.reporter.build(&snapshot));
+                    }
                 }
             }
         }
+    }
+
+    /// SIGHUP: re-reads the file and applies it in place. A file with
+    /// errors changes nothing. Unchanged instances keep their state, timers
+    /// and VIPs; changed ones are updated in place or restarted (see
+    /// `reload`); new ones start; removed ones send priority 0 and release
+    /// their VIPs.
+    async fn reload(&mut self) {
+        let path = self.config_path.clone();
+        info!(file = %path.display(), "Reloading");
+        let result = self.try_reload(&path).await;
+        let r = &mut self.reporter.reloads;
+        r.count += 1;
+        r.last_unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_secs_f64());
+        match result {
+            Ok(()) => {
+                r.last_ok = Some(true);
+                r.last_error = None;
+            }
+            Err(e) => {
+                error!("reload failed, the running configuration stays in force: {e}");
+                r.last_ok = Some(false);
+                r.last_error = Some(e.to_string());
+            }
+        }
+    }
+
+    async fn try_reload(&mut self, path: &Path) -> Result<(), DaemonError> {
+        let new = load_config(path)?;
+        let diff = reload::diff(&self.running, &new);
+        if diff.is_empty() {
+            info!("reload: no change to the running instances");
+            self.running = new;
+            return Ok(());
+        }
+        info!(
+            updated = ?diff.names(reload::Change::Update),
+            replaced = ?diff.names(reload::Change::Replace),
+            added = ?diff.names(reload::Change::Add),
+            removed = ?diff.removed,
+            "reload: applying"
+        );
+        let running_slots = self
+            .reporter
+            .plans
+            .iter()
+            .zip(&self.slots)
+            .map(|(p, s)| (p.name.clone(), *s))
+            .collect();
+        let slots = reload::assign(&diff, &running_slots, self.next_slot);
+        let statuses = self.trackers.apply(&new, &self.netlink).await?;
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        self.rt.send(RtInput::Reload(Box::new(rt::ReloadRequest {
+            config: new.clone(),
+            diff,
+            slots: slots.clone(),
+            disabled: self.trackers.disabled.iter().cloned().collect(),
+            done,
+        })));
+        let outcome = tokio::time::timeout(RELOAD_TIMEOUT, outcome)
+            .await
+            .map_err(|_| DaemonError::Reload("the advert thread did not apply it in time".into()))?
+            .map_err(|_| DaemonError::Reload("the advert thread ended".into()))?;
+        // Trackers started for the new file report their first state.
+        for (tracker, status) in statuses {
+            self.rt.send(RtInput::Tracker { tracker, status });
+        }
+        self.next_slot = slots.next;
+        self.slots = outcome.slots;
+        self.reporter.plans = outcome.plans;
+        self.reporter.groups = outcome.groups;
+        self.running = new;
+        if !outcome.failed.is_empty() {
+            return Err(DaemonError::Reload(format!(
+                "instances that could not start: {}",
+                outcome.failed.join(", ")
+            )));
+        }
+        info!("reload: done");
+        Ok(())
     }
 }
 
@@ -285,32 +405,5 @@ impl Reporter {
             snapshot,
             self.maps.as_ref(),
         )
-    }
-}
-
-/// SIGHUP. Never disturbs the running instances: a file with errors is
-/// reported and ignored; a changed instance is reported, and applying it
-/// needs a restart (in-place reload is not implemented yet).
-fn reload(path: &Path, running: &config::Config) {
-    info!(file = %path.display(), "SIGHUP: re-reading the configuration");
-    let new = match load_config(path) {
-        Ok(c) => c,
-        Err(e) => {
-            error!("reload failed, the running configuration stays in force: {e}");
-            return;
-        }
-    };
-    let d = reload::diff(running, &new);
-    if d.is_empty() {
-        info!("reload: no change to the running instances");
-    } else {
-        warn!(
-            changed = ?d.changed,
-            added = ?d.added,
-            removed = ?d.removed,
-            shared = d.shared_changed,
-            "reload: applying changed instances or global_defs in place is not supported yet; \
-             the running configuration stays in force (restart xvrrpd to apply)"
-        );
     }
 }

@@ -1,16 +1,39 @@
-//! What a reload would change: the running configuration against the one
-//! just read (pure; instances are matched by name, as keepalived does).
+//! What a reload changes: the running configuration against the one just
+//! read (pure; instances are matched by name, as keepalived does).
+//!
+//! Each instance of the new file is one of:
+//! - **kept**: same configuration, or changes that apply in place
+//!   (priority, VIPs, trackers, notify scripts, preemption, GARP settings,
+//!   advert interval): its state, timers and VIPs carry on;
+//! - **replaced**: what it *is* changed (interface, VRID, family, version,
+//!   addresses, authentication, vmac): the old one stops as at shutdown
+//!   (priority 0, VIPs released) and a new one starts;
+//! - **added**: new name.
+//!
+//! Instances only in the running configuration are removed: priority 0,
+//! VIPs released.
 
+use std::collections::HashMap;
+
+use super::control::InstanceId;
 use crate::config::{self, Instance};
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// Nothing that matters differs.
+    Unchanged,
+    /// Applied in place; the instance keeps its state.
+    Update,
+    /// Stopped and started again.
+    Replace,
+    Add,
+}
+
+/// The reload, instance by instance.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReloadDiff {
-    /// In both, identical (where in the file they are written aside).
-    pub unchanged: Vec<String>,
-    /// In both, different.
-    pub changed: Vec<String>,
-    /// Only in the new file.
-    pub added: Vec<String>,
+    /// One entry per instance of the new file, in its order.
+    pub instances: Vec<(String, Change)>,
     /// Only in the running configuration.
     pub removed: Vec<String>,
     /// `global_defs`, a tracker definition or a sync group differs.
@@ -19,10 +42,17 @@ pub struct ReloadDiff {
 
 impl ReloadDiff {
     pub fn is_empty(&self) -> bool {
-        self.changed.is_empty()
-            && self.added.is_empty()
-            && self.removed.is_empty()
+        self.removed.is_empty()
             && !self.shared_changed
+            && self.instances.iter().all(|(_, c)| *c == Change::Unchanged)
+    }
+
+    pub fn names(&self, change: Change) -> Vec<&str> {
+        self.instances
+            .iter()
+            .filter(|(_, c)| *c == change)
+            .map(|(n, _)| n.as_str())
+            .collect()
     }
 }
 
@@ -33,29 +63,107 @@ fn same_instance(a: &Instance, b: &Instance) -> bool {
     a == *b
 }
 
+/// What an instance *is*: changing any of it restarts the instance.
+fn same_identity(
+    a: &Instance,
+    b: &Instance,
+    ga: &config::GlobalDefs,
+    gb: &config::GlobalDefs,
+) -> bool {
+    a.interface == b.interface
+        && a.virtual_router_id == b.virtual_router_id
+        && a.family() == b.family()
+        && a.version == b.version
+        && a.unicast_src_ip == b.unicast_src_ip
+        && a.unicast_peer == b.unicast_peer
+        && a.use_vmac == b.use_vmac
+        && a.vmac_xmit_base == b.vmac_xmit_base
+        && a.authentication == b.authentication
+        && a.v3_checksum_as_v2 == b.v3_checksum_as_v2
+        && a.check_unicast_src == b.check_unicast_src
+        && a.multicast_group(ga) == b.multicast_group(gb)
+        && ga.vrrp_check_unicast_src == gb.vrrp_check_unicast_src
+}
+
 pub fn diff(running: &config::Config, new: &config::Config) -> ReloadDiff {
-    let mut d = ReloadDiff::default();
-    for n in &new.instances {
-        match running.instance(&n.name) {
-            Some(r) if same_instance(r, n) => d.unchanged.push(n.name.clone()),
-            Some(_) => d.changed.push(n.name.clone()),
-            None => d.added.push(n.name.clone()),
-        }
-    }
-    d.removed = running
+    // Tracker and group blocks are compared without the instances.
+    let shared = |c: &config::Config| {
+        let mut c = c.clone();
+        c.instances.clear();
+        serde_json::to_value(&c).ok()
+    };
+    let shared_changed = shared(running) != shared(new);
+    let instances = new
+        .instances
+        .iter()
+        .map(|n| {
+            let change = match running.instance(&n.name) {
+                None => Change::Add,
+                Some(r) if !same_identity(r, n, &running.global, &new.global) => Change::Replace,
+                // Shared blocks feed the plan (tracker weights, GARP pacing).
+                Some(r) if same_instance(r, n) && !shared_changed => Change::Unchanged,
+                Some(_) => Change::Update,
+            };
+            (n.name.clone(), change)
+        })
+        .collect();
+    let removed = running
         .instances
         .iter()
         .filter(|r| new.instance(&r.name).is_none())
         .map(|r| r.name.clone())
         .collect();
-    // Tracker and group blocks carry their own locations too.
-    let strip = |c: &config::Config| {
-        let mut c = c.clone();
-        c.instances.clear();
-        serde_json::to_value(&c).ok()
-    };
-    d.shared_changed = strip(running) != strip(new);
-    d
+    ReloadDiff {
+        instances,
+        removed,
+        shared_changed,
+    }
+}
+
+/// The slots of a reload: which running instances stop, and the slot of
+/// each instance of the new file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slots {
+    /// Running instances that stop (removed or replaced).
+    pub retired: Vec<InstanceId>,
+    /// Per instance of the new file: its slot, and whether it keeps the
+    /// running instance's state (kept) or starts afresh.
+    pub assigned: Vec<(InstanceId, bool)>,
+    /// The next slot never used.
+    pub next: InstanceId,
+}
+
+/// Assigns slots: kept instances keep theirs; added and replaced ones get
+/// new ones from `next`. `running` maps names to the slots they run in.
+pub fn assign(diff: &ReloadDiff, running: &HashMap<String, InstanceId>, next: InstanceId) -> Slots {
+    let mut next = next;
+    let mut retired: Vec<InstanceId> = diff
+        .removed
+        .iter()
+        .filter_map(|n| running.get(n).copied())
+        .collect();
+    let assigned = diff
+        .instances
+        .iter()
+        .map(|(name, change)| match (change, running.get(name)) {
+            (Change::Unchanged | Change::Update, Some(&slot)) => (slot, true),
+            (Change::Replace, Some(&slot)) => {
+                retired.push(slot);
+                next += 1;
+                (next - 1, false)
+            }
+            _ => {
+                next += 1;
+                (next - 1, false)
+            }
+        })
+        .collect();
+    retired.sort_unstable();
+    Slots {
+        retired,
+        assigned,
+        next,
+    }
 }
 
 #[cfg(test)]
@@ -78,27 +186,47 @@ mod tests {
     }
 
     #[test]
-    fn instances_are_matched_by_name() {
+    fn instances_are_matched_by_name_and_classified() {
         let running = load(&format!(
-            "{}{}{}",
+            "{}{}{}{}",
             inst("A", 1, 100),
             inst("B", 2, 100),
-            inst("C", 3, 100)
+            inst("C", 3, 100),
+            inst("E", 5, 100)
         ));
-        // B moves in the file and changes nothing; C changes; A goes; D comes.
+        // B moves in the file; C changes priority; E changes VRID; A goes; D comes.
         let new = load(&format!(
-            "\n\n{}{}{}",
+            "\n\n{}{}{}{}",
             inst("C", 3, 150),
             inst("B", 2, 100),
-            inst("D", 4, 100)
+            inst("D", 4, 100),
+            inst("E", 6, 100)
         ));
         let d = diff(&running, &new);
-        assert_eq!(d.unchanged, vec!["B"]);
-        assert_eq!(d.changed, vec!["C"]);
-        assert_eq!(d.added, vec!["D"]);
+        assert_eq!(
+            d.instances,
+            vec![
+                ("C".to_string(), Change::Update),
+                ("B".to_string(), Change::Unchanged),
+                ("D".to_string(), Change::Add),
+                ("E".to_string(), Change::Replace),
+            ]
+        );
         assert_eq!(d.removed, vec!["A"]);
         assert!(!d.shared_changed);
         assert!(!d.is_empty());
+
+        let running_slots: HashMap<String, InstanceId> = [("A", 0), ("B", 1), ("C", 2), ("E", 3)]
+            .into_iter()
+            .map(|(n, s)| (n.to_string(), s))
+            .collect();
+        let slots = assign(&d, &running_slots, 4);
+        assert_eq!(slots.retired, vec![0, 3]);
+        assert_eq!(
+            slots.assigned,
+            vec![(2, true), (1, true), (4, false), (5, false)]
+        );
+        assert_eq!(slots.next, 6);
     }
 
     #[test]
@@ -106,19 +234,27 @@ mod tests {
         let text = format!("global_defs {{\n router_id r1\n}}\n{}", inst("A", 1, 100));
         let d = diff(&load(&text), &load(&text));
         assert!(d.is_empty());
-        assert_eq!(d.unchanged, vec!["A"]);
+        assert_eq!(d.names(Change::Unchanged), vec!["A"]);
     }
 
     #[test]
-    fn global_defs_count_as_shared() {
+    fn shared_blocks_update_every_kept_instance() {
         let a = load(&format!(
-            "global_defs {{\n router_id r1\n}}\n{}",
+            "global_defs {{\n vrrp_garp_interval 0.1\n}}\n{}",
             inst("A", 1, 100)
         ));
         let b = load(&format!(
-            "global_defs {{\n router_id r2\n}}\n{}",
+            "global_defs {{\n vrrp_garp_interval 0.2\n}}\n{}",
             inst("A", 1, 100)
         ));
-        assert!(diff(&a, &b).shared_changed);
+        let d = diff(&a, &b);
+        assert!(d.shared_changed);
+        assert_eq!(d.names(Change::Update), vec!["A"]);
+        // A new multicast group is a new identity.
+        let c = load(&format!(
+            "global_defs {{\n vrrp_mcast_group4 224.0.0.19\n}}\n{}",
+            inst("A", 1, 100)
+        ));
+        assert_eq!(diff(&a, &c).names(Change::Replace), vec!["A"]);
     }
 }

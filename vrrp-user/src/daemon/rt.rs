@@ -9,6 +9,7 @@
 //! the executor thread, in order, over a channel that never blocks.
 
 use std::{
+    collections::HashMap,
     os::fd::AsFd,
     sync::{mpsc, Arc},
     thread,
@@ -20,17 +21,20 @@ use nix::sys::{
     eventfd::{EfdFlags, EventFd},
 };
 use thiserror::Error;
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::{mpsc::UnboundedSender, oneshot};
 use vrrp_common::PeerEvent;
 
 use super::{
     advert::AdvertIo,
-    control::{Command, Controller, Event, InstanceView},
+    control::{Command, Controller, Event, InstanceId, InstanceView},
+    plan::{GroupPlan, InstancePlan},
     realtime,
+    reload::{self, ReloadDiff},
     timer::DeadlineTimer,
 };
 use crate::{
     bpf::Maps,
+    config,
     notify::NotifyState,
     time::Mono,
     track::{Status, TrackerId},
@@ -61,8 +65,42 @@ pub struct RtSnapshot {
     pub groups: Vec<Option<NotifyState>>,
 }
 
+/// A reload, as the normal thread hands it to the advert thread.
+pub struct ReloadRequest {
+    pub config: config::Config,
+    pub diff: ReloadDiff,
+    pub slots: reload::Slots,
+    /// Trackers that cannot run; they count for no instance.
+    pub disabled: Vec<TrackerId>,
+    pub done: oneshot::Sender<ReloadOutcome>,
+}
+
+/// The executor's part of a reload, done: what the advert thread swaps in.
+pub struct Applied {
+    /// The instances that run from now on, in the file's order.
+    pub plans: Vec<InstancePlan>,
+    pub assigned: Vec<(InstanceId, bool)>,
+    pub groups: Vec<GroupPlan>,
+    /// Interface state of each (used for the new ones).
+    pub primary_up: Vec<bool>,
+    /// Advert sockets of the new instances.
+    pub adverts: Vec<(InstanceId, AdvertIo)>,
+    /// Instances of the file that could not start (interface missing...).
+    pub failed: Vec<String>,
+    pub disabled: Vec<TrackerId>,
+    pub done: oneshot::Sender<ReloadOutcome>,
+}
+
+/// What the normal thread learns when a reload has been applied.
+#[derive(Debug, Clone)]
+pub struct ReloadOutcome {
+    pub plans: Vec<InstancePlan>,
+    pub groups: Vec<GroupPlan>,
+    pub slots: Vec<InstanceId>,
+    pub failed: Vec<String>,
+}
+
 /// What the normal thread tells the advert thread.
-#[derive(Debug)]
 pub enum RtInput {
     Tracker {
         tracker: TrackerId,
@@ -75,30 +113,62 @@ pub enum RtInput {
         removed: bool,
     },
     /// Report the controller's view (status, metrics, dumps).
-    Snapshot(tokio::sync::oneshot::Sender<RtSnapshot>),
+    Snapshot(oneshot::Sender<RtSnapshot>),
+    /// SIGHUP: retire what goes, then let the executor prepare the rest.
+    Reload(Box<ReloadRequest>),
+    /// From the executor: the reload's I/O is ready.
+    ReloadReady(Box<Applied>),
     Shutdown,
 }
 
+/// The executor's part of a reload.
+pub struct ExecReload {
+    pub config: config::Config,
+    pub diff: ReloadDiff,
+    pub slots: reload::Slots,
+    pub disabled: Vec<TrackerId>,
+    pub done: oneshot::Sender<ReloadOutcome>,
+    /// Where to send [`Applied`].
+    pub rt: RtSender,
+}
+
 /// What the advert thread hands to the executor thread.
-#[derive(Debug)]
 pub enum ToExecutor {
     Command(Command),
     /// An advert-path failure, for the log (the advert thread never logs
     /// itself: a slow log sink must not stall it).
     Error(String),
+    /// After the retired instances' last commands.
+    Reload(Box<ExecReload>),
 }
 
 /// The advert thread's belongings.
 pub struct RtParts {
     pub controller: Controller,
-    pub adverts: Vec<AdvertIo>,
+    /// By slot.
+    pub adverts: HashMap<InstanceId, AdvertIo>,
     pub maps: Maps,
     pub ring: RingBuf<MapData>,
 }
 
-pub struct RtThread {
+/// Queues input for the advert thread and wakes it. Never blocks.
+#[derive(Clone)]
+pub struct RtSender {
     tx: mpsc::Sender<RtInput>,
     wake: Arc<EventFd>,
+}
+
+impl RtSender {
+    pub fn send(&self, input: RtInput) {
+        // A closed channel means the thread has ended; join() reports why.
+        if self.tx.send(input).is_ok() {
+            let _ = self.wake.write(1);
+        }
+    }
+}
+
+pub struct RtThread {
+    sender: RtSender,
     handle: thread::JoinHandle<Result<(), RtError>>,
 }
 
@@ -121,31 +191,35 @@ impl RtThread {
                 source,
             },
         )?;
-        let wake = Arc::new(wake);
-        let thread_wake = Arc::clone(&wake);
+        let sender = RtSender {
+            tx,
+            wake: Arc::new(wake),
+        };
+        let own = sender.clone();
         let handle = thread::Builder::new()
             .name("xvrrpd-adverts".into())
-            .spawn(move || run(parts, start, rx, &thread_wake, &out, priority))
+            .spawn(move || run(parts, start, rx, own, &out, priority))
             .map_err(|source| RtError::Io {
                 what: "spawning the thread",
                 source,
             })?;
-        Ok(RtThread { tx, wake, handle })
+        Ok(RtThread { sender, handle })
+    }
+
+    pub fn sender(&self) -> RtSender {
+        self.sender.clone()
     }
 
     /// The controller's view, from the advert thread.
     pub async fn snapshot(&self) -> Option<RtSnapshot> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (tx, rx) = oneshot::channel();
         self.send(RtInput::Snapshot(tx));
         rx.await.ok()
     }
 
     /// Queues `input` and wakes the thread. Never blocks.
     pub fn send(&self, input: RtInput) {
-        // A closed channel means the thread has ended; join() reports why.
-        if self.tx.send(input).is_ok() {
-            let _ = self.wake.write(1);
-        }
+        self.sender.send(input)
     }
 
     /// Asks for a clean stop (priority 0 from masters) and waits for it.
@@ -167,16 +241,25 @@ struct Loop<'a> {
 impl Loop<'_> {
     fn dispatch(&mut self, event: Event) {
         let commands = self.parts.controller.handle(event, Mono::now());
+        self.run_commands(commands);
+    }
+
+    fn run_commands(&mut self, commands: Vec<Command>) {
         for c in commands {
             match c {
                 Command::SendAdvert { instance, priority } => {
-                    if let Err(e) = self.parts.adverts[instance].send(priority) {
+                    let Some(advert) = self.parts.adverts.get_mut(&instance) else {
+                        continue;
+                    };
+                    if let Err(e) = advert.send(priority) {
                         let _ = self.out.send(ToExecutor::Error(e.to_string()));
                     }
                 }
                 Command::WakeOnAny { instance, on } => {
-                    let maps = &mut self.parts.maps;
-                    if let Err(e) = self.parts.adverts[instance].set_wake_on_any(maps, on) {
+                    let Some(advert) = self.parts.adverts.get_mut(&instance) else {
+                        continue;
+                    };
+                    if let Err(e) = advert.set_wake_on_any(&mut self.parts.maps, on) {
                         let _ = self.out.send(ToExecutor::Error(e.to_string()));
                     }
                 }
@@ -203,16 +286,73 @@ impl Loop<'_> {
         };
         self.dispatch(Event::Kernel { records, timer });
     }
+
+    /// First half of a reload: the instances that go stop as at shutdown,
+    /// then the executor (after their last commands) prepares the rest.
+    fn reload(&mut self, r: ReloadRequest, me: &RtSender) {
+        let commands = self.parts.controller.retire(&r.slots.retired, Mono::now());
+        self.run_commands(commands);
+        let _ = self.out.send(ToExecutor::Reload(Box::new(ExecReload {
+            config: r.config,
+            diff: r.diff,
+            slots: r.slots,
+            disabled: r.disabled,
+            done: r.done,
+            rt: me.clone(),
+        })));
+    }
+
+    /// Second half: swap in the new set of instances.
+    fn apply(&mut self, a: Applied) {
+        let mut plans = a.plans;
+        for plan in &mut plans {
+            plan.tracked.retain(|w| !a.disabled.contains(&w.tracker));
+        }
+        let keep: std::collections::HashSet<InstanceId> =
+            a.assigned.iter().map(|(slot, _)| *slot).collect();
+        self.parts.adverts.retain(|slot, _| keep.contains(slot));
+        self.parts.adverts.extend(a.adverts);
+        for (plan, (slot, kept)) in plans.iter().zip(&a.assigned) {
+            if !*kept {
+                continue;
+            }
+            if let Some(advert) = self.parts.adverts.get_mut(slot) {
+                if let Err(e) = advert.update(&plan.advert, plan.xdp, &mut self.parts.maps) {
+                    let _ = self.out.send(ToExecutor::Error(e.to_string()));
+                }
+            }
+        }
+        let result = self.parts.controller.reconfigure(
+            &plans,
+            &a.groups,
+            &a.assigned,
+            &a.primary_up,
+            Mono::now(),
+        );
+        match result {
+            Ok(commands) => self.run_commands(commands),
+            Err(e) => {
+                let _ = self.out.send(ToExecutor::Error(format!("reload: {e}")));
+            }
+        }
+        let _ = a.done.send(ReloadOutcome {
+            slots: a.assigned.iter().map(|(slot, _)| *slot).collect(),
+            plans,
+            groups: a.groups,
+            failed: a.failed,
+        });
+    }
 }
 
 fn run(
     parts: RtParts,
     start: Event,
     rx: mpsc::Receiver<RtInput>,
-    wake: &EventFd,
+    me: RtSender,
     out: &UnboundedSender<ToExecutor>,
     priority: u8,
 ) -> Result<(), RtError> {
+    let wake = &*me.wake;
     if let Err(e) = realtime::make_current_thread_realtime(priority) {
         let _ = out.send(ToExecutor::Error(format!(
             "{e}: adverts are sent with normal scheduling (needs CAP_SYS_NICE)"
@@ -287,6 +427,14 @@ fn run(
                     up,
                     removed,
                 },
+                RtInput::Reload(r) => {
+                    lp.reload(*r, &me);
+                    continue;
+                }
+                RtInput::ReloadReady(a) => {
+                    lp.apply(*a);
+                    continue;
+                }
                 RtInput::Snapshot(reply) => {
                     let c = &lp.parts.controller;
                     let _ = reply.send(RtSnapshot {

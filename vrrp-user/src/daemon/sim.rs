@@ -23,6 +23,7 @@ use vrrp_common::{PeerKey, PeerRecord};
 use super::{
     control::{Command, Controller, Event, InstanceId, NotifyOwner},
     plan::{self, InstancePlan, LinkFacts},
+    reload,
 };
 use crate::{
     config,
@@ -65,42 +66,62 @@ enum Pending {
     Kill(NodeId),
 }
 
+/// One instance's wire and VIPs at a node.
+struct SimIo {
+    plan: InstancePlan,
+    segment: usize,
+    holds_vips: bool,
+    wake_on_any: bool,
+}
+
 pub struct Node {
     pub name: String,
     pub controller: Controller,
+    /// The configuration running now (reloads replace it).
+    pub config: config::Config,
+    /// The plans of the running instances, in the file's order.
     pub plans: Vec<InstancePlan>,
+    /// The slot of each, in the same order.
+    pub slots: Vec<InstanceId>,
     /// The node's own address (every interface's).
     pub addr: IpAddr,
     /// Running: not stopped or killed.
     pub up: bool,
     /// Every state change, in order.
     pub changes: Vec<Change>,
-    /// Adverts sent: (time, instance, priority).
+    /// Adverts sent: (time, slot, priority).
     pub sent: Vec<(Mono, InstanceId, u8)>,
     /// Notifies requested, in order.
     pub notifies: Vec<(Mono, NotifyOwner, NotifyState, u8)>,
-    /// Whether each instance's VIPs are on the node now.
-    pub holds_vips: Vec<bool>,
     /// How late the daemon acts on its timer (a starved or paused daemon);
     /// the kernel still stamps arrivals on time.
     pub timer_latency: Duration,
     records: HashMap<PeerKey, PeerRecord>,
-    wake_on_any: Vec<bool>,
-    /// The segment index of each instance's interface.
-    segments: Vec<usize>,
+    /// By slot; a retired instance keeps its entry (and its VIPs, if it
+    /// never released them).
+    io: HashMap<InstanceId, SimIo>,
+    next_slot: InstanceId,
 }
 
 impl Node {
-    /// The instance named `name`.
+    /// The slot of the running instance named `name`.
     pub fn instance(&self, name: &str) -> InstanceId {
         self.plans
             .iter()
             .position(|p| p.name == name)
+            .map(|k| self.slots[k])
             .unwrap_or_else(|| panic!("{}: no instance {name}", self.name))
     }
 
-    pub fn state(&self, instance: InstanceId) -> State {
-        self.controller.engine(instance).state()
+    pub fn state(&self, slot: InstanceId) -> State {
+        self.controller
+            .engine(slot)
+            .map_or(State::Stopped, |e| e.state())
+    }
+
+    /// Whether the instance in `slot` has its VIPs on the node now.
+    pub fn holds_vips(&self, slot: InstanceId) -> bool {
+        self.io.get(&slot).is_some_and(|io| io.holds_vips)
     }
 
     /// (time, to-state) of each change of `instance`.
@@ -208,37 +229,107 @@ impl Sim {
         assert!(errors.is_empty(), "{name}: config errors: {errors:?}");
         let config = loaded.config;
         let addr: IpAddr = addr.parse().expect("node address");
-        let mut plans = Vec::new();
-        let mut segments = Vec::new();
-        for (i, inst) in config.instances.iter().enumerate() {
-            let segment = self.segment(&inst.interface);
-            let facts = LinkFacts {
-                // Interface indexes only need to be stable per node.
-                ifindex: segment as u32 + 2,
-                source: inst.unicast_src_ip.unwrap_or(addr),
-            };
-            plans.push(plan::plan(&config, i, &facts).expect("sim config plans"));
-            segments.push(segment);
-        }
+        let plans = self.plans(&config, addr);
         let groups = plan::groups(&config);
         let controller = Controller::new(&plans, &groups).expect("valid params");
         let n = plans.len();
+        let mut io = HashMap::new();
+        for (slot, plan) in plans.iter().enumerate() {
+            io.insert(slot, self.new_io(plan));
+        }
         self.nodes.push(Node {
             name: name.to_owned(),
             controller,
+            config,
             plans,
+            slots: (0..n).collect(),
             addr,
             up: false,
             changes: Vec::new(),
             sent: Vec::new(),
             notifies: Vec::new(),
-            holds_vips: vec![false; n],
             timer_latency: Duration::ZERO,
             records: HashMap::new(),
-            wake_on_any: vec![false; n],
-            segments,
+            io,
+            next_slot: n,
         });
         self.nodes.len() - 1
+    }
+
+    fn plans(&mut self, config: &config::Config, addr: IpAddr) -> Vec<InstancePlan> {
+        (0..config.instances.len())
+            .map(|i| {
+                let inst = &config.instances[i];
+                let segment = self.segment(&inst.interface);
+                let facts = LinkFacts {
+                    // Interface indexes only need to be stable per node.
+                    ifindex: segment as u32 + 2,
+                    source: inst.unicast_src_ip.unwrap_or(addr),
+                };
+                plan::plan(config, i, &facts).expect("sim config plans")
+            })
+            .collect()
+    }
+
+    fn new_io(&mut self, plan: &InstancePlan) -> SimIo {
+        SimIo {
+            plan: plan.clone(),
+            segment: self.segment(&plan.interface),
+            holds_vips: false,
+            wake_on_any: false,
+        }
+    }
+
+    /// SIGHUP with `keepalived_conf` as the new file, as the daemon does it:
+    /// removed and replaced instances stop, kept ones carry on with their
+    /// state, new ones start.
+    pub fn reload(&mut self, node: NodeId, keepalived_conf: &str) -> reload::ReloadDiff {
+        let loaded = config::load_str(
+            keepalived_conf,
+            Path::new("/etc/keepalived/keepalived.conf"),
+        )
+        .expect("sim configs have no includes");
+        let errors: Vec<String> = loaded.errors().map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "reload: config errors: {errors:?}");
+        let new = loaded.config;
+        let n = &self.nodes[node];
+        let diff = reload::diff(&n.config, &new);
+        let running = n
+            .plans
+            .iter()
+            .zip(&n.slots)
+            .map(|(p, s)| (p.name.clone(), *s))
+            .collect();
+        let slots = reload::assign(&diff, &running, n.next_slot);
+        let now = self.now;
+        let retire = self.nodes[node].controller.retire(&slots.retired, now);
+        for c in retire {
+            self.command(node, c);
+        }
+        let addr = self.nodes[node].addr;
+        let plans = self.plans(&new, addr);
+        for (plan, &(slot, kept)) in plans.iter().zip(&slots.assigned) {
+            let io = self.new_io(plan);
+            let entry = self.nodes[node].io.entry(slot).or_insert(io);
+            if kept {
+                entry.plan = plan.clone();
+            }
+        }
+        let groups = plan::groups(&new);
+        let up = vec![true; plans.len()];
+        let n = &mut self.nodes[node];
+        let commands = n
+            .controller
+            .reconfigure(&plans, &groups, &slots.assigned, &up, now)
+            .expect("valid params");
+        n.slots = slots.assigned.iter().map(|a| a.0).collect();
+        n.plans = plans;
+        n.config = new;
+        n.next_slot = slots.next;
+        for c in commands {
+            self.command(node, c);
+        }
+        diff
     }
 
     /// Starts `node` now, its links up and its trackers in `statuses`
@@ -394,14 +485,13 @@ impl Sim {
         if !n.up {
             return;
         }
-        let Some(i) = (0..n.plans.len()).find(|&i| {
-            n.segments[i] == w.segment
-                && n.plans[i].key.vrid == w.vrid
-                && n.plans[i].key.family == w.family
+        let Some(&slot) = n.slots.iter().find(|s| {
+            let io = &n.io[*s];
+            io.segment == w.segment && io.plan.key.vrid == w.vrid && io.plan.key.family == w.family
         }) else {
             return;
         };
-        let plan = &n.plans[i];
+        let plan = &n.io[&slot].plan;
         let v2_mismatch =
             w.version == 2 && u16::from(plan.xdp.v2_interval_s) * 100 != w.interval_cs;
         if plan.xdp.version != w.version || v2_mismatch {
@@ -410,7 +500,7 @@ impl Sim {
         let Some(key) = PeerKey::for_source(plan.key, w.src) else {
             return;
         };
-        let wake_on_any = n.wake_on_any[i];
+        let wake_on_any = n.io[&slot].wake_on_any;
         let wake = match n.records.get_mut(&key) {
             None => {
                 n.records.insert(
@@ -469,10 +559,11 @@ impl Sim {
             Command::SendAdvert { instance, priority } => {
                 let n = &mut self.nodes[node];
                 n.sent.push((now, instance, priority));
-                let plan = &n.plans[instance];
+                let io = &n.io[&instance];
+                let plan = &io.plan;
                 let advert = Wire {
                     from: node,
-                    segment: n.segments[instance],
+                    segment: io.segment,
                     vrid: plan.key.vrid,
                     family: plan.key.family,
                     version: plan.xdp.version,
@@ -491,9 +582,9 @@ impl Sim {
                     self.schedule(at, Pending::Deliver { to, advert });
                 }
             }
-            Command::AddVips(i) => self.nodes[node].holds_vips[i] = true,
-            Command::RemoveVips(i) => self.nodes[node].holds_vips[i] = false,
-            Command::WakeOnAny { instance, on } => self.nodes[node].wake_on_any[instance] = on,
+            Command::AddVips(i) => self.io(node, i).holds_vips = true,
+            Command::RemoveVips(i) => self.io(node, i).holds_vips = false,
+            Command::WakeOnAny { instance, on } => self.io(node, instance).wake_on_any = on,
             Command::Transition {
                 instance,
                 from,
@@ -518,6 +609,13 @@ impl Sim {
         }
     }
 
+    fn io(&mut self, node: NodeId, slot: InstanceId) -> &mut SimIo {
+        self.nodes[node]
+            .io
+            .get_mut(&slot)
+            .expect("commands name known slots")
+    }
+
     /// Nodes whose instance `name` is master now.
     pub fn masters(&self, name: &str) -> Vec<NodeId> {
         (0..self.nodes.len())
@@ -535,7 +633,9 @@ impl Sim {
         (0..self.nodes.len())
             .filter(|&n| {
                 let node = &self.nodes[n];
-                node.plans.iter().any(|p| p.name == name) && node.holds_vips[node.instance(name)]
+                node.io
+                    .values()
+                    .any(|io| io.plan.name == name && io.holds_vips)
             })
             .collect()
     }
