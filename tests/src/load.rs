@@ -7,7 +7,10 @@ use std::{
     collections::HashMap,
     fs,
     io::Read,
-    os::unix::{fs::OpenOptionsExt, process::CommandExt},
+    os::{
+        fd::AsFd,
+        unix::{fs::OpenOptionsExt, process::CommandExt},
+    },
     path::{Path, PathBuf},
     process::{Child, Command, ExitStatus, Stdio},
     sync::{
@@ -19,7 +22,10 @@ use std::{
 };
 
 use anyhow::{bail, Context, Result};
-use nix::sched::CpuSet;
+use nix::{
+    poll::{poll, PollFd, PollFlags},
+    sched::CpuSet,
+};
 
 // ---------------------------------------------------------------------------
 // Interrupts
@@ -347,6 +353,12 @@ impl NotifyFifo {
             let mut pending = Vec::new();
             let mut buf = [0u8; 4096];
             while !s.load(Ordering::Relaxed) {
+                // Block until there is something to read, looking at `stop`
+                // every 100 ms.
+                let mut fds = [PollFd::new(file.as_fd(), PollFlags::POLLIN)];
+                if !matches!(poll(&mut fds, 100u16), Ok(n) if n > 0) {
+                    continue;
+                }
                 match file.read(&mut buf) {
                     Ok(n) if n > 0 => {
                         pending.extend_from_slice(&buf[..n]);
@@ -356,8 +368,8 @@ impl NotifyFifo {
                             l.lock().unwrap().push(text);
                         }
                     }
-                    // Nothing to read (EAGAIN) or a passing error: look again soon.
-                    _ => thread::sleep(Duration::from_millis(5)),
+                    // A passing error (EAGAIN, EINTR): look again.
+                    _ => {}
                 }
             }
         });
