@@ -210,7 +210,7 @@ impl Pair {
         if !pair.wait_steady(START_LIMIT)? {
             bail!(
                 "the pair did not settle: {}\nnode 0 log:\n{}\nnode 1 log:\n{}",
-                pair.steady_now().unwrap_err(),
+                pair.why_unsteady(),
                 log_tail(&pair.master, 10),
                 log_tail(&pair.backup, 10)
             );
@@ -257,6 +257,13 @@ impl Pair {
             return Err(format!("VIP holders {holders:?}, not [0]"));
         }
         Ok(())
+    }
+
+    /// What [`Pair::steady_now`] finds wrong (it may have just become steady).
+    fn why_unsteady(&self) -> String {
+        self.steady_now()
+            .err()
+            .unwrap_or_else(|| "steady only now".to_owned())
     }
 
     /// Waits up to `limit` for [`Pair::steady_now`].
@@ -307,10 +314,7 @@ fn gaps(times: &[i64], from: i64, to: i64, limit_ns: i64) -> (i64, i64) {
 
 fn run(pair: &Pair, place: &Placement, seconds: u64, log: &Path) -> Result<RunStats> {
     if !pair.wait_steady(START_LIMIT)? {
-        bail!(
-            "not steady before the run: {}",
-            pair.steady_now().unwrap_err()
-        );
+        bail!("not steady before the run: {}", pair.why_unsteady());
     }
     let mdi = master_down_interval(BACKUP_PRIORITY).as_nanos() as i64;
     pair.cap
@@ -363,7 +367,7 @@ fn run(pair: &Pair, place: &Placement, seconds: u64, log: &Path) -> Result<RunSt
             stats.transitions,
             ms(stats.longest_gap_ns),
             stats.gaps_over_mdi,
-            pair.steady_now().unwrap_err()
+            pair.why_unsteady()
         );
     }
     Ok(stats)
