@@ -560,12 +560,12 @@ fn main() -> Result<()> {
     println!();
     println!("per row, min / median / max over the successful runs:");
     println!(
-        "{:<15} {:<22} {:>5} {:>14} {:>20} {:>14}",
+        "{:<15} {:<22} {:>5} {:>16} {:>22} {:>16}",
         "case", "implementation", "runs", "transitions", "longest gap (ms)", "gaps>MDI"
     );
     for r in &rows {
         println!(
-            "{:<15} {:<22} {:>5} {:>14} {:>20} {:>14}",
+            "{:<15} {:<22} {:>5} {:>16} {:>22} {:>16}",
             r.case.label(),
             r.variant.label,
             format!("{}/{}", r.ok().count(), r.runs.len()),
@@ -573,6 +573,18 @@ fn main() -> Result<()> {
             load::spread(&r.column(|s| s.longest_gap_ns), |v| format!("{:.1}", ms(v))),
             load::spread(&r.column(|s| s.gaps_over_mdi), |v| v.to_string()),
         );
+    }
+    // With only the backup starved, its takeovers are false only while the
+    // master keeps advertising; other load on the master's CPU breaks that.
+    for r in rows.iter().filter(|r| r.case == Case::BackupStarved) {
+        let missed = r.column(|s| s.gaps_over_mdi).into_iter().max().unwrap_or(0);
+        if missed > 0 {
+            println!(
+                "note: {}, backup starved: the unstarved master itself left up to {missed} gaps over MDI \
+                 (other load on its CPU), so not every transition there is false",
+                r.variant.label
+            );
+        }
     }
     let limit = (ADVERT_INT * 2).as_nanos() as i64;
     for r in rows
