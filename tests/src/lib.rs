@@ -17,6 +17,8 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
+pub mod capture;
+pub mod load;
 pub mod pcap;
 pub mod vrrp_lab;
 
@@ -243,6 +245,13 @@ impl Drop for TempDir {
 
 /// Starts keepalived (VRRP only, foreground, console log) in `ns` with `config`.
 pub fn keepalived(ns: &Netns, dir: &TempDir, tag: &str, config: &str) -> Result<Proc> {
+    let cmd = keepalived_command(ns, dir, tag, config)?;
+    ns.spawn(cmd, &dir.path(&format!("{tag}.log")))
+}
+
+/// The command [`keepalived`] spawns (its config written to `dir/<tag>.conf`),
+/// for callers that adjust it first; its log belongs in `dir/<tag>.log`.
+pub fn keepalived_command(ns: &Netns, dir: &TempDir, tag: &str, config: &str) -> Result<Command> {
     // A killed keepalived leaves its pid files; once a pid in them is reused,
     // the next keepalived refuses to start ("daemon is already running").
     for suffix in ["pid", "vrrp.pid"] {
@@ -264,7 +273,32 @@ pub fn keepalived(ns: &Netns, dir: &TempDir, tag: &str, config: &str) -> Result<
     .arg(dir.path(&format!("{tag}.pid")))
     .arg("--vrrp_pid")
     .arg(dir.path(&format!("{tag}.vrrp.pid")));
-    ns.spawn(cmd, &dir.path(&format!("{tag}.log")))
+    Ok(cmd)
+}
+
+/// Every live process below `pid` (children, their children, …), from
+/// /proc/PID/task/*/children.
+pub fn descendants(pid: i32) -> Vec<i32> {
+    let children = |pid: i32| {
+        let mut out = Vec::new();
+        if let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) {
+            for t in tasks.flatten() {
+                if let Ok(s) = fs::read_to_string(t.path().join("children")) {
+                    out.extend(s.split_whitespace().filter_map(|p| p.parse::<i32>().ok()));
+                }
+            }
+        }
+        out
+    };
+    let mut out = Vec::new();
+    let mut todo = vec![pid];
+    while let Some(p) = todo.pop() {
+        for c in children(p) {
+            out.push(c);
+            todo.push(c);
+        }
+    }
+    out
 }
 
 /// The xvrrpd binary under test: `$XVRRPD_BIN`, else target/debug/xvrrpd.

@@ -5,7 +5,7 @@ use std::{fs, time::Duration};
 
 use anyhow::Result;
 
-use crate::{keepalived, Netns, Proc, Segment, TempDir};
+use crate::{keepalived_command, Netns, Proc, Segment, TempDir};
 
 pub const VIP: &str = "192.0.2.100";
 
@@ -60,34 +60,51 @@ impl Lab {
 
     /// Starts `xvrrpd run` on node `i` with `config`.
     pub fn xvrrpd(&self, i: usize, config: &str) -> Result<Proc> {
-        let conf = self.dir.path(&format!("xvrrpd{i}.conf"));
-        fs::write(&conf, config)?;
-        let mut cmd = self.nodes[i].ns.command(crate::xvrrpd_bin());
-        cmd.arg("run")
-            .arg("-f")
-            .arg(&conf)
-            .env("XVRRPD_LOG", "info");
-        self.nodes[i]
-            .ns
-            .spawn(cmd, &self.dir.path(&format!("xvrrpd{i}.log")))
+        self.start_on(i, Impl::Xvrrpd, config, None)
     }
 
     /// Starts keepalived on node `i` with `config`.
     pub fn keepalived(&self, i: usize, config: &str) -> Result<Proc> {
-        keepalived(
-            &self.nodes[i].ns,
-            &self.dir,
-            &format!("keepalived{i}"),
-            config,
-        )
+        self.start_on(i, Impl::Keepalived, config, None)
     }
 
     /// Starts `imp` on node `i` with `config`.
     pub fn start(&self, i: usize, imp: Impl, config: &str) -> Result<Proc> {
-        match imp {
-            Impl::Xvrrpd => self.xvrrpd(i, config),
-            Impl::Keepalived => self.keepalived(i, config),
+        self.start_on(i, imp, config, None)
+    }
+
+    /// Starts `imp` on node `i` with `config`, and with `cpus` only on those
+    /// CPUs: the affinity is set before exec, so every thread and child of
+    /// the daemon inherits it.
+    pub fn start_on(
+        &self,
+        i: usize,
+        imp: Impl,
+        config: &str,
+        cpus: Option<&[usize]>,
+    ) -> Result<Proc> {
+        let ns = &self.nodes[i].ns;
+        let (mut cmd, log) = match imp {
+            Impl::Xvrrpd => {
+                let conf = self.dir.path(&format!("xvrrpd{i}.conf"));
+                fs::write(&conf, config)?;
+                let mut cmd = ns.command(crate::xvrrpd_bin());
+                cmd.arg("run")
+                    .arg("-f")
+                    .arg(&conf)
+                    .env("XVRRPD_LOG", "info");
+                (cmd, self.dir.path(&format!("xvrrpd{i}.log")))
+            }
+            Impl::Keepalived => {
+                let tag = format!("keepalived{i}");
+                let cmd = keepalived_command(ns, &self.dir, &tag, config)?;
+                (cmd, self.dir.path(&format!("{tag}.log")))
+            }
+        };
+        if let Some(cpus) = cpus {
+            crate::load::pin_to_cpus(&mut cmd, cpus);
         }
+        ns.spawn(cmd, &log)
     }
 
     /// Which nodes hold `addr` on eth0.

@@ -36,8 +36,51 @@ enum Task {
     Demo,
     /// Run the benchmarks: XDP cost per packet against an empty program, then
     /// takeover time after kill -9 (xvrrpd and keepalived, v2 1 s and v3 50 ms),
-    /// then the time from a tracker fault to the VIP on the peer (every tracker kind).
-    Bench,
+    /// then the time from a tracker fault to the VIP on the peer (every tracker kind),
+    /// then the pair under CPU starvation, then the CPU of 255 instances.
+    /// `cargo xtask bench starve -- --runs 1 --seconds 5` runs one part with its options.
+    Bench {
+        /// Only this part (default: all, in the order above).
+        part: Option<BenchPart>,
+        /// Options for that part's binary, after `--` (see `-- --help`).
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+}
+
+/// The parts of `cargo xtask bench`, each a binary of the `tests` crate.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum BenchPart {
+    /// XDP cost per packet (BPF_PROG_TEST_RUN).
+    Xdp,
+    /// Takeover time after kill -9 of the master.
+    Takeover,
+    /// Tracker fault to VIP on the peer.
+    TrackLatency,
+    /// False transitions and advert gaps under stress-ng (about 8 minutes).
+    Starve,
+    /// CPU of 255 instances at advert_int 0.01, as backup and as master (about 4 minutes).
+    Scale,
+}
+
+impl BenchPart {
+    const ALL: [BenchPart; 5] = [
+        BenchPart::Xdp,
+        BenchPart::Takeover,
+        BenchPart::TrackLatency,
+        BenchPart::Starve,
+        BenchPart::Scale,
+    ];
+
+    fn binary(self) -> &'static str {
+        match self {
+            BenchPart::Xdp => "bench",
+            BenchPart::Takeover => "takeover",
+            BenchPart::TrackLatency => "track_latency",
+            BenchPart::Starve => "starve",
+            BenchPart::Scale => "scale",
+        }
+    }
 }
 
 fn main() -> Result<()> {
@@ -57,17 +100,26 @@ fn main() -> Result<()> {
             setup::run()?;
             build_ebpf()?;
             build_daemon(true)?;
-            run_lab_binary("demo")
+            run_lab_binary("demo", &[])
         }
-        Task::Bench => {
+        Task::Bench { part, args } => {
+            if part.is_none() && !args.is_empty() {
+                bail!(
+                    "options after `--` need a part: cargo xtask bench starve -- {}",
+                    args.join(" ")
+                );
+            }
             setup::run()?;
             build_ebpf()?;
             build_daemon(true)?;
-            run_lab_binary("bench")?;
-            // Takeover time after kill -9, xvrrpd against keepalived (a few minutes).
-            run_lab_binary("takeover")?;
-            // Tracker fault to VIP on the peer, xvrrpd against keepalived (a few minutes).
-            run_lab_binary("track_latency")
+            let parts = match part {
+                Some(p) => vec![p],
+                None => BenchPart::ALL.to_vec(),
+            };
+            for p in parts {
+                run_lab_binary(p.binary(), &args)?;
+            }
+            Ok(())
         }
     }
 }
@@ -129,12 +181,17 @@ fn build_daemon(release: bool) -> Result<()> {
     run(&mut cmd)
 }
 
-/// The demo and the benchmarks live in the `tests` crate, next to the lab helpers.
-fn run_lab_binary(name: &str) -> Result<()> {
+/// The demo and the benchmarks live in the `tests` crate, next to the lab
+/// helpers. They run the release daemon, or the one `XVRRPD_BIN` names (to
+/// compare a saved "before" binary with the current one).
+fn run_lab_binary(name: &str, args: &[String]) -> Result<()> {
     let ws = workspace();
+    let daemon = std::env::var_os("XVRRPD_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| ws.join("target/release/xvrrpd"));
     run(Command::new("cargo")
         .current_dir(&ws)
-        .env("XVRRPD_BIN", ws.join("target/release/xvrrpd"))
+        .env("XVRRPD_BIN", daemon)
         .args([
             "run",
             "--quiet",
@@ -143,7 +200,9 @@ fn run_lab_binary(name: &str) -> Result<()> {
             "tests",
             "--bin",
             name,
-        ]))
+            "--",
+        ])
+        .args(args))
 }
 
 fn test(args: &[String]) -> Result<()> {
