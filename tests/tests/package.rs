@@ -26,6 +26,7 @@ const PACKAGE: &str = "xvrrpd";
 const BINARY: &str = "/usr/sbin/xvrrpd";
 const UNIT: &str = "/usr/lib/systemd/system/xvrrpd.service";
 const EXAMPLE: &str = "/usr/share/doc/xvrrpd/examples/keepalived.conf";
+const LVS_EXAMPLE: &str = "/usr/share/doc/xvrrpd/examples/keepalived-lvs.service";
 const KEEPALIVED_CONF: &str = "/etc/keepalived/keepalived.conf";
 const WANTS: &str = "/etc/systemd/system/multi-user.target.wants";
 const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
@@ -120,20 +121,23 @@ fn package_installs_where_its_unit_and_pages_say_and_purges_clean() -> Result<()
         is_executable(Path::new(BINARY)),
         "{BINARY} is not executable"
     );
-    let verify = Command::new("systemd-analyze")
-        .args(["verify", UNIT])
-        .output()
-        .context("running systemd-analyze verify")?;
-    let complaints: Vec<&str> = std::str::from_utf8(&verify.stderr)?
-        .lines()
-        .filter(|l| l.contains("xvrrpd"))
-        .collect();
-    assert!(
-        verify.status.success() && complaints.is_empty(),
-        "systemd-analyze verify {UNIT} ({}): {}",
-        verify.status,
-        text(&verify.stderr)
-    );
+    // The unit, and the example that runs keepalived's LVS checker beside it.
+    for (unit, name) in [(UNIT, "xvrrpd"), (LVS_EXAMPLE, "keepalived-lvs")] {
+        let verify = Command::new("systemd-analyze")
+            .args(["verify", unit])
+            .output()
+            .context("running systemd-analyze verify")?;
+        let complaints: Vec<&str> = std::str::from_utf8(&verify.stderr)?
+            .lines()
+            .filter(|l| l.contains(name))
+            .collect();
+        assert!(
+            verify.status.success() && complaints.is_empty(),
+            "systemd-analyze verify {unit} ({}): {}",
+            verify.status,
+            text(&verify.stderr)
+        );
+    }
 
     // Every page the package promises, and every file the main page lists.
     for (name, section) in [
