@@ -1,11 +1,12 @@
 //! `xvrrpd`: the command line. Errors become anyhow here, at the edge.
 
+mod generate_docs;
 mod record;
 
 use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::{Context, Result};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use xvrrpd::{bpf, check, status, time::Mono};
 
 #[derive(Parser)]
@@ -40,7 +41,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check a keepalived.conf and exit with keepalived's codes (0, 4, 5).
+    /// Check a keepalived.conf and exit with keepalived's codes (0, 4, 5, 6).
     Check {
         #[arg(short = 'f', long = "use-file", value_name = "FILE", default_value = check::DEFAULT_CONFIG)]
         file: PathBuf,
@@ -62,6 +63,9 @@ enum Command {
     Record(record::RecordArgs),
     /// Show what the kernel recorded (peers and drop counters) of a running xvrrpd.
     Peers(PeersArgs),
+    /// Write the man pages and shell completions of this command line (packaging).
+    #[command(hide = true)]
+    GenerateDocs(generate_docs::GenerateDocsArgs),
 }
 
 #[derive(Args)]
@@ -108,6 +112,7 @@ fn main() -> ExitCode {
         None if cli.file.is_some() => run_daemon(cli.file.unwrap_or_default(), &cli.pin),
         Some(Command::Record(args)) => record::run(args),
         Some(Command::Peers(args)) => peers(args),
+        Some(Command::GenerateDocs(args)) => generate_docs::run(&args, Cli::command()),
         None => run_daemon(check::DEFAULT_CONFIG.into(), &cli.pin),
     };
     match result {

@@ -3,6 +3,7 @@
 //! Every command that needs a toolchain piece calls the idempotent `setup`
 //! first, so a fresh machine needs nothing but `cargo xtask <command>`.
 
+mod package;
 mod setup;
 
 use std::{
@@ -26,7 +27,10 @@ enum Task {
     Setup,
     /// Build the XDP object (target/ebpf/bpfel-unknown-none/release/vrrp-ebpf).
     BuildEbpf,
-    /// Build everything, then run every test (unit, XDP, namespace integration, interop).
+    /// Build the Debian package (target/debian/xvrrpd_*.deb) and check it with lintian.
+    Package,
+    /// Build everything and the package, then run every test (unit, XDP, namespace
+    /// integration, interop, package install).
     Test {
         /// Extra arguments passed to `cargo test` (e.g. a test name filter).
         #[arg(trailing_var_arg = true)]
@@ -91,10 +95,17 @@ fn main() -> Result<()> {
             setup::run()?;
             build_ebpf()
         }
+        Task::Package => {
+            setup::run()?;
+            build_ebpf()?;
+            package::build().map(|_| ())
+        }
         Task::Test { args } => {
             setup::run()?;
             build_ebpf()?;
-            test(&args)
+            // tests/tests/package.rs installs this very package.
+            let deb = package::build()?;
+            test(&args, &deb)
         }
         Task::Demo => {
             setup::run()?;
@@ -205,7 +216,7 @@ fn run_lab_binary(name: &str, args: &[String]) -> Result<()> {
         .args(args))
 }
 
-fn test(args: &[String]) -> Result<()> {
+fn test(args: &[String], deb: &Path) -> Result<()> {
     if !nix_is_root() {
         bail!("the tests load XDP programs and create network namespaces: run `cargo xtask test` as root");
     }
@@ -214,6 +225,7 @@ fn test(args: &[String]) -> Result<()> {
     let mut cmd = Command::new("cargo");
     cmd.current_dir(&ws)
         .env("XVRRPD_BIN", ws.join("target/debug/xvrrpd"))
+        .env("XVRRPD_DEB", deb)
         .args(["test", "--workspace"])
         .args(args);
     run(&mut cmd)

@@ -2,8 +2,9 @@
 //!
 //! The recipe is ../shared/TOOLCHAIN.md: a date-pinned nightly with rust-src
 //! for the eBPF crate, bpf-linker 0.13 linked against that nightly's own
-//! libLLVM 22 (cached, so the second run is instant), Debian packages for the
-//! tests and the demo, and bpffs mounted.
+//! libLLVM 22 (cached, so the second run is instant), cargo-deb for the package
+//! (cached the same way), Debian packages for the tests and the demo, and bpffs
+//! mounted.
 
 use std::{
     path::{Path, PathBuf},
@@ -16,6 +17,9 @@ use crate::run as exec;
 
 pub const NIGHTLY: &str = "nightly-2026-05-20";
 const BPF_LINKER_VERSION: &str = "0.13.0";
+/// Builds the .deb (`cargo xtask package`); pinned so the package's layout cannot change
+/// under us.
+const CARGO_DEB_VERSION: &str = "3.8.0";
 /// The nightly's bundled LLVM, which bpf-linker must link to.
 const LLVM_DYLIB: &str = "LLVM-22-rust-1.97.0-nightly";
 /// Debian packages: the interop peer, map inspection, captures, load tools.
@@ -47,9 +51,16 @@ pub fn bpf_linker_bin_dir() -> PathBuf {
         .join("bin")
 }
 
+pub fn cargo_deb_bin_dir() -> PathBuf {
+    cache_dir()
+        .join(format!("cargo-deb-{CARGO_DEB_VERSION}"))
+        .join("bin")
+}
+
 pub fn run() -> Result<()> {
     nightly()?;
     bpf_linker()?;
+    cargo_deb()?;
     debian_packages()?;
     bpffs();
     Ok(())
@@ -141,6 +152,35 @@ fn bpf_linker() -> Result<()> {
             .arg(root),
     )
     .context("cargo install bpf-linker")
+}
+
+fn cargo_deb() -> Result<()> {
+    let bin = cargo_deb_bin_dir().join("cargo-deb");
+    if bin.is_file()
+        && output(Command::new(&bin).arg("--version"))
+            .is_some_and(|v| v.contains(CARGO_DEB_VERSION))
+    {
+        return Ok(());
+    }
+    eprintln!("setup: building cargo-deb {CARGO_DEB_VERSION} (about 4 minutes, once)");
+    let root = bin
+        .parent()
+        .and_then(Path::parent)
+        .expect("bin dir has a parent");
+    exec(
+        Command::new("cargo")
+            .args([
+                "install",
+                "cargo-deb",
+                "--version",
+                CARGO_DEB_VERSION,
+                "--locked",
+                "--force",
+                "--root",
+            ])
+            .arg(root),
+    )
+    .context("cargo install cargo-deb")
 }
 
 fn debian_packages() -> Result<()> {
