@@ -69,6 +69,9 @@ pub struct Diagnostic {
     pub keyword: String,
     pub message: String,
     pub keepalived: Verdict,
+    /// Whether keepalived's own message names the file:line: it does for what it finds
+    /// while reading a keyword, not for what its checks after reading find.
+    pub keepalived_located: bool,
 }
 
 impl Diagnostic {
@@ -116,7 +119,23 @@ impl Diagnostics {
             keyword: keyword.to_string(),
             message: message.into(),
             keepalived,
+            keepalived_located: keepalived != Verdict::Silent,
         });
+    }
+
+    /// A finding keepalived reports only once everything is read, without a file:line.
+    pub(crate) fn push_unlocated(
+        &mut self,
+        severity: Severity,
+        keepalived: Verdict,
+        at: &Location,
+        keyword: &str,
+        message: impl Into<String>,
+    ) {
+        self.push(severity, keepalived, at, keyword, message);
+        if let Some(last) = self.list.last_mut() {
+            last.keepalived_located = false;
+        }
     }
 
     /// An error keepalived also reports.
