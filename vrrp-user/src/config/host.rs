@@ -56,7 +56,7 @@ impl Host for SystemHost {
     }
 
     fn script_insecure(&self, program: &str) -> Option<String> {
-        use crate::track::command::{secure_program, CommandError, RunAs};
+        use crate::command::{secure_program, CommandError, RunAs};
         let root = RunAs {
             uid: 0,
             gid: 0,

@@ -15,10 +15,10 @@ mod validate;
 
 use std::path::{Path, PathBuf};
 
+pub use crate::command::DEFAULT_SCRIPT_USER;
 pub use diagnostic::{Diagnostic, Location, Severity, Verdict};
 pub use host::{AnyHost, Host, InterfaceKind, SystemHost};
 pub use model::*;
-pub use validate::DEFAULT_SCRIPT_USER;
 
 /// Input that cannot be read at all. Everything else is a [`Diagnostic`].
 #[derive(Debug, thiserror::Error)]

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::{Serialize, Serializer};
 
 use super::diagnostic::Location;
+pub use crate::command::ScriptUser;
 
 pub const DEFAULT_MCAST_GROUP4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
 pub const DEFAULT_MCAST_GROUP6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
@@ -335,12 +336,6 @@ impl Notify {
         .into_iter()
         .filter_map(|c| c.as_deref())
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ScriptUser {
-    pub user: String,
-    pub group: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -8,8 +8,7 @@ use super::build::Builder;
 use super::diagnostic::{Location, Severity, Verdict};
 use super::model::*;
 
-/// The user keepalived runs scripts as when `script_user` is not given.
-pub const DEFAULT_SCRIPT_USER: &str = "keepalived_script";
+use crate::command::DEFAULT_SCRIPT_USER;
 
 pub(crate) fn validate(config: &mut Config, b: &mut Builder<'_>) {
     script_security(config, b);

@@ -24,14 +24,13 @@ use vrrp_common::PeerEvent;
 
 use crate::{
     bpf::{BpfError, Recorder},
+    command,
     config::{self, ConfigError},
     engine::{Action, Input, State},
     network::netlink::{LinkEvents, Netlink, NetlinkError},
     notify::{Notifier, NotifyError, NotifyState, Owner},
     time::Mono,
-    track::{
-        command, file, priority, process, script, EventReceiver, EventSender, Status, TrackerId,
-    },
+    track::{file, priority, process, script, EventReceiver, EventSender, Status, TrackerId},
 };
 use sync::Member;
 

@@ -1,4 +1,4 @@
-//! Running keepalived-style commands: shared by `vrrp_script` and notify.
+//! Running keepalived-style commands: shared by `vrrp_script`, notify and `check`.
 //!
 //! - [`split_command`]: a command string to argv, exactly as keepalived 2.2.7
 //!   (`alloc_strvec_quoted_escaped`) does it.
@@ -18,9 +18,11 @@ use std::time::Duration;
 
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::{Group, Pid, User};
+use serde::Serialize;
 use tokio::process::{Child, Command};
 
-use crate::config::{ScriptUser, DEFAULT_SCRIPT_USER};
+/// The user keepalived runs scripts as when `script_user` is not given (if it exists).
+pub const DEFAULT_SCRIPT_USER: &str = "keepalived_script";
 
 /// PATH given to scripts when the daemon has none (glibc's `_CS_PATH` plus sbin).
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -187,6 +189,13 @@ fn unescape(s: &[u8]) -> (u8, usize) {
 }
 
 // ---- the user a script runs as --------------------------------------------------
+
+/// A user (and group) as written in keepalived.conf (`script_user`, `user`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScriptUser {
+    pub user: String,
+    pub group: Option<String>,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunAs {
