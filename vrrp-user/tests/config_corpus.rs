@@ -210,7 +210,7 @@ fn vips_sample() {
 #[test]
 fn ipv6_v3_sample() {
     let i = sample("valid/ipv6_v3.conf").config.instances.remove(0);
-    assert_eq!((i.family(), i.version), (Family::Ipv6, Version::V3));
+    assert_eq!((i.family(), i.version), (Family::V6, Version::V3));
     assert_eq!(i.advert_int, Duration::from_millis(500));
 }
 

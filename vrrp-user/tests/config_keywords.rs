@@ -59,9 +59,9 @@ fn instance_defaults() {
     assert!(i.accept);
     assert!(!i.check_unicast_src);
     assert!(!i.v3_checksum_as_v2);
-    assert_eq!(i.family(), Family::Ipv4);
+    assert_eq!(i.family(), Family::V4);
     assert_eq!(i.multicast_group(&GlobalDefs::default()), ip("224.0.0.18"));
-    assert_eq!(i.reload_key(), (1, Family::Ipv4, "eth0"));
+    assert_eq!(i.reload_key(), (1, Family::V4, "eth0"));
 }
 
 #[test]
@@ -297,7 +297,7 @@ fn version_keyword() {
 fn ipv6_instance_is_forced_to_v3() {
     let text = "vrrp_instance V6 {\n interface eth0\n virtual_router_id 9\n virtual_ipaddress { fd00::1 }\n}\n";
     let i = load(text).config.instances.remove(0);
-    assert_eq!(i.family(), Family::Ipv6);
+    assert_eq!(i.family(), Family::V6);
     assert_eq!(i.version, Version::V3);
     assert_eq!(i.virtual_ipaddress[0].prefix_len, 128);
     assert_eq!(i.multicast_group(&GlobalDefs::default()), ip("ff02::12"));
@@ -394,7 +394,7 @@ fn virtual_ipaddress_entries() {
     assert_eq!(i.virtual_ipaddress[2].label.as_deref(), Some("eth0:3"));
     assert_eq!(i.virtual_ipaddress_excluded.len(), 2);
     assert_eq!(i.virtual_ipaddress_excluded[1].prefix_len, 128);
-    assert_eq!(i.virtual_ipaddress_excluded[1].family(), Family::Ipv6);
+    assert_eq!(i.virtual_ipaddress_excluded[1].family(), Family::V6);
 }
 
 #[test]
@@ -495,7 +495,7 @@ fn family_comes_from_the_first_address_keyword() {
             "k.conf:6: virtual_ipaddress: 10.0.0.1 is IPv4 but the instance is IPv6; ignored",
         ]
     );
-    assert_eq!(loaded.config.instances[0].family(), Family::Ipv6);
+    assert_eq!(loaded.config.instances[0].family(), Family::V6);
 }
 
 #[test]

@@ -608,7 +608,7 @@ impl<'a> Builder<'a> {
             }
             "version" => {
                 if let Some(v) = self.int_arg(kw, 2, 3) {
-                    if v == 2 && i.family == Some(Family::Ipv6) {
+                    if v == 2 && i.family == Some(Family::V6) {
                         self.d.warn(
                             kw.at(),
                             "version",
@@ -851,7 +851,7 @@ impl<'a> Builder<'a> {
             );
             return None;
         };
-        let max = Family::of(&address).max_prefix_len();
+        let max = host_prefix_len(Family::of(&address));
         let prefix_len = match len_text.map(str::parse::<u8>) {
             None => max,
             Some(Ok(len)) if len <= max => len,
@@ -990,9 +990,9 @@ impl<'a> Builder<'a> {
                 return None;
             }
         }
-        let family = i.family.unwrap_or(Family::Ipv4);
+        let family = i.family.unwrap_or(Family::V4);
         let configured_version = i.version.unwrap_or(g.vrrp_version);
-        let version = if family == Family::Ipv6 {
+        let version = if family == Family::V6 {
             if configured_version == Version::V2 && (i.version.is_some() || self.global_version_set)
             {
                 self.d.lint(

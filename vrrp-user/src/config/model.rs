@@ -9,6 +9,8 @@ use serde::{Serialize, Serializer};
 
 use super::diagnostic::Location;
 pub use crate::command::ScriptUser;
+/// One address family and one VRRP version type for config, engine and wire.
+pub use crate::packet::{Family, Version};
 
 pub const DEFAULT_MCAST_GROUP4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
 pub const DEFAULT_MCAST_GROUP6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
@@ -60,6 +62,7 @@ pub struct GlobalDefs {
     pub vrrp_mcast_group4: Ipv4Addr,
     pub vrrp_mcast_group6: Ipv6Addr,
     /// Version for instances that do not set `version` (IPv6 instances always use 3).
+    #[serde(serialize_with = "version_number")]
     pub vrrp_version: Version,
     #[serde(serialize_with = "secs")]
     pub vrrp_garp_master_delay: Duration,
@@ -102,52 +105,6 @@ impl Default for GlobalDefs {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub enum Version {
-    V2,
-    V3,
-}
-
-impl Version {
-    pub fn number(self) -> u8 {
-        match self {
-            Version::V2 => 2,
-            Version::V3 => 3,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub enum Family {
-    Ipv4,
-    Ipv6,
-}
-
-impl Family {
-    pub fn of(address: &IpAddr) -> Self {
-        match address {
-            IpAddr::V4(_) => Family::Ipv4,
-            IpAddr::V6(_) => Family::Ipv6,
-        }
-    }
-
-    pub fn max_prefix_len(self) -> u8 {
-        match self {
-            Family::Ipv4 => 32,
-            Family::Ipv6 => 128,
-        }
-    }
-}
-
-impl std::fmt::Display for Family {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Family::Ipv4 => "IPv4",
-            Family::Ipv6 => "IPv6",
-        })
-    }
-}
-
 /// `state` only chooses the default priority (255 for MASTER) and whether to wait;
 /// every instance starts as backup unless it is the address owner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -167,6 +124,7 @@ pub struct Instance {
     /// As configured after keepalived's rounding (whole seconds for v2, 10 ms for v3).
     #[serde(serialize_with = "secs")]
     pub advert_int: Duration,
+    #[serde(serialize_with = "version_number")]
     pub version: Version,
     pub authentication: Option<Authentication>,
     pub virtual_ipaddress: Vec<VirtualIp>,
@@ -207,7 +165,7 @@ impl Instance {
             .map(|v| Family::of(&v.address))
             .or_else(|| self.unicast_src_ip.as_ref().map(Family::of))
             .or_else(|| self.unicast_peer.first().map(Family::of))
-            .unwrap_or(Family::Ipv4)
+            .unwrap_or(Family::V4)
     }
 
     /// Adverts go to the listed peers instead of the multicast group.
@@ -222,8 +180,8 @@ impl Instance {
     /// Where adverts are sent when multicasting.
     pub fn multicast_group(&self, global: &GlobalDefs) -> IpAddr {
         match self.family() {
-            Family::Ipv4 => IpAddr::V4(global.vrrp_mcast_group4),
-            Family::Ipv6 => IpAddr::V6(global.vrrp_mcast_group6),
+            Family::V4 => IpAddr::V4(global.vrrp_mcast_group4),
+            Family::V6 => IpAddr::V6(global.vrrp_mcast_group6),
         }
     }
 
@@ -401,6 +359,18 @@ pub struct SyncGroup {
     /// `sync_group_tracking_weight`: members keep their tracker weights;
     /// without it a member's tracker failure faults the whole group.
     pub tracking_weight: bool,
+}
+
+/// The prefix length of a single address of `family` (/32, /128).
+pub fn host_prefix_len(family: Family) -> u8 {
+    match family {
+        Family::V4 => 32,
+        Family::V6 => 128,
+    }
+}
+
+fn version_number<S: Serializer>(v: &Version, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u8(v.number())
 }
 
 fn secs<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

@@ -1,7 +1,7 @@
 //! Checks across objects once everything is read: tracker references, sync groups, VRID
 //! collisions, script security, and advice about weights that cannot cause a failover.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use super::build::Builder;
@@ -271,7 +271,7 @@ fn sync_groups(config: &mut Config, b: &mut Builder<'_>) {
 }
 
 fn vrid_collisions(config: &Config, b: &mut Builder<'_>) {
-    let mut seen: BTreeMap<(u8, Family, &str), &Instance> = BTreeMap::new();
+    let mut seen: HashMap<(u8, Family, &str), &Instance> = HashMap::new();
     for instance in &config.instances {
         if let Some(first) = seen.insert(instance.reload_key(), instance) {
             b.d.error(
@@ -316,7 +316,7 @@ fn shared_vips(config: &Config, b: &mut Builder<'_>) {
 /// When both routers of a VRID are in this file (same VRID and VIPs on two interfaces: a lab
 /// or namespace setup), a tracker can only move mastership if its weight bridges the gap.
 fn weights_that_cannot_fail_over(config: &Config, b: &mut Builder<'_>) {
-    let mut by_router: BTreeMap<(u8, Family), Vec<&Instance>> = BTreeMap::new();
+    let mut by_router: HashMap<(u8, Family), Vec<&Instance>> = HashMap::new();
     for instance in &config.instances {
         by_router
             .entry((instance.virtual_router_id, instance.family()))

@@ -145,13 +145,6 @@ async fn source_address(interface: &str, family: Family) -> Result<Option<IpAddr
     Ok(None)
 }
 
-fn packet_version(v: config::Version) -> Version {
-    match v {
-        config::Version::V2 => Version::V2,
-        config::Version::V3 => Version::V3,
-    }
-}
-
 impl RunningInstance {
     /// `sync_member`: the instance is in a `vrrp_sync_group` (it then goes
     /// master only with its group).
@@ -170,11 +163,8 @@ impl RunningInstance {
                 interface: cfg.interface.clone(),
                 source,
             })?;
-        let family = match cfg.family() {
-            config::Family::Ipv4 => Family::V4,
-            config::Family::Ipv6 => Family::V6,
-        };
-        let version = packet_version(cfg.version);
+        let family = cfg.family();
+        let version = cfg.version;
         let socket_err = |source| InstanceError::Socket {
             instance: name.clone(),
             source,
