@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 pub use crate::command::DEFAULT_SCRIPT_USER;
 pub use diagnostic::{Diagnostic, Location, Severity, Verdict};
-pub use host::{AnyHost, Host, InterfaceKind, SystemHost};
+pub use host::{AnyHost, Host, InterfaceKind, ScriptFile, SystemHost, UserIds};
 pub use model::*;
 
 /// Input that cannot be read at all. Everything else is a [`Diagnostic`].

@@ -77,6 +77,8 @@ pub struct GlobalDefs {
     #[serde(serialize_with = "secs")]
     pub vrrp_gna_interval: Duration,
     pub vrrp_check_unicast_src: bool,
+    /// `vrrp_strict`: RFC rules enforced (instances inherit it as `strict_mode`).
+    pub vrrp_strict: bool,
     pub script_user: Option<ScriptUser>,
     pub enable_script_security: bool,
     pub notify_fifo: Option<PathBuf>,
@@ -97,6 +99,7 @@ impl Default for GlobalDefs {
             vrrp_garp_interval: Duration::ZERO,
             vrrp_gna_interval: Duration::ZERO,
             vrrp_check_unicast_src: false,
+            vrrp_strict: false,
             script_user: None,
             enable_script_security: false,
             notify_fifo: None,
@@ -150,11 +153,14 @@ pub struct Instance {
     pub use_vmac: Option<String>,
     pub vmac_xmit_base: bool,
     pub dont_track_primary: bool,
-    /// Accept packets to the VIPs while master (keepalived's default outside strict mode).
+    /// Accept packets to the VIPs while master (keepalived's default outside strict mode,
+    /// and for the address owner).
     pub accept: bool,
     pub check_unicast_src: bool,
     /// VRRPv3 over IPv4: checksum without the pseudo-header, for routers that do so.
     pub v3_checksum_as_v2: bool,
+    /// keepalived's strict mode (`strict_mode`, or the global `vrrp_strict`).
+    pub strict_mode: bool,
 }
 
 impl Instance {
@@ -281,6 +287,17 @@ impl Notify {
             || self.backup.is_some()
             || self.fault.is_some()
             || self.stop.is_some()
+    }
+
+    /// The command a notify keyword (`notify`, `notify_master`, ...) sets.
+    pub fn slot_mut(&mut self, keyword: &str) -> &mut Option<String> {
+        match keyword {
+            "notify_master" => &mut self.master,
+            "notify_backup" => &mut self.backup,
+            "notify_fault" => &mut self.fault,
+            "notify_stop" => &mut self.stop,
+            _ => &mut self.notify,
+        }
     }
 
     pub fn commands(&self) -> impl Iterator<Item = &str> {

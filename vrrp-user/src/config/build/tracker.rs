@@ -1,89 +1,129 @@
-//! Top-level trackers: `vrrp_script`, `vrrp_track_process`, `vrrp_track_file`.
+//! Top-level trackers as keepalived reads them: `vrrp_script`, `vrrp_track_process` and
+//! `track_file` (or its old name `vrrp_track_file`).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::number::MICROS;
 use super::{Builder, MAX_WEIGHT};
-use crate::config::lexer::Token;
 use crate::config::model::*;
 use crate::config::syntax::Node;
 
 impl Builder<'_> {
-    // ---- trackers ---------------------------------------------------------------------
-
     pub(super) fn script(&mut self, node: &Node) -> Option<VrrpScript> {
-        let name = self.name_arg(node)?;
+        // keepalived takes the word after the keyword as the name; a missing one stops it.
+        let name = self.arg(node, 0)?.text.clone();
         let mut script = None;
-        let mut interval = None;
+        let mut interval = Duration::from_secs(1);
         let mut timeout = None;
         let mut weight = 0;
         let mut reverse = false;
         let mut rise = 1;
         let mut fall = 1;
         let mut user = None;
+        let mut run_as = None;
+        let mut removed = false;
         let mut init_fail = false;
-        for kw in self.block(node) {
+        let block = self.block(node);
+        self.keywords(block, false, |b, kw| {
             match kw.name() {
-                "script" => script = self.command(kw),
+                "script" => script = b.script_command(kw, &name),
                 "interval" => {
-                    if let Some(v) = self.secs_arg(kw, 0.0, f64::from(u32::MAX)) {
-                        if v == 0.0 {
-                            self.d
-                                .warn(kw.at(), "interval", "must be greater than 0; using 1");
-                        }
-                        interval = Some(Duration::from_secs_f64(if v == 0.0 { 1.0 } else { v }));
+                    if let Some(v) = b.unsigned_arg(kw, 0, u64::from(u32::MAX) / MICROS) {
+                        interval = Duration::from_secs(b.at_least_one(kw, v).into());
                     }
                 }
                 "timeout" => {
-                    if let Some(v) = self.secs_arg(kw, 0.0, f64::from(u32::MAX)) {
-                        timeout = Some(Duration::from_secs_f64(v));
+                    if let Some(v) = b.unsigned_arg(kw, 0, u64::from(u32::MAX) / MICROS) {
+                        timeout = Some(Duration::from_secs(b.at_least_one(kw, v).into()));
                     }
                 }
                 "weight" => {
-                    if let Some(token) = self.arg(kw, 0) {
-                        if let Some(w) = self.script_weight(kw, token) {
-                            weight = w;
+                    if let Some(w) = b.int_arg(kw, -MAX_WEIGHT, MAX_WEIGHT) {
+                        weight = w as i32;
+                    }
+                    match kw.arg(1).map(|t| t.text.as_str()) {
+                        Some("reverse") => reverse = true,
+                        Some(other) => b.d.warn(
+                            kw.at(),
+                            "weight",
+                            format!("vrrp_script {name}: unknown weight option {other}"),
+                        ),
+                        None => {}
+                    }
+                }
+                "rise" | "fall" => {
+                    if let Some(token) = b.arg(kw, 0) {
+                        let v = b.unsigned(kw.name(), token, 1, i32::MAX as u64).unwrap_or(1) as u32;
+                        if kw.name() == "rise" {
+                            rise = v;
+                        } else {
+                            fall = v;
                         }
-                        reverse = kw.arg(1).is_some_and(|t| t.text == "reverse");
-                    }
-                }
-                "rise" => {
-                    if let Some(v) = self.int_arg(kw, 1, i64::from(i32::MAX)) {
-                        rise = v as u32;
-                    }
-                }
-                "fall" => {
-                    if let Some(v) = self.int_arg(kw, 1, i64::from(i32::MAX)) {
-                        fall = v as u32;
                     }
                 }
                 "user" => {
-                    if let Some(u) = self.arg(kw, 0) {
+                    if let Some(u) = b.arg(kw, 0) {
+                        let group = kw.arg(1).map(|t| t.text.clone());
+                        match b.user_group(&u.text, group.as_deref()) {
+                            Some(ids) => {
+                                run_as = Some(ids);
+                                removed = false;
+                            }
+                            None => {
+                                b.d.warn(
+                                    kw.at(),
+                                    "user",
+                                    format!("vrrp_script {name}: user {} does not exist; script removed", u.text),
+                                );
+                                removed = true;
+                            }
+                        }
                         user = Some(ScriptUser {
                             user: u.text.clone(),
-                            group: kw.arg(1).map(|t| t.text.clone()),
+                            group,
                         });
                     }
                 }
                 "init_fail" => init_fail = true,
-                name => self.unknown(kw, name),
+                _ => return false,
             }
-        }
+            true
+        });
+        // keepalived's end-of-block handler (reported at the closing brace).
         let Some(script) = script else {
             self.d.warn(
-                node.at(),
+                node.end(),
                 "vrrp_script",
                 format!("{name}: no script given; removed"),
             );
             return None;
         };
-        let interval = interval.unwrap_or(Duration::from_secs(1));
+        if removed {
+            return None;
+        }
+        let run_as = match run_as {
+            Some(ids) => ids,
+            None => match self.default_run_as(node.end(), "vrrp_script") {
+                Some(ids) => ids,
+                None => {
+                    self.d.warn(
+                        node.end(),
+                        "vrrp_script",
+                        format!("{name}: no default user to run it as; script removed"),
+                    );
+                    return None;
+                }
+            },
+        };
+        self.script_run_as.insert(name.clone(), run_as);
         Some(VrrpScript {
             name,
             defined_at: node.at().clone(),
             script,
             interval,
-            timeout: timeout.filter(|t| !t.is_zero()).unwrap_or(interval),
+            // keepalived's default timeout is the interval.
+            timeout: timeout.unwrap_or(interval),
             weight,
             reverse,
             rise,
@@ -93,76 +133,151 @@ impl Builder<'_> {
         })
     }
 
-    /// A script's own weight: keepalived refuses anything beyond ±253.
-    fn script_weight(&mut self, kw: &Node, token: &Token) -> Option<i32> {
-        self.int(kw, token, -MAX_WEIGHT, MAX_WEIGHT)
-            .map(|w| w as i32)
+    /// `script "CMD ARGS"`: keepalived takes the word after the keyword as the whole
+    /// command; unquoted further words are dropped.
+    fn script_command(&mut self, kw: &Node, name: &str) -> Option<String> {
+        let command = kw.arg(0)?;
+        if kw.args.len() > 1 {
+            let dropped: Vec<&str> = kw.args[1..].iter().map(|t| t.text.as_str()).collect();
+            self.d.lint(
+                kw.at(),
+                "script",
+                format!(
+                    "vrrp_script {name}: keepalived runs only `{}` and drops `{}`: quote the whole \
+                     command (xvrrpd does as keepalived)",
+                    command.text,
+                    dropped.join(" ")
+                ),
+            );
+        }
+        Some(command.text.clone())
     }
 
     pub(super) fn track_process(&mut self, node: &Node) -> Option<TrackProcess> {
-        let name = self.name_arg(node)?;
-        let mut process = None;
+        let name = self.arg(node, 0)?.text.clone();
+        let mut process: Option<String> = None;
         let mut parameters = Vec::new();
         let mut weight = 0;
         let mut reverse = false;
         let mut quorum = 1;
-        let mut quorum_max = None;
+        let mut quorum_max: Option<u32> = None;
         let mut delay = Duration::ZERO;
         let mut param_match = None;
         let mut full_command = false;
-        for kw in self.block(node) {
+        let block = self.block(node);
+        self.keywords(block, false, |b, kw| {
             match kw.name() {
                 "process" => {
-                    if let Some(p) = self.arg(kw, 0) {
-                        process = Some(p.text.clone());
-                        parameters = kw.args[1..].iter().map(|t| t.text.clone()).collect();
-                    }
-                }
-                "weight" => {
-                    if let Some(token) = self.arg(kw, 0) {
-                        if let Some(w) = self.script_weight(kw, token) {
-                            weight = w;
+                    if let Some(p) = b.arg(kw, 0) {
+                        if process.is_some() {
+                            b.d.warn(
+                                kw.at(),
+                                "process",
+                                format!("track process {name}: process already given; ignored"),
+                            );
+                        } else {
+                            process = Some(p.text.clone());
+                            parameters = kw.args[1..].iter().map(|t| t.text.clone()).collect();
+                            if !parameters.is_empty() {
+                                param_match.get_or_insert_with(|| "exact".to_string());
+                                full_command = true;
+                            }
                         }
-                        reverse = kw.arg(1).is_some_and(|t| t.text == "reverse");
                     }
                 }
+                "weight" => match kw.arg(0) {
+                    None => b.d.warn(
+                        kw.at(),
+                        "weight",
+                        format!("track process {name}: no weight given; ignored"),
+                    ),
+                    Some(_) if weight != 0 => b.d.warn(
+                        kw.at(),
+                        "weight",
+                        format!("track process {name}: weight already given; ignored"),
+                    ),
+                    Some(token) => {
+                        if let Some(w) = b.signed("weight", token, -254, 254) {
+                            weight = w as i32;
+                            match kw.arg(1).map(|t| t.text.as_str()) {
+                                Some("reverse") => reverse = true,
+                                Some(other) => b.d.warn(
+                                    kw.at(),
+                                    "weight",
+                                    format!("track process {name}: unknown weight option {other}"),
+                                ),
+                                None => {}
+                            }
+                        }
+                    }
+                },
                 "quorum" => {
-                    if let Some(v) = self.int_arg(kw, 1, 65535) {
-                        quorum = v as u32;
+                    if let Some(v) = b.unsigned_arg(kw, 1, 65535) {
+                        if quorum_max.is_some_and(|max| v > u64::from(max)) {
+                            b.d.warn(
+                                kw.at(),
+                                "quorum",
+                                "quorum is greater than quorum_max; ignored",
+                            );
+                        } else {
+                            quorum = v as u32;
+                        }
                     }
                 }
                 "quorum_max" => {
-                    if let Some(v) = self.int_arg(kw, 0, 65535) {
-                        quorum_max = Some(v as u32);
-                    }
-                }
-                "delay" | "terminate_delay" | "fork_delay" => {
-                    if let Some(v) = self.secs_arg(kw, 0.0, 3600.0) {
-                        if kw.name() == "delay" {
-                            delay = Duration::from_secs_f64(v);
+                    if let Some(v) = b.unsigned_arg(kw, 0, 65535) {
+                        let v = v as u32;
+                        if (v > 0 || quorum > 1) && v < quorum {
+                            b.d.warn(
+                                kw.at(),
+                                "quorum_max",
+                                "quorum_max is less than quorum; ignored",
+                            );
+                        } else {
+                            quorum_max = Some(v);
+                            if v == 0 {
+                                quorum = 0;
+                            }
                         }
                     }
                 }
-                "param_match" => param_match = kw.arg(0).map(|t| t.text.clone()),
+                "delay" | "terminate_delay" | "fork_delay" => {
+                    if let Some(v) = b.secs_arg(kw, 1, 3600 * MICROS) {
+                        if kw.name() == "delay" {
+                            delay = Duration::from_secs_f64(v);
+                        } else {
+                            b.not_implemented(kw);
+                        }
+                    }
+                }
+                "param_match" => match kw.arg(0).map(|t| t.text.as_str()) {
+                    None => {
+                        param_match = Some("exact".to_string());
+                        full_command = true;
+                    }
+                    Some(m @ ("initial" | "partial")) => {
+                        param_match = Some(m.to_string());
+                        full_command = true;
+                    }
+                    Some(other) => b.d.warn(
+                        kw.at(),
+                        "param_match",
+                        format!("invalid param_match type {other}; ignored"),
+                    ),
+                },
                 "full_command" => full_command = true,
-                name => self.unknown(kw, name),
+                _ => return false,
             }
-        }
+            true
+        });
         let Some(process) = process else {
             self.d.warn(
-                node.at(),
-                "vrrp_track_process",
-                format!("{name}: no process given; removed"),
+                node.end(),
+                node.name(),
+                format!("track process {name}: no process given; removed"),
             );
             return None;
         };
-        if quorum_max.is_some_and(|max| max < quorum) {
-            self.d.warn(
-                node.at(),
-                "quorum_max",
-                format!("{name}: quorum_max below quorum"),
-            );
-        }
         Some(TrackProcess {
             name,
             defined_at: node.at().clone(),
@@ -179,44 +294,104 @@ impl Builder<'_> {
     }
 
     pub(super) fn track_file(&mut self, node: &Node) -> Option<TrackFile> {
-        let name = self.name_arg(node)?;
-        let mut file = None;
+        let name = self.arg(node, 0)?.text.clone();
+        if node.name() == "vrrp_track_file" {
+            self.d.lint(
+                node.at(),
+                node.name(),
+                "vrrp_track_file is deprecated; use track_file",
+            );
+        }
+        let mut file: Option<PathBuf> = None;
         let mut weight = 1;
         let mut reverse = false;
         let mut init_file = None;
-        for kw in self.block(node) {
+        let block = self.block(node);
+        self.keywords(block, false, |b, kw| {
             match kw.name() {
-                "file" => file = self.arg(kw, 0).map(|t| PathBuf::from(&t.text)),
-                "weight" => {
-                    if let Some(token) = self.arg(kw, 0) {
-                        if let Some(w) = self.int(kw, token, -254, 254) {
-                            weight = w as i32;
+                "file" => match kw.arg(0) {
+                    None => b.d.warn(kw.at(), "file", "track file: file name missing"),
+                    Some(f) if file.is_some() => b.d.warn(
+                        kw.at(),
+                        "file",
+                        format!("track file {name}: file already given; {} ignored", f.text),
+                    ),
+                    Some(f) => file = Some(PathBuf::from(&f.text)),
+                },
+                "weight" => match kw.arg(0) {
+                    None => b.d.warn(
+                        kw.at(),
+                        "weight",
+                        format!("track file {name}: no weight given; ignored"),
+                    ),
+                    Some(_) if weight != 1 => b.d.warn(
+                        kw.at(),
+                        "weight",
+                        format!("track file {name}: weight already given; ignored"),
+                    ),
+                    Some(token) => {
+                        weight = b.signed("weight", token, -254, 254).unwrap_or(1) as i32;
+                        match kw.arg(1).map(|t| t.text.as_str()) {
+                            Some("reverse") => reverse = true,
+                            Some(other) => b.d.warn(
+                                kw.at(),
+                                "weight",
+                                format!("track file {name}: unknown weight option {other}"),
+                            ),
+                            None => {}
                         }
-                        reverse = kw.arg(1).is_some_and(|t| t.text == "reverse");
                     }
-                }
+                },
                 "init_file" => {
                     let mut init = InitFile {
                         value: 0,
                         overwrite: false,
                     };
                     for arg in &kw.args {
-                        if arg.text == "overwrite" {
+                        let word = arg.text.trim_start();
+                        if word.starts_with(|c: char| c.is_ascii_digit() || c == '-') {
+                            match word.parse::<i64>() {
+                                Ok(v) if (-254..=254).contains(&v) => init.value = v,
+                                Ok(v) => {
+                                    b.d.warn(
+                                        &arg.at,
+                                        "init_file",
+                                        format!(
+                                            "track file {name}: init value {v} outside -254..254"
+                                        ),
+                                    );
+                                    init.value = v;
+                                }
+                                Err(_) => b.d.warn(
+                                    &arg.at,
+                                    "init_file",
+                                    format!(
+                                        "track file {name}: init value {} is invalid",
+                                        arg.text
+                                    ),
+                                ),
+                            }
+                        } else if word == "overwrite" {
                             init.overwrite = true;
-                        } else if let Some(v) = self.int(kw, arg, -254, 254) {
-                            init.value = v;
+                        } else {
+                            b.d.warn(
+                                &arg.at,
+                                "init_file",
+                                format!("unknown track file init option {word}"),
+                            );
                         }
                     }
                     init_file = Some(init);
                 }
-                name => self.unknown(kw, name),
+                _ => return false,
             }
-        }
+            true
+        });
         let Some(file) = file else {
             self.d.warn(
-                node.at(),
+                node.end(),
                 node.name(),
-                format!("{name}: no file given; removed"),
+                format!("track file {name}: no file given; ignored"),
             );
             return None;
         };
