@@ -129,13 +129,10 @@ const NON_VRRP_GLOBALS: &[&str] = &[
 
 impl Builder<'_> {
     pub(super) fn global_defs(&mut self, node: &Node, g: &mut GlobalDefs) {
-        for kw in self.block(node) {
-            self.global_keyword(kw, g);
-        }
+        self.block_keywords(node, |b, kw| b.global_keyword(kw, g));
     }
 
-    /// Returns nothing: every keyword of global_defs is handled or reported here.
-    fn global_keyword(&mut self, kw: &Node, g: &mut GlobalDefs) {
+    fn global_keyword(&mut self, kw: &Node, g: &mut GlobalDefs) -> bool {
         match kw.name() {
             "router_id" => match kw.arg(0) {
                 Some(id) => g.router_id = Some(id.text.clone()),
@@ -301,19 +298,9 @@ impl Builder<'_> {
                 name,
                 "setting of keepalived's checker or BFD process; xvrrpd runs VRRP only",
             ),
-            name => {
-                self.d.warn(kw.at(), name, "unknown keyword");
-                if kw.block.is_some() {
-                    // keepalived reads its lines as global_defs keywords.
-                    let at = kw.block_at.as_ref().unwrap_or(kw.at());
-                    self.d
-                        .warn(at, "{", "unexpected '{' after an unknown keyword");
-                    for child in kw.children() {
-                        self.global_keyword(child, g);
-                    }
-                }
-            }
+            _ => return false,
         }
+        true
     }
 
     /// keepalived 2.2.7 takes 1 µs .. 4294.967295 s and rejects 0, although keepalived.conf(5)
@@ -352,9 +339,10 @@ impl Builder<'_> {
     /// Alert mail: checked as keepalived checks it, and reported as not sent.
     fn smtp_keyword(&mut self, kw: &Node) {
         match kw.name() {
+            // keepalived reads the block first, so it reports at the closing brace.
             "notification_email" if kw.children().is_empty() => {
                 self.d
-                    .warn(kw.at(), kw.name(), "empty notification_email block");
+                    .warn(kw.end(), kw.name(), "empty notification_email block");
             }
             "notification_email_from" if kw.arg(0).is_none() => {
                 self.d.warn(kw.at(), kw.name(), "address missing; ignored");

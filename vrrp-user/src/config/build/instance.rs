@@ -183,10 +183,7 @@ impl Builder<'_> {
             return;
         }
         let mut draft = InstanceDraft::new(name, node.at().clone());
-        let block = self.block(node);
-        self.keywords(block, false, |b, kw| {
-            b.instance_keyword(kw, &mut draft, config)
-        });
+        self.block_keywords(node, |b, kw| b.instance_keyword(kw, &mut draft, config));
         self.instance_end(node, &mut draft);
         self.drafts.push(draft);
     }
@@ -291,8 +288,7 @@ impl Builder<'_> {
                 }
             }
             "authentication" => {
-                let block = self.block(kw);
-                self.keywords(block, false, |b, entry| b.authentication(entry, i));
+                self.block_keywords(kw, |b, entry| b.authentication(entry, i));
             }
             "virtual_ipaddress" => {
                 self.value_block_args(kw);

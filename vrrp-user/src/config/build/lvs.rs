@@ -141,8 +141,7 @@ impl Builder<'_> {
             real_servers: Vec::new(),
             sorry_server: None,
         };
-        let block = self.block(node);
-        self.keywords(block, false, |b, kw| b.virtual_server_keyword(kw, &mut vs));
+        self.block_keywords(node, |b, kw| b.virtual_server_keyword(kw, &mut vs));
         lvs.servers.push(vs);
     }
 
@@ -334,8 +333,7 @@ impl Builder<'_> {
             weight: None,
             forwarding: None,
         };
-        let block = self.block(node);
-        self.keywords(block, false, |b, kw| {
+        self.block_keywords(node, |b, kw| {
             match kw.name() {
                 "weight" => {
                     if let Some(token) = b.arg(kw, 0) {
@@ -399,8 +397,7 @@ impl Builder<'_> {
         let mut has_url = false;
         let mut misc_path: Option<(String, Location)> = None;
         let mut misc_user: Option<Option<RunIds>> = None;
-        let block = self.block(node);
-        self.keywords(block, false, |b, kw| {
+        self.block_keywords(node, |b, kw| {
             let connection = !matches!(name, "MISC_CHECK" | "FILE_CHECK" | "BFD_CHECK");
             match kw.name() {
                 "connect_ip" | "bindto" if connection => {
@@ -519,8 +516,7 @@ impl Builder<'_> {
 
     fn url(&mut self, node: &Node) {
         let mut has_path = false;
-        let block = self.block(node);
-        self.keywords(block, false, |b, kw| {
+        self.block_keywords(node, |b, kw| {
             match kw.name() {
                 "path" => has_path = b.arg(kw, 0).is_some(),
                 "digest" => {

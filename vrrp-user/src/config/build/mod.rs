@@ -17,7 +17,8 @@ mod route;
 mod sync_group;
 mod tracker;
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, VecDeque};
 
 use super::diagnostic::{Diagnostics, Location};
 use super::host::{Host, InterfaceKind, UserIds};
@@ -53,6 +54,22 @@ const GLOBAL_ROOT_KEYWORDS: &[&str] = &[
 
 /// keepalived's limit on a weight's magnitude (254 would jump 1 straight to 255).
 const MAX_WEIGHT: i64 = 253;
+
+/// A line as keepalived's reader meets it: a keyword (with its block) or a lone `}`.
+#[derive(Debug, Clone)]
+enum Item<'n> {
+    Node(Cow<'n, Node>),
+    Close(Location),
+}
+
+impl Item<'_> {
+    fn into_owned(self) -> Item<'static> {
+        match self {
+            Item::Node(node) => Item::Node(Cow::Owned(node.into_owned())),
+            Item::Close(at) => Item::Close(at),
+        }
+    }
+}
 
 /// Who a script runs as, once keepalived has resolved its user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +130,10 @@ pub(crate) struct Builder<'a> {
     /// Where each top-level tracker is defined (kind, name): for telling "defined later"
     /// and "removed" apart from "not defined" when a reference does not resolve.
     tracker_definitions: Vec<(&'static str, String, Location)>,
+    /// Lines of a block that a stray `}` ended early, to be read one level up.
+    overflow: Vec<Item<'static>>,
+    /// The same for each global_defs block (read before everything else).
+    global_overflow: Vec<(Location, Vec<Item<'static>>)>,
 }
 
 impl<'a> Builder<'a> {
@@ -134,6 +155,8 @@ impl<'a> Builder<'a> {
             check_scripts: Vec::new(),
             has_virtual_servers: false,
             tracker_definitions: Vec::new(),
+            overflow: Vec::new(),
+            global_overflow: Vec::new(),
         }
     }
 
@@ -142,6 +165,8 @@ impl<'a> Builder<'a> {
         // Instances take global defaults wherever global_defs is written.
         for node in nodes.iter().filter(|n| n.name() == "global_defs") {
             self.global_defs(node, &mut config.global);
+            let rest = std::mem::take(&mut self.overflow);
+            self.global_overflow.push((node.at().clone(), rest));
         }
         for node in nodes {
             let kind = match node.name() {
@@ -156,9 +181,15 @@ impl<'a> Builder<'a> {
             }
         }
         let mut lvs = lvs::Lvs::default();
-        self.keywords(nodes, true, |b, node| {
+        self.keywords(nodes, None, true, |b, node| {
             match node.name() {
-                "global_defs" => {}
+                "global_defs" => {
+                    // Read already; what a stray `}` pushed out of it is read here.
+                    if let Some(i) = b.global_overflow.iter().position(|(at, _)| at == node.at()) {
+                        let (_, rest) = b.global_overflow.remove(i);
+                        b.overflow.extend(rest);
+                    }
+                }
                 "vrrp_instance" => b.vrrp_instance(node, &mut config),
                 "vrrp_script" => {
                     if let Some(script) = b.script(node) {
@@ -201,30 +232,54 @@ impl<'a> Builder<'a> {
         config
     }
 
-    /// Runs `handle` on each keyword of a block in order, as keepalived reads a block:
-    /// a keyword `handle` does not know is reported, and its own `{ ... }` is not skipped
-    /// but read as keywords of this same block (keepalived reports the stray `{`, and at
-    /// the top level the closing `}` as an unknown keyword too).
-    fn keywords<'n>(
+    /// Runs `handle` on each keyword of `node`'s block in order, as keepalived reads it;
+    /// reports a missing block.
+    fn block_keywords(&mut self, node: &Node, handle: impl FnMut(&mut Self, &Node) -> bool) {
+        if node.block.is_none() {
+            self.d
+                .warn(node.at(), node.name(), "expects a { ... } block");
+        }
+        self.keywords(node.children(), node.block_end.as_ref(), false, handle);
+    }
+
+    /// Runs `handle` on each keyword of a block in order, as keepalived's reader meets
+    /// them. A keyword `handle` does not know is reported, and its own `{ ... }` is not
+    /// skipped: keepalived reports the stray `{` and reads the lines inside as keywords of
+    /// this same block; the stray block's `}` then ends *this* block, whose remaining
+    /// lines and `}` keepalived reads one level up (left in `self.overflow` for the
+    /// enclosing loop). At the top level such a `}` is an unknown keyword.
+    fn keywords(
         &mut self,
-        nodes: &'n [Node],
+        nodes: &[Node],
+        end: Option<&Location>,
         top_level: bool,
-        mut handle: impl FnMut(&mut Self, &'n Node) -> bool,
+        mut handle: impl FnMut(&mut Self, &Node) -> bool,
     ) {
-        // (remaining nodes, the unknown node whose block they are)
-        let mut stack: Vec<(std::slice::Iter<'n, Node>, Option<&'n Node>)> =
-            vec![(nodes.iter(), None)];
-        while let Some((iter, _)) = stack.last_mut() {
-            let Some(node) = iter.next() else {
-                let (_, owner) = stack.pop().expect("not empty");
-                if let (Some(owner), true) = (owner, top_level) {
-                    if let Some(end) = &owner.block_end {
-                        self.d.warn(end, "}", "unknown keyword '}'");
-                    }
+        let mut stream: VecDeque<Item<'_>> =
+            nodes.iter().map(|n| Item::Node(Cow::Borrowed(n))).collect();
+        while let Some(item) = stream.pop_front() {
+            let node = match item {
+                Item::Close(at) if top_level => {
+                    self.d.warn(&at, "}", "unknown keyword '}'");
+                    continue;
                 }
-                continue;
+                Item::Close(_) => {
+                    let mut rest: Vec<Item<'static>> =
+                        stream.into_iter().map(Item::into_owned).collect();
+                    if let Some(end) = end {
+                        rest.push(Item::Close(end.clone()));
+                    }
+                    self.overflow.extend(rest);
+                    return;
+                }
+                Item::Node(node) => node,
             };
-            if handle(self, node) {
+            let known = handle(self, &node);
+            // What a nested block left over is read at this level, before what follows.
+            for item in std::mem::take(&mut self.overflow).into_iter().rev() {
+                stream.push_front(item);
+            }
+            if known {
                 continue;
             }
             self.d.warn(node.at(), node.name(), "unknown keyword");
@@ -238,7 +293,12 @@ impl<'a> Builder<'a> {
                         node.name()
                     ),
                 );
-                stack.push((children.iter(), Some(node)));
+                if let Some(close) = &node.block_end {
+                    stream.push_front(Item::Close(close.clone()));
+                }
+                for child in children.iter().rev() {
+                    stream.push_front(Item::Node(Cow::Owned(child.clone())));
+                }
             }
         }
     }
@@ -280,15 +340,6 @@ impl<'a> Builder<'a> {
             self.d.missing_parameter(node.at(), node.name());
         }
         arg
-    }
-
-    /// The block of a keyword that needs one; reports its absence.
-    fn block<'n>(&mut self, node: &'n Node) -> &'n [Node] {
-        if node.block.is_none() {
-            self.d
-                .warn(node.at(), node.name(), "expects a { ... } block");
-        }
-        node.children()
     }
 
     /// `read_unsigned` of the first argument (exit 2 when it is missing).

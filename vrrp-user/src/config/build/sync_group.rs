@@ -19,8 +19,7 @@ impl Builder<'_> {
         let mut members = None;
         let mut notify = Notify::default();
         let mut tracking_weight = false;
-        let block = self.block(node);
-        self.keywords(block, false, |b, kw| {
+        self.block_keywords(node, |b, kw| {
             match kw.name() {
                 "sync_group_tracking_weight" => tracking_weight = true,
                 "global_tracking" => {
@@ -48,8 +47,9 @@ impl Builder<'_> {
                         }
                     }
                     if list.is_empty() {
+                        // Reported once the block is read, at its closing brace.
                         b.d.warn(
-                            kw.at(),
+                            kw.end(),
                             "group",
                             format!("{name}: empty group block"),
                         );

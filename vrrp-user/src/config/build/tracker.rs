@@ -24,8 +24,7 @@ impl Builder<'_> {
         let mut run_as = None;
         let mut removed = false;
         let mut init_fail = false;
-        let block = self.block(node);
-        self.keywords(block, false, |b, kw| {
+        self.block_keywords(node, |b, kw| {
             match kw.name() {
                 "script" => script = b.script_command(kw, &name),
                 "interval" => {
@@ -164,8 +163,7 @@ impl Builder<'_> {
         let mut delay = Duration::ZERO;
         let mut param_match = None;
         let mut full_command = false;
-        let block = self.block(node);
-        self.keywords(block, false, |b, kw| {
+        self.block_keywords(node, |b, kw| {
             match kw.name() {
                 "process" => {
                     if let Some(p) = b.arg(kw, 0) {
@@ -306,8 +304,7 @@ impl Builder<'_> {
         let mut weight = 1;
         let mut reverse = false;
         let mut init_file = None;
-        let block = self.block(node);
-        self.keywords(block, false, |b, kw| {
+        self.block_keywords(node, |b, kw| {
             match kw.name() {
                 "file" => match kw.arg(0) {
                     None => b.d.warn(kw.at(), "file", "track file: file name missing"),
