@@ -241,9 +241,11 @@ fn include_definition_layout_and_lvs_samples() {
             .auth_pass,
         "pa ss"
     );
-    // The LVS part is checked as keepalived's checker reads it; this one is clean.
+    // The LVS part is checked as keepalived's checker reads it; this one is clean, and
+    // only said not to run.
     let lvs = sample("valid/lvs_mixed.conf");
-    assert!(lvs.diagnostics.is_empty(), "{:?}", lvs.diagnostics);
+    assert_eq!(lvs.diagnostics.len(), 1, "{:?}", lvs.diagnostics);
+    assert_eq!(lvs.diagnostics[0].keepalived, Verdict::Silent);
     let group = sample("valid/sync_group.conf");
     assert_eq!(group.config.sync_groups[0].members, ["VI_OUT", "VI_IN"]);
 }
@@ -428,4 +430,36 @@ fn check_run_nonexistent_interface_and_loopback() {
     assert!(err.contains("cannot use loopback interface lo"), "{err}");
     std::fs::remove_file(missing).unwrap();
     std::fs::remove_file(lo).unwrap();
+}
+
+#[test]
+fn unicast_addresses_with_a_mask_stay_unicast_in_the_dump() {
+    let Some(iface) = host_interface() else {
+        println!("skipped: no non-loopback interface on this host");
+        return;
+    };
+    let path = temp_config(
+        "unicast-mask",
+        &format!("vrrp_instance VI_1 {{\n interface {iface}\n virtual_router_id 91\n unicast_src_ip 192.168.0.91/24\n unicast_peer {{\n 192.168.0.92/24\n 192.168.0.93-95\n }}\n virtual_ipaddress {{ 192.168.0.90/24 }}\n}}\n"),
+    );
+    let (code, out, err) = run(&CheckArgs {
+        file: path.clone(),
+        dump: true,
+        json: true,
+    });
+    std::fs::remove_file(path).unwrap();
+    assert_eq!(code, 0, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let instance = &json["instances"][0];
+    assert_eq!(instance["unicast_src_ip"], "192.168.0.91");
+    assert_eq!(
+        instance["unicast_peer"],
+        serde_json::json!(["192.168.0.92", "192.168.0.93"])
+    );
+    assert!(
+        err.contains(
+            "'192.168.0.92/24': keepalived ignores the mask or range and uses the address"
+        ),
+        "{err}"
+    );
 }

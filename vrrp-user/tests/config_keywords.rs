@@ -421,7 +421,13 @@ fn virtual_ipaddress_entries() {
         10.0.0.3/24 dev eth0 label eth0:3 no_track\n\
      }\n virtual_ipaddress_excluded {\n 10.9.0.1/16\n fd00::9\n }\n}\n";
     let loaded = load(text);
-    assert!(messages(&loaded).is_empty(), "{:?}", messages(&loaded));
+    assert_eq!(
+        messages(&loaded),
+        [
+            "k.conf:7: virtual_ipaddress: xvrrpd does not track VIP deletion, so no_track changes nothing",
+            "k.conf:9: virtual_ipaddress_excluded: excluded addresses are checked but not added by xvrrpd yet",
+        ]
+    );
     let i = &loaded.config.instances[0];
     assert_eq!(
         i.virtual_ipaddress[0],
@@ -865,7 +871,14 @@ fn flags() {
         only("use_vmac\nvmac_xmit_base\ndont_track_primary\nno_accept\nv3_checksum_as_v2");
     assert_eq!(i.use_vmac.as_deref(), Some("vrrp.1"));
     assert!(i.vmac_xmit_base && i.dont_track_primary && !i.accept && i.v3_checksum_as_v2);
-    assert_eq!(msgs, ["k.conf:9: v3_checksum_as_v2: xvrrpd extension that keepalived 2.2 does not know (keepalived -t reports an unknown keyword)"]);
+    assert_eq!(
+        msgs,
+        [
+            "k.conf:6: vmac_xmit_base: not applied by xvrrpd: its adverts leave through the vmac",
+            "k.conf:8: no_accept: xvrrpd installs no firewall rule: traffic to the VIPs is accepted",
+            "k.conf:9: v3_checksum_as_v2: xvrrpd extension that keepalived 2.2 does not know (keepalived -t reports an unknown keyword)"
+        ]
+    );
     assert_eq!(
         only("use_vmac vrrp_a").0.use_vmac.as_deref(),
         Some("vrrp_a")
@@ -1059,6 +1072,7 @@ fn unknown_keywords_warn_and_other_sections_are_checked() {
     assert_eq!(
         messages(&loaded),
         [
+            "k.conf:1: virtual_server: LVS is not run by xvrrpd (keepalived's checker runs it); checked only",
             "k.conf:9: static_ipaddress: checked, but not applied by xvrrpd (keepalived adds these at start and keeps them)",
             // keepalived does not skip an unknown block: it reads its lines at this level.
             "k.conf:12: frobnicate: unknown keyword",
@@ -1081,6 +1095,7 @@ fn unknown_keywords_warn_and_other_sections_are_checked() {
         verdicts,
         [
             Verdict::Silent,
+            Verdict::Silent,
             Verdict::ConfigError,
             Verdict::ConfigError,
             Verdict::ConfigError,
@@ -1094,6 +1109,7 @@ fn unknown_keywords_warn_and_other_sections_are_checked() {
     assert_eq!(
         messages(&loaded),
         [
+            "k.conf:1: virtual_server: LVS is not run by xvrrpd (keepalived's checker runs it); checked only",
             "k.conf:1: virtual_server: virtual server [10.0.0.1]:80: has no real servers; ignored",
             "k.conf:2: lb_knd: unknown keyword",
         ]

@@ -8,6 +8,8 @@
 mod build;
 mod diagnostic;
 mod host;
+#[cfg(test)]
+mod keyword_coverage;
 mod lexer;
 mod model;
 mod syntax;

@@ -57,10 +57,20 @@ impl Builder<'_> {
         let mut args = entry.args.iter();
         while let Some(option) = args.next() {
             let name = option.text.as_str();
-            if ADDRESS_FLAGS.contains(&name)
-                || name == "no_track"
-                || (!static_addr && name == "use_vmac")
-            {
+            if ADDRESS_FLAGS.contains(&name) || (!static_addr && name == "use_vmac") {
+                self.d.lint(
+                    &option.at,
+                    kw,
+                    format!("address option {name} is not applied by xvrrpd"),
+                );
+                continue;
+            }
+            if name == "no_track" {
+                self.d.lint(
+                    &option.at,
+                    kw,
+                    "xvrrpd does not track VIP deletion, so no_track changes nothing",
+                );
                 continue;
             }
             let takes_value = matches!(
@@ -194,15 +204,22 @@ impl Builder<'_> {
                         ),
                     }
                 }
-                "preferred_lft"
-                    if value.text != "forever"
-                        && self.unsigned(kw, value, 0, u64::from(u32::MAX)).is_none() =>
-                {
-                    self.d.warn(
-                        &value.at,
+                "preferred_lft" | "track_group" => {
+                    self.d.lint(
+                        &option.at,
                         kw,
-                        format!("preferred_lft {} is invalid", value.text),
+                        format!("address option {name} is not applied by xvrrpd"),
                     );
+                    if name == "preferred_lft"
+                        && value.text != "forever"
+                        && self.unsigned(kw, value, 0, u64::from(u32::MAX)).is_none()
+                    {
+                        self.d.warn(
+                            &value.at,
+                            kw,
+                            format!("preferred_lft {} is invalid", value.text),
+                        );
+                    }
                 }
                 _ => {}
             }

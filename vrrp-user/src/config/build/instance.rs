@@ -303,6 +303,11 @@ impl Builder<'_> {
             }
             "virtual_ipaddress_excluded" => {
                 self.value_block_args(kw);
+                self.d.lint(
+                    kw.at(),
+                    kw.name(),
+                    "excluded addresses are checked but not added by xvrrpd yet",
+                );
                 // Excluded addresses are not advertised, so they may be of either family.
                 for entry in kw.children() {
                     if let Some(vip) = self.vip(entry, false) {
@@ -405,6 +410,14 @@ impl Builder<'_> {
             "strict_mode" => {
                 if let Some(v) = self.optional_true_false(kw, &i.name) {
                     i.strict_mode = Some(v);
+                    if v {
+                        self.d.lint(
+                            kw.at(),
+                            kw.name(),
+                            "strict mode's rules are checked; its firewall rules that drop traffic \
+                             to the VIPs are not installed by xvrrpd",
+                        );
+                    }
                 }
             }
             "down_timer_adverts" => {
@@ -471,10 +484,24 @@ impl Builder<'_> {
                 }
             }
             "use_vmac" => self.use_vmac(kw, i),
-            "vmac_xmit_base" => i.vmac_xmit_base = true,
+            "vmac_xmit_base" => {
+                i.vmac_xmit_base = true;
+                self.d.lint(
+                    kw.at(),
+                    kw.name(),
+                    "not applied by xvrrpd: its adverts leave through the vmac",
+                );
+            }
             "dont_track_primary" => i.dont_track_primary = true,
             "accept" => i.accept = Some(true),
-            "no_accept" => i.accept = Some(false),
+            "no_accept" => {
+                i.accept = Some(false);
+                self.d.lint(
+                    kw.at(),
+                    kw.name(),
+                    "xvrrpd installs no firewall rule: traffic to the VIPs is accepted",
+                );
+            }
             "smtp_alert" => {
                 self.optional_true_false(kw, &i.name);
                 self.d.lint(

@@ -83,6 +83,11 @@ fn service_address(address: &str, port: Option<&str>) -> Option<(IpAddr, u16)> {
 impl Builder<'_> {
     pub(super) fn virtual_server(&mut self, node: &Node, lvs: &mut Lvs) {
         self.has_virtual_servers = true;
+        self.d.lint(
+            node.at(),
+            node.name(),
+            "LVS is not run by xvrrpd (keepalived's checker runs it); checked only",
+        );
         let Some(first) = self.arg(node, 0) else {
             return;
         };
@@ -600,6 +605,11 @@ impl Builder<'_> {
 
     pub(super) fn virtual_server_group(&mut self, node: &Node, lvs: &mut Lvs) {
         self.has_virtual_servers = true;
+        self.d.lint(
+            node.at(),
+            node.name(),
+            "LVS is not run by xvrrpd (keepalived's checker runs it); checked only",
+        );
         let Some(name) = self.arg(node, 0) else {
             return;
         };
