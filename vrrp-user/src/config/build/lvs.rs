@@ -22,7 +22,7 @@ const IPVS_WEIGHT_MAX: u64 = i32::MAX as u64;
 
 /// A script of the LVS part, checked for keepalived's checker SECURITY VIOLATION.
 #[derive(Debug, Clone)]
-pub(crate) struct CheckScript {
+pub(super) struct CheckScript {
     pub command: String,
     pub run_as: RunIds,
     pub at: Location,
@@ -82,7 +82,6 @@ fn service_address(address: &str, port: Option<&str>) -> Option<(IpAddr, u16)> {
 
 impl Builder<'_> {
     pub(super) fn virtual_server(&mut self, node: &Node, lvs: &mut Lvs) {
-        self.has_virtual_servers = true;
         self.d.lint(
             node.at(),
             node.name(),
@@ -604,7 +603,6 @@ impl Builder<'_> {
     }
 
     pub(super) fn virtual_server_group(&mut self, node: &Node, lvs: &mut Lvs) {
-        self.has_virtual_servers = true;
         self.d.lint(
             node.at(),
             node.name(),

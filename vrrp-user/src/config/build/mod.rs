@@ -28,7 +28,7 @@ use super::syntax::Node;
 use crate::command::DEFAULT_SCRIPT_USER;
 
 pub(crate) use instance::InstanceDraft;
-pub(crate) use lvs::CheckScript;
+use lvs::CheckScript;
 
 /// Top-level sections keepalived knows that xvrrpd neither runs nor checks further.
 const OTHER_SECTIONS: &[&str] = &[
@@ -124,9 +124,7 @@ pub(crate) struct Builder<'a> {
     /// The notify scripts keepalived would run, in file order.
     pub notify_scripts: Vec<NotifyScript>,
     /// Scripts of the LVS part (MISC_CHECK, notify_up/down, quorum_up/down).
-    pub check_scripts: Vec<CheckScript>,
-    /// Whether the configuration has a virtual_server (the checker's checks run then).
-    pub has_virtual_servers: bool,
+    check_scripts: Vec<CheckScript>,
     /// Where each top-level tracker is defined (kind, name): for telling "defined later"
     /// and "removed" apart from "not defined" when a reference does not resolve.
     tracker_definitions: Vec<(&'static str, String, Location)>,
@@ -153,7 +151,6 @@ impl<'a> Builder<'a> {
             script_run_as: BTreeMap::new(),
             notify_scripts: Vec::new(),
             check_scripts: Vec::new(),
-            has_virtual_servers: false,
             tracker_definitions: Vec::new(),
             overflow: Vec::new(),
             global_overflow: Vec::new(),
