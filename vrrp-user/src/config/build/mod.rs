@@ -38,7 +38,6 @@ const OTHER_SECTIONS: &[&str] = &[
     "linkbeat_interfaces",
     "track_group",
     "interface_up_down_delays",
-    "vrrp_track_bfd",
 ];
 
 /// Root keywords of global_init_keywords (keepalived reads them at the top level).
@@ -308,10 +307,11 @@ impl<'a> Builder<'a> {
         node: &Node,
     ) {
         match map.entry(name) {
-            std::collections::btree_map::Entry::Occupied(first) => self.d.warn(
+            // keepalived does not check: it looks trackers up by name and finds the first.
+            std::collections::btree_map::Entry::Occupied(first) => self.d.lint(
                 node.at(),
                 node.name(),
-                format!("{} already defined; keeping the first", first.key()),
+                format!("{} already defined; the first is used", first.key()),
             ),
             std::collections::btree_map::Entry::Vacant(slot) => {
                 slot.insert(value);

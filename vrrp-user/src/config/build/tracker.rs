@@ -115,7 +115,7 @@ impl Builder<'_> {
                 }
             },
         };
-        self.script_run_as.insert(name.clone(), run_as);
+        self.script_run_as.entry(name.clone()).or_insert(run_as);
         Some(VrrpScript {
             name,
             defined_at: node.at().clone(),
