@@ -164,12 +164,23 @@ impl Host for SystemHost {
         if name.parse::<u32>().is_ok() {
             return true;
         }
-        // iproute2's names: the built-in ones and /etc/iproute2/rt_tables (or the
-        // distribution default under /usr/share), as keepalived reads them.
+        // iproute2's names: the built-in ones, rt_tables and rt_tables.d/*.conf under
+        // /etc/iproute2 (or the distribution defaults under /usr/share/iproute2).
         if matches!(name, "main" | "local" | "default" | "unspec") {
             return true;
         }
-        ["/etc/iproute2/rt_tables", "/usr/share/iproute2/rt_tables"]
+        let mut files = Vec::new();
+        for dir in ["/etc/iproute2", "/usr/share/iproute2"].map(Path::new) {
+            files.push(dir.join("rt_tables"));
+            if let Ok(entries) = std::fs::read_dir(dir.join("rt_tables.d")) {
+                files.extend(
+                    entries
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| p.extension().is_some_and(|x| x == "conf")),
+                );
+            }
+        }
+        files
             .iter()
             .filter_map(|f| std::fs::read_to_string(f).ok())
             .any(|text| {

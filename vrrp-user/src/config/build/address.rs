@@ -11,7 +11,7 @@ use crate::config::model::*;
 use crate::config::syntax::Node;
 
 /// iproute2's scope names (`/etc/iproute2/rt_scopes`), as keepalived accepts them.
-const KNOWN_SCOPES: &[&str] = &["global", "universe", "site", "link", "host", "nowhere"];
+const KNOWN_SCOPES: &[&str] = &["global", "site", "link", "host", "nowhere"];
 
 /// Flags keepalived passes to the kernel; xvrrpd adds the address without them.
 const ADDRESS_FLAGS: &[&str] = &["home", "-nodad", "mngtmpaddr", "noprefixroute", "autojoin"];

@@ -45,6 +45,8 @@ enum Service {
 #[derive(Debug)]
 struct VirtualServer {
     at: Location,
+    /// IPv4 or not, when known from the service address (real servers must match).
+    ipv4: Option<bool>,
     label: String,
     service: Service,
     protocol: Option<String>,
@@ -91,6 +93,7 @@ impl Builder<'_> {
             return;
         };
         let second = node.arg(1);
+        let mut ipv4 = None;
         let (service, label) = match first.text.as_str() {
             "group" => {
                 let Some(name) = second else {
@@ -113,7 +116,10 @@ impl Builder<'_> {
                 (Service::Fwmark, format!("FWM {mark}"))
             }
             address => match service_address(address, second.map(|t| t.text.as_str())) {
-                Some((ip, port)) => (Service::Address { port }, format!("[{ip}]:{port}")),
+                Some((ip, port)) => {
+                    ipv4 = Some(ip.is_ipv4());
+                    (Service::Address { port }, format!("[{ip}]:{port}"))
+                }
                 None => {
                     self.d.warn(
                         node.at(),
@@ -131,6 +137,7 @@ impl Builder<'_> {
         };
         let mut vs = VirtualServer {
             at: node.at().clone(),
+            ipv4,
             label,
             service,
             protocol: None,
@@ -381,17 +388,19 @@ impl Builder<'_> {
             }
             true
         });
-        // keepalived's rs_end_handler: families must match unless tunnelled.
-        let first_family = vs.real_servers.first().map(|r| r.address.is_ipv4());
-        if rs.forwarding.as_deref() != Some("TUN")
-            && first_family.is_some_and(|v4| v4 != ip.is_ipv4())
-        {
+        // keepalived's rs_end_handler: families must match unless tunnelled; a fwmark or
+        // group service takes its family from its first real server.
+        let tunnelled = rs.forwarding.as_deref() == Some("TUN");
+        if !tunnelled && vs.ipv4.is_some_and(|v4| v4 != ip.is_ipv4()) {
             self.d.warn(
                 node.end(),
                 "real_server",
                 format!("address family of virtual server and real server {ip} don't match; real server skipped"),
             );
             return;
+        }
+        if !tunnelled {
+            vs.ipv4.get_or_insert(ip.is_ipv4());
         }
         vs.real_servers.push(rs);
     }

@@ -31,7 +31,8 @@ const ROUTE_TYPES: &[&str] = &[
     "nat",
     "anycast",
 ];
-const SCOPES: &[&str] = &["global", "universe", "site", "link", "host", "nowhere"];
+/// iproute2's `rt_scopes` names.
+const SCOPES: &[&str] = &["global", "site", "link", "host", "nowhere"];
 const PROTOCOLS: &[&str] = &[
     "unspec",
     "redirect",
