@@ -75,7 +75,7 @@ const INVALID: &[(&str, i32, &str)] = &[
     ("mixed_family.conf", 5, ":6: virtual_ipaddress: VI_1: fd00::1 is IPv6 but the instance is IPv4; ignored"),
     ("nopreempt_master.conf", 5, ":3: nopreempt: VI_1: nopreempt does not work with state MASTER (use state BACKUP on both nodes); ignored"),
     ("priority_zero.conf", 5, ":4: priority: 0 outside 1..255; using 100"),
-    ("script_no_security.conf", 6, ":1: enable_script_security: SECURITY VIOLATION: scripts would run but enable_script_security is not set"),
+    ("script_no_security.conf", 6, ":1: enable_script_security: SECURITY VIOLATION: scripts would run but enable_script_security is not set (keepalived -t exits 6): set it in global_defs, with script_user"),
     ("sync_group_one_member.conf", 5, ":8: vrrp_sync_group: G1 has 1 instance; a sync group needs at least two to do anything"),
     ("track_script_missing.conf", 5, ":5: track_script: VI_1: track script nope not found; ignored"),
     ("unicast_src_no_peer.conf", 5, ":4: unicast_peer: VI_1: unicast keyword without any unicast_peer; adverts will be multicast"),

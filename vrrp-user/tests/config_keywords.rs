@@ -109,7 +109,7 @@ fn global_keywords() {
         messages(&loaded),
         [
             format!("k.conf:17: notification_email: {smtp}"),
-            format!("k.conf:18: smtp_server: {smtp}"),
+            "k.conf:18: smtp_server: alert mail is not sent (see k.conf:17)".to_string(),
         ]
     );
     assert_eq!(loaded.keepalived_exit_code(), 0);
@@ -845,7 +845,7 @@ fn notify_keywords_keep_the_command_line() {
     assert_eq!(
         msgs,
         [
-            "k.conf:5: enable_script_security: SECURITY VIOLATION: scripts would run but enable_script_security is not set",
+            "k.conf:5: enable_script_security: SECURITY VIOLATION: scripts would run but enable_script_security is not set (keepalived -t exits 6): set it in global_defs, with script_user",
             "k.conf:7: notify_backup: keepalived reads `backup` as the user to run `/bin/n` as, finds no such user and ignores this script: quote the command and its arguments",
         ]
     );
@@ -1006,7 +1006,7 @@ fn script_security() {
     let loaded = load(&script);
     assert_eq!(
         messages(&loaded),
-        ["k.conf:1: enable_script_security: SECURITY VIOLATION: scripts would run but enable_script_security is not set"]
+        ["k.conf:1: enable_script_security: SECURITY VIOLATION: scripts would run but enable_script_security is not set (keepalived -t exits 6): set it in global_defs, with script_user"]
     );
     assert_eq!(loaded.keepalived_exit_code(), 6);
     assert!(!loaded.has_errors());

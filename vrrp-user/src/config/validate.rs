@@ -191,7 +191,8 @@ fn script_security(config: &mut Config, b: &mut Builder<'_>, drafts: &mut [Insta
             Verdict::Security,
             &at,
             "enable_script_security",
-            "SECURITY VIOLATION: scripts would run but enable_script_security is not set",
+            "SECURITY VIOLATION: scripts would run but enable_script_security is not set \
+             (keepalived -t exits 6): set it in global_defs, with script_user",
         );
     }
 }

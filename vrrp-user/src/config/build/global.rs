@@ -384,11 +384,20 @@ impl Builder<'_> {
             }
             _ => {}
         }
-        self.d.lint(
-            kw.at(),
-            kw.name(),
-            "xvrrpd sends no alert mail: keepalived's SMTP alerts are not implemented (use \
-             notify scripts to send mail)",
-        );
+        self.alert_mail_not_sent(kw);
+    }
+
+    /// Said once in full, then briefly for each further alert mail keyword.
+    pub(super) fn alert_mail_not_sent(&mut self, kw: &Node) {
+        let message = match &self.first_alert_mail_keyword {
+            None => {
+                self.first_alert_mail_keyword = Some(kw.at().clone());
+                "xvrrpd sends no alert mail: keepalived's SMTP alerts are not implemented (use \
+                 notify scripts to send mail)"
+                    .to_string()
+            }
+            Some(first) => format!("alert mail is not sent (see {first})"),
+        };
+        self.d.lint(kw.at(), kw.name(), message);
     }
 }

@@ -504,12 +504,7 @@ impl Builder<'_> {
             }
             "smtp_alert" => {
                 self.optional_true_false(kw, &i.name);
-                self.d.lint(
-                    kw.at(),
-                    "smtp_alert",
-                    "xvrrpd sends no alert mail: keepalived's SMTP alerts are not implemented (use \
-                     notify scripts to send mail)",
-                );
+                self.alert_mail_not_sent(kw);
             }
             "lvs_sync_daemon_interface" => {
                 if self.arg(kw, 0).is_some() {

@@ -211,12 +211,6 @@ impl Builder<'_> {
                         .is_some()
                     {
                         vs.persistence = true;
-                    } else {
-                        self.d.warn(
-                            kw.at(),
-                            "persistence_timeout",
-                            "persistence_timeout invalid",
-                        );
                     }
                 }
             },
@@ -609,6 +603,7 @@ impl Builder<'_> {
                 );
             }
         }
+        self.alert_mail_not_sent(kw);
     }
 
     pub(super) fn virtual_server_group(&mut self, node: &Node, lvs: &mut Lvs) {

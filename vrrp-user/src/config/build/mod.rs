@@ -131,6 +131,8 @@ pub(crate) struct Builder<'a> {
     overflow: Vec<Item<'static>>,
     /// The same for each global_defs block (read before everything else).
     global_overflow: Vec<(Location, Vec<Item<'static>>)>,
+    /// Where alert mail (SMTP) was first configured: said in full there only.
+    first_alert_mail_keyword: Option<Location>,
 }
 
 impl<'a> Builder<'a> {
@@ -153,6 +155,7 @@ impl<'a> Builder<'a> {
             tracker_definitions: Vec::new(),
             overflow: Vec::new(),
             global_overflow: Vec::new(),
+            first_alert_mail_keyword: None,
         }
     }
 

@@ -26,7 +26,9 @@ impl Builder<'_> {
                     b.d.warn(
                         kw.at(),
                         "global_tracking",
-                        format!("{name}: global_tracking is deprecated; use sync_group_tracking_weight"),
+                        format!(
+                            "{name}: global_tracking is deprecated; use sync_group_tracking_weight"
+                        ),
                     );
                     tracking_weight = true;
                 }
@@ -48,11 +50,7 @@ impl Builder<'_> {
                     }
                     if list.is_empty() {
                         // Reported once the block is read, at its closing brace.
-                        b.d.warn(
-                            kw.end(),
-                            "group",
-                            format!("{name}: empty group block"),
-                        );
+                        b.d.warn(kw.end(), "group", format!("{name}: empty group block"));
                     }
                     members = Some(list);
                 }
@@ -68,14 +66,10 @@ impl Builder<'_> {
                         *notify.slot_mut(kw.name()) = command;
                     }
                 }
-                "smtp_alert" => b.d.lint(
-                    kw.at(),
-                    "smtp_alert",
-                    "xvrrpd sends no alert mail: keepalived's SMTP alerts are not implemented (use \
-                     notify scripts to send mail)",
-                ),
+                "smtp_alert" => b.alert_mail_not_sent(kw),
                 "notify_priority_changes" => b.not_implemented(kw),
-                "track_interface" | "track_script" | "track_process" | "track_file" | "track_bfd" => {
+                "track_interface" | "track_script" | "track_process" | "track_file"
+                | "track_bfd" => {
                     b.group_trackers(kw, &name, config);
                 }
                 _ => return false,
