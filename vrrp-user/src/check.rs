@@ -19,7 +19,8 @@ pub struct CheckArgs {
     pub file: PathBuf,
     /// Print the resolved configuration with every default.
     pub dump: bool,
-    /// Dump as JSON instead of text.
+    /// JSON on stdout: the resolved configuration with `dump`, else the findings and
+    /// exit code (for pipelines that act on them).
     pub json: bool,
 }
 
@@ -39,6 +40,14 @@ pub fn run(args: &CheckArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         Err(e) => {
             // Output errors (a closed pipe) must not change the verdict.
             let _ = writeln!(err, "error: {e}");
+            if args.json && !args.dump {
+                let report = serde_json::json!({
+                    "exit_code": EXIT_FATAL,
+                    "error": e.to_string(),
+                    "diagnostics": [],
+                });
+                let _ = writeln!(out, "{report:#}");
+            }
             EXIT_FATAL
         }
     }
@@ -53,13 +62,19 @@ pub fn report(loaded: &Loaded, args: &CheckArgs, out: &mut dyn Write, err: &mut 
         };
         let _ = writeln!(err, "{label}: {d}");
     }
-    if args.dump {
-        let _ = dump(loaded, args.json, out);
-    }
-    let code = loaded.keepalived_exit_code();
+    let mut code = loaded.keepalived_exit_code();
     // An error keepalived would merely have corrected is still an error for us.
     if code == 0 && loaded.has_errors() {
-        return 5;
+        code = 5;
+    }
+    if args.dump {
+        let _ = dump(loaded, args.json, out);
+    } else if args.json {
+        let report = serde_json::json!({
+            "exit_code": code,
+            "diagnostics": loaded.diagnostics,
+        });
+        let _ = writeln!(out, "{report:#}");
     }
     code
 }

@@ -7,6 +7,7 @@
 
 pub mod bpf;
 pub mod check;
+pub mod command;
 pub mod config;
 pub mod daemon;
 pub mod engine;

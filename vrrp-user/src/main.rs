@@ -48,7 +48,7 @@ enum Command {
         /// Print the resolved configuration with every default filled in.
         #[arg(long)]
         dump: bool,
-        /// With --dump: print JSON.
+        /// Print JSON: the configuration with --dump, else the findings and exit code.
         #[arg(long)]
         json: bool,
     },

@@ -31,8 +31,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
+use crate::command::{self, CommandError, Outcome, RunAs};
 use crate::config::{self, GlobalDefs};
-use crate::track::command::{self, CommandError, Outcome, RunAs};
 
 /// How long an owner's queue waits for one script before starting the next.
 pub const SCRIPT_WAIT: Duration = Duration::from_secs(30);
@@ -627,7 +627,7 @@ fn create_fifo(path: &Path, run_as: &RunAs) -> Result<bool, NotifyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::track::command::tests::{is_gone, our_zombies, read_pid, wait_until, TempDir};
+    use crate::command::tests::{is_gone, our_zombies, read_pid, wait_until, TempDir};
     use std::io::Read;
     use std::os::unix::fs::PermissionsExt;
     use std::time::Instant;

@@ -65,22 +65,22 @@ const INVALID: &[(&str, i32, &str)] = &[
     ("advert_int_fraction_v2.conf", 5, ":4: advert_int: VI_1: VRRPv2 advert_int 1.5s must be whole seconds; using 2s"),
     ("auth_pass_too_long.conf", 5, ":14: auth_pass: longer than 8 characters; truncated to 8 as keepalived does"),
     ("bad_interface.conf", 5, ":2: interface: VI_1: interface nosuch0 does not exist on this host"),
-    ("bad_vip.conf", 5, ":1: virtual_ipaddress: VI_1: no virtual_ipaddress; at least one is expected"),
-    ("duplicate_vrid.conf", 5, ":8: virtual_router_id: VI_2 and VI_1 both use VRID 75 with IPv4 on interface eth0"),
+    ("bad_vip.conf", 5, ":4: virtual_ipaddress: VI_1: no virtual_ipaddress; at least one is sensible"),
+    ("duplicate_vrid.conf", 5, ":8: virtual_router_id: VI_1 and VI_2 both use VRID 75 with IPv4 on interface eth0"),
     ("extra_brace.conf", 5, ":8: }: extra '}' without a matching '{'"),
     ("include_cycle.conf", 4, "include cycle)"),
     ("loopback_interface.conf", 5, ":2: interface: VI_1: cannot use loopback interface lo for VRRP"),
     ("missing_brace.conf", 5, ":1: {: block is never closed: missing '}'"),
     ("missing_include.conf", 4, "no-such-file.conf does not exist"),
-    ("mixed_family.conf", 5, ":6: virtual_ipaddress: fd00::1 is IPv6 but the instance is IPv4; ignored"),
-    ("nopreempt_master.conf", 5, ":1: nopreempt: VI_1: nopreempt does not work with state MASTER (use state BACKUP on both nodes); ignored"),
-    ("priority_zero.conf", 5, ":4: priority: 0 outside 1..255"),
-    ("script_no_security.conf", 6, ":1: enable_script_security: SECURITY VIOLATION: scripts would run as root but enable_script_security is not set"),
-    ("sync_group_one_member.conf", 5, ":8: vrrp_sync_group: G1 has 1 instance(s); a sync group needs at least two to do anything"),
-    ("track_script_missing.conf", 5, ":5: track_script: VI_1: track_script nope not found; ignored"),
+    ("mixed_family.conf", 5, ":6: virtual_ipaddress: VI_1: fd00::1 is IPv6 but the instance is IPv4; ignored"),
+    ("nopreempt_master.conf", 5, ":3: nopreempt: VI_1: nopreempt does not work with state MASTER (use state BACKUP on both nodes); ignored"),
+    ("priority_zero.conf", 5, ":4: priority: 0 outside 1..255; using 100"),
+    ("script_no_security.conf", 6, ":1: enable_script_security: SECURITY VIOLATION: scripts would run but enable_script_security is not set (keepalived -t exits 6): set it in global_defs, with script_user"),
+    ("sync_group_one_member.conf", 5, ":8: vrrp_sync_group: G1 has 1 instance; a sync group needs at least two to do anything"),
+    ("track_script_missing.conf", 5, ":5: track_script: VI_1: track script nope not found; ignored"),
     ("unicast_src_no_peer.conf", 5, ":4: unicast_peer: VI_1: unicast keyword without any unicast_peer; adverts will be multicast"),
     ("unknown_keyword.conf", 5, ":4: priorty: unknown keyword"),
-    ("unknown_section.conf", 5, ":1: garbage_section: unknown keyword (block skipped)"),
+    ("unknown_section.conf", 5, ":1: garbage_section: unknown keyword"),
     ("v3_auth.conf", 5, ":5: authentication: VI_1: VRRPv3 has no authentication; ignored"),
     ("vrid_missing.conf", 5, ":1: virtual_router_id: VI_1: virtual_router_id must be set"),
     ("vrid_out_of_range.conf", 5, ":3: virtual_router_id: 300 outside 1..255"),
@@ -210,7 +210,7 @@ fn vips_sample() {
 #[test]
 fn ipv6_v3_sample() {
     let i = sample("valid/ipv6_v3.conf").config.instances.remove(0);
-    assert_eq!((i.family(), i.version), (Family::Ipv6, Version::V3));
+    assert_eq!((i.family(), i.version), (Family::V6, Version::V3));
     assert_eq!(i.advert_int, Duration::from_millis(500));
 }
 
@@ -241,8 +241,10 @@ fn include_definition_layout_and_lvs_samples() {
             .auth_pass,
         "pa ss"
     );
+    // The LVS part is checked as keepalived's checker reads it; this one is clean, and
+    // only said not to run.
     let lvs = sample("valid/lvs_mixed.conf");
-    assert_eq!(lvs.diagnostics.len(), 1);
+    assert_eq!(lvs.diagnostics.len(), 1, "{:?}", lvs.diagnostics);
     assert_eq!(lvs.diagnostics[0].keepalived, Verdict::Silent);
     let group = sample("valid/sync_group.conf");
     assert_eq!(group.config.sync_groups[0].members, ["VI_OUT", "VI_IN"]);
@@ -338,7 +340,7 @@ fn check_run_exit_codes_dump_and_json() {
 
     let warn_only = temp_config(
         "lint",
-        &format!("vrrp_instance VI_1 {{\n interface {iface}\n virtual_router_id 5\n virtual_ipaddress {{ 10.0.0.1 }}\n}}\nvirtual_server 10.0.0.1 80 {{\n}}\n"),
+        &format!("global_defs {{\n smtp_server 127.0.0.1\n}}\nvrrp_instance VI_1 {{\n interface {iface}\n virtual_router_id 5\n virtual_ipaddress {{ 10.0.0.1 }}\n}}\n"),
     );
     let (code, _, err) = run(&CheckArgs {
         file: warn_only.clone(),
@@ -347,6 +349,31 @@ fn check_run_exit_codes_dump_and_json() {
     });
     assert_eq!(code, 0, "our own advice does not fail the check");
     assert!(err.starts_with("warning: "), "{err}");
+
+    // --json alone: the findings and exit code, for pipelines.
+    let (code, out, _) = run(&CheckArgs {
+        file: warn_only.clone(),
+        dump: false,
+        json: true,
+    });
+    assert_eq!(code, 0);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["exit_code"], 0);
+    let finding = &report["diagnostics"][0];
+    assert_eq!(finding["line"], 2);
+    assert_eq!(finding["keyword"], "smtp_server");
+    assert_eq!(finding["keepalived"], "Silent");
+    assert_eq!(finding["keepalived_located"], false);
+    let (code, out, _) = run(&CheckArgs {
+        file: bad.clone(),
+        dump: false,
+        json: true,
+    });
+    assert_eq!(code, 5);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["exit_code"], 5);
+    assert_eq!(report["diagnostics"][0]["keepalived"], "ConfigError");
+    assert_eq!(report["diagnostics"][0]["keepalived_located"], true);
 
     for path in [good, bad, warn_only] {
         std::fs::remove_file(path).unwrap();
@@ -403,4 +430,36 @@ fn check_run_nonexistent_interface_and_loopback() {
     assert!(err.contains("cannot use loopback interface lo"), "{err}");
     std::fs::remove_file(missing).unwrap();
     std::fs::remove_file(lo).unwrap();
+}
+
+#[test]
+fn unicast_addresses_with_a_mask_stay_unicast_in_the_dump() {
+    let Some(iface) = host_interface() else {
+        println!("skipped: no non-loopback interface on this host");
+        return;
+    };
+    let path = temp_config(
+        "unicast-mask",
+        &format!("vrrp_instance VI_1 {{\n interface {iface}\n virtual_router_id 91\n unicast_src_ip 192.168.0.91/24\n unicast_peer {{\n 192.168.0.92/24\n 192.168.0.93-95\n }}\n virtual_ipaddress {{ 192.168.0.90/24 }}\n}}\n"),
+    );
+    let (code, out, err) = run(&CheckArgs {
+        file: path.clone(),
+        dump: true,
+        json: true,
+    });
+    std::fs::remove_file(path).unwrap();
+    assert_eq!(code, 0, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let instance = &json["instances"][0];
+    assert_eq!(instance["unicast_src_ip"], "192.168.0.91");
+    assert_eq!(
+        instance["unicast_peer"],
+        serde_json::json!(["192.168.0.92", "192.168.0.93"])
+    );
+    assert!(
+        err.contains(
+            "'192.168.0.92/24': keepalived ignores the mask or range and uses the address"
+        ),
+        "{err}"
+    );
 }

@@ -59,9 +59,9 @@ fn instance_defaults() {
     assert!(i.accept);
     assert!(!i.check_unicast_src);
     assert!(!i.v3_checksum_as_v2);
-    assert_eq!(i.family(), Family::Ipv4);
+    assert_eq!(i.family(), Family::V4);
     assert_eq!(i.multicast_group(&GlobalDefs::default()), ip("224.0.0.18"));
-    assert_eq!(i.reload_key(), (1, Family::Ipv4, "eth0"));
+    assert_eq!(i.reload_key(), (1, Family::V4, "eth0"));
 }
 
 #[test]
@@ -103,7 +103,16 @@ fn global_keywords() {
             smtp_server 127.0.0.1
         }\n",
     );
-    assert!(messages(&loaded).is_empty(), "{:?}", messages(&loaded));
+    // Alert mail is checked as keepalived checks it, and reported as not sent.
+    let smtp = "xvrrpd sends no alert mail: keepalived's SMTP alerts are not implemented (use notify scripts to send mail)";
+    assert_eq!(
+        messages(&loaded),
+        [
+            format!("k.conf:17: notification_email: {smtp}"),
+            "k.conf:18: smtp_server: alert mail is not sent (see k.conf:17)".to_string(),
+        ]
+    );
+    assert_eq!(loaded.keepalived_exit_code(), 0);
     let g = &loaded.config.global;
     assert_eq!(g.router_id.as_deref(), Some("node1"));
     assert_eq!(g.vrrp_mcast_group4, Ipv4Addr::new(224, 0, 0, 19));
@@ -153,16 +162,27 @@ fn state_and_priority() {
     assert_eq!(only("priority 255").0.priority, 255);
     let (i, msgs) = only("priority 0");
     assert_eq!(i.priority, 100);
-    assert_eq!(msgs, ["k.conf:5: priority: 0 outside 1..255"]);
+    assert_eq!(msgs, ["k.conf:5: priority: 0 outside 1..255; using 100"]);
     let (_, msgs) = only("priority 256");
-    assert_eq!(msgs, ["k.conf:5: priority: 256 outside 1..255"]);
+    assert_eq!(msgs, ["k.conf:5: priority: 256 outside 1..255; using 100"]);
     let (_, msgs) = only("priority high");
-    assert_eq!(msgs, ["k.conf:5: priority: invalid number 'high'"]);
+    assert_eq!(
+        msgs,
+        ["k.conf:5: priority: invalid number 'high'; using 100"]
+    );
     let (i, msgs) = only("state master");
     assert_eq!(i.state, InitialState::Backup);
     assert_eq!(
         msgs,
-        ["k.conf:5: state: unknown state 'master', using BACKUP"]
+        ["k.conf:5: state: VI_1: unknown state 'master', using BACKUP"]
+    );
+    // keepalived derives the state from the priority when none is written.
+    assert_eq!(only("priority 255").0.state, InitialState::Master);
+    let (i, msgs) = only("state MASTER\nstate BACKUP");
+    assert_eq!(i.state, InitialState::Master);
+    assert_eq!(
+        msgs,
+        ["k.conf:6: state: VI_1: state already MASTER; BACKUP ignored"]
     );
 }
 
@@ -212,12 +232,26 @@ fn interface_errors() {
 
 #[test]
 fn missing_parameter_is_an_error() {
-    let loaded = load(&instance("priority"));
+    // keepalived stops at the first one with exit 2; xvrrpd lists them all.
+    let loaded = load(&instance("priority\nadvert_int"));
     assert_eq!(
         messages(&loaded),
-        ["k.conf:5: priority: missing a parameter"]
+        [
+            "k.conf:5: priority: missing a parameter (keepalived stops reading here, exit 2)",
+            "k.conf:6: advert_int: missing a parameter (keepalived stops reading here, exit 2)",
+        ]
     );
     assert!(loaded.has_errors());
+    assert_eq!(loaded.keepalived_exit_code(), 2);
+    // Even after an error that alone gives 5, or a security violation that gives 6.
+    let loaded = load(&format!(
+        "vrrp_script s {{\n script /bin/true\n}}\n{}",
+        instance("frobnicate\ntrack_script { s }\nstate")
+    ));
+    assert_eq!(loaded.keepalived_exit_code(), 2);
+    // Keywords whose value keepalived checks itself do not stop it.
+    let loaded = load("global_defs {\n router_id\n}\n");
+    assert_eq!(loaded.keepalived_exit_code(), 5);
 }
 
 #[test]
@@ -239,7 +273,7 @@ fn duplicate_instance_name_is_an_error() {
     let loaded = load(&text);
     assert_eq!(
         messages(&loaded),
-        ["k.conf:7: vrrp_instance: vrrp instance VI_1 already defined"]
+        ["k.conf:7: vrrp_instance: vrrp instance VI_1 already defined; block skipped"]
     );
     assert_eq!(loaded.config.instances.len(), 1);
 }
@@ -297,24 +331,35 @@ fn version_keyword() {
 fn ipv6_instance_is_forced_to_v3() {
     let text = "vrrp_instance V6 {\n interface eth0\n virtual_router_id 9\n virtual_ipaddress { fd00::1 }\n}\n";
     let i = load(text).config.instances.remove(0);
-    assert_eq!(i.family(), Family::Ipv6);
+    assert_eq!(i.family(), Family::V6);
     assert_eq!(i.version, Version::V3);
     assert_eq!(i.virtual_ipaddress[0].prefix_len, 128);
     assert_eq!(i.multicast_group(&GlobalDefs::default()), ip("ff02::12"));
+    // keepalived only logs that the first IPv6 VIP should be link-local.
+    let link_local = "k.conf:1: virtual_ipaddress: V6: the first IPv6 VIP should be link-local";
     // Written before the address: keepalived is silent, we note it.
     let loaded = load(&text.replace(" interface eth0\n", " interface eth0\n version 2\n"));
     assert_eq!(loaded.config.instances[0].version, Version::V3);
     assert_eq!(
         messages(&loaded),
-        ["k.conf:1: version: V6: VRRPv2 has no IPv6; using version 3"]
+        [
+            "k.conf:1: version: V6: VRRPv2 has no IPv6; using version 3",
+            link_local
+        ]
     );
     assert_eq!(loaded.keepalived_exit_code(), 0);
     // Written after it: keepalived reports the conflict.
     let loaded = load(&text.replace("fd00::1 }\n", "fd00::1 }\n version 2\n"));
     assert_eq!(
         messages(&loaded),
-        ["k.conf:5: version: VRRPv2 conflicts with the instance's IPv6 addresses; using 3"]
+        [
+            link_local,
+            "k.conf:5: version: V6: version 2 conflicts with the configured or deduced version; ignored"
+        ]
     );
+    assert_eq!(loaded.keepalived_exit_code(), 5);
+    // Under strict mode the link-local VIP is a requirement.
+    let loaded = load(&format!("global_defs {{ vrrp_strict }}\n{text}"));
     assert_eq!(loaded.keepalived_exit_code(), 5);
 }
 
@@ -356,7 +401,7 @@ fn authentication() {
     let (_, msgs) = only("authentication {\n auth_type MD5\n auth_pass x\n}");
     assert_eq!(
         msgs,
-        ["k.conf:6: auth_type: unknown authentication type 'MD5'"]
+        ["k.conf:6: auth_type: VI_1: unknown authentication type 'MD5'"]
     );
 
     let (i, msgs) = only("version 3\nauthentication {\n auth_type PASS\n auth_pass x\n}");
@@ -376,7 +421,13 @@ fn virtual_ipaddress_entries() {
         10.0.0.3/24 dev eth0 label eth0:3 no_track\n\
      }\n virtual_ipaddress_excluded {\n 10.9.0.1/16\n fd00::9\n }\n}\n";
     let loaded = load(text);
-    assert!(messages(&loaded).is_empty(), "{:?}", messages(&loaded));
+    assert_eq!(
+        messages(&loaded),
+        [
+            "k.conf:7: virtual_ipaddress: xvrrpd does not track VIP deletion, so no_track changes nothing",
+            "k.conf:9: virtual_ipaddress_excluded: excluded addresses are checked but not added by xvrrpd yet",
+        ]
+    );
     let i = &loaded.config.instances[0];
     assert_eq!(
         i.virtual_ipaddress[0],
@@ -394,7 +445,7 @@ fn virtual_ipaddress_entries() {
     assert_eq!(i.virtual_ipaddress[2].label.as_deref(), Some("eth0:3"));
     assert_eq!(i.virtual_ipaddress_excluded.len(), 2);
     assert_eq!(i.virtual_ipaddress_excluded[1].prefix_len, 128);
-    assert_eq!(i.virtual_ipaddress_excluded[1].family(), Family::Ipv6);
+    assert_eq!(i.virtual_ipaddress_excluded[1].family(), Family::V6);
 }
 
 #[test]
@@ -402,7 +453,7 @@ fn virtual_ipaddress_errors() {
     let cases = [
         (
             "10.0.0.5/33",
-            "k.conf:6: virtual_ipaddress: invalid prefix length in '10.0.0.5/33'; using /32",
+            "k.conf:6: virtual_ipaddress: prefix length of 10.0.0.5/33: 33 outside 0..32; using /32",
         ),
         (
             "10.0.0.300",
@@ -410,7 +461,7 @@ fn virtual_ipaddress_errors() {
         ),
         (
             "10.0.0.5 dev eth9",
-            "k.conf:6: virtual_ipaddress: interface eth9 does not exist on this host",
+            "k.conf:6: virtual_ipaddress: interface eth9 for address 10.0.0.5 does not exist; address skipped",
         ),
         (
             "10.0.0.5 scope galaxy",
@@ -418,19 +469,19 @@ fn virtual_ipaddress_errors() {
         ),
         (
             "10.0.0.5 frob",
-            "k.conf:6: virtual_ipaddress: unknown option 'frob' for 10.0.0.5; ignored",
+            "k.conf:6: virtual_ipaddress: unknown option 'frob' for address 10.0.0.5; ignored",
         ),
         (
             "10.0.0.5 label",
-            "k.conf:6: virtual_ipaddress: 'label' needs a value",
+            "k.conf:6: virtual_ipaddress: no label value given for 10.0.0.5; address skipped",
         ),
         (
             "10.0.0.5 brd x",
-            "k.conf:6: virtual_ipaddress: invalid broadcast address 'x'",
+            "k.conf:6: virtual_ipaddress: invalid broadcast address 'x'; address skipped",
         ),
         (
             "fd00::5",
-            "k.conf:6: virtual_ipaddress: fd00::5 is IPv6 but the instance is IPv4; ignored",
+            "k.conf:6: virtual_ipaddress: VI_1: fd00::5 is IPv6 but the instance is IPv4; ignored",
         ),
     ];
     for (entry, message) in cases {
@@ -444,9 +495,15 @@ fn no_vip_is_reported() {
     let loaded = load("vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n}\n");
     assert_eq!(
         messages(&loaded),
-        ["k.conf:1: virtual_ipaddress: VI_1: no virtual_ipaddress; at least one is expected"]
+        ["k.conf:1: virtual_ipaddress: VI_1: no virtual_ipaddress; at least one is sensible"]
     );
     assert!(!loaded.has_errors());
+    assert_eq!(loaded.keepalived_exit_code(), 5);
+    // VRRPv3 needs one: keepalived refuses the instance and stops there.
+    let loaded =
+        load("vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n version 3\n}\n");
+    assert!(loaded.has_errors());
+    assert!(loaded.config.instances.is_empty());
 }
 
 #[test]
@@ -454,7 +511,13 @@ fn unicast() {
     let (i, msgs) = only(
         "unicast_src_ip 10.0.0.5\nunicast_peer {\n 10.0.0.6\n 10.0.0.7 min_ttl 250 max_ttl 255\n}",
     );
-    assert!(msgs.is_empty(), "{msgs:?}");
+    assert_eq!(
+        msgs,
+        [
+            "k.conf:8: unicast_peer: min_ttl is not applied by xvrrpd",
+            "k.conf:8: unicast_peer: max_ttl is not applied by xvrrpd"
+        ]
+    );
     assert!(i.is_unicast());
     assert_eq!(i.unicast_src_ip, Some(ip("10.0.0.5")));
     assert_eq!(i.unicast_peer, [ip("10.0.0.6"), ip("10.0.0.7")]);
@@ -478,10 +541,19 @@ fn unicast() {
     assert_eq!(
         msgs,
         [
-            "k.conf:6: unicast_peer: fd00::6 is IPv6 but the instance is IPv4; ignored",
-            "k.conf:8: bogus: invalid unicast peer address 'bogus'; skipped"
+            "k.conf:6: unicast_peer: VI_1: fd00::6 is IPv6 but the instance is IPv4; ignored",
+            "k.conf:8: unicast_peer: VI_1: malformed unicast peer address 'bogus'; skipped"
         ]
     );
+    // keepalived cuts a mask or range off and stays unicast.
+    let (i, msgs) =
+        only("unicast_src_ip 10.0.0.5/24\nunicast_peer {\n 10.0.0.6/24\n 10.0.0.7-9\n}");
+    assert!(i.is_unicast());
+    assert_eq!(i.unicast_src_ip, Some(ip("10.0.0.5")));
+    assert_eq!(i.unicast_peer, [ip("10.0.0.6"), ip("10.0.0.7")]);
+    assert_eq!(msgs.len(), 3, "{msgs:?}");
+    assert!(msgs[0]
+        .ends_with("'10.0.0.5/24': keepalived ignores the mask or range and uses the address"));
 }
 
 #[test]
@@ -491,11 +563,12 @@ fn family_comes_from_the_first_address_keyword() {
     assert_eq!(
         messages(&loaded),
         [
-            "k.conf:1: virtual_ipaddress: VI_1: no virtual_ipaddress; at least one is expected",
-            "k.conf:6: virtual_ipaddress: 10.0.0.1 is IPv4 but the instance is IPv6; ignored",
+            "k.conf:1: virtual_ipaddress: VI_1: no virtual_ipaddress; VRRPv3 and strict mode require one",
+            "k.conf:6: virtual_ipaddress: VI_1: 10.0.0.1 is IPv4 but the instance is IPv6; ignored",
         ]
     );
-    assert_eq!(loaded.config.instances[0].family(), Family::Ipv6);
+    // The IPv6 instance has no VIP left, so neither keepalived nor xvrrpd runs it.
+    assert!(loaded.config.instances.is_empty());
 }
 
 #[test]
@@ -514,19 +587,19 @@ fn preemption() {
     assert!(!i.nopreempt);
     assert_eq!(
         msgs,
-        ["k.conf:1: nopreempt: VI_1: nopreempt does not work with state MASTER (use state BACKUP on both nodes); ignored"]
+        ["k.conf:7: nopreempt: VI_1: nopreempt does not work with state MASTER (use state BACKUP on both nodes); ignored"]
     );
     let (i, msgs) = only("priority 255\nnopreempt");
     assert!(!i.nopreempt);
     assert_eq!(
         msgs,
-        ["k.conf:1: nopreempt: VI_1: priority 255 always preempts; nopreempt ignored"]
+        ["k.conf:6: nopreempt: VI_1: priority 255 always preempts; nopreempt ignored"]
     );
     let (i, msgs) = only("nopreempt\npreempt_delay 5");
     assert_eq!(i.preempt_delay, Duration::ZERO);
     assert_eq!(
         msgs,
-        ["k.conf:1: preempt_delay: VI_1: preempt_delay has no effect with nopreempt; ignored"]
+        ["k.conf:6: preempt_delay: VI_1: preempt_delay has no effect with nopreempt; ignored"]
     );
 }
 
@@ -571,32 +644,37 @@ fn track_interface() {
     assert!(i.track_interface.is_empty());
     assert_eq!(
         msgs,
-        ["k.conf:6: track_interface: VI_1: eth0 is the instance's own interface, tracked anyway; ignored"]
+        ["k.conf:6: track_interface: VI_1: eth0 is the instance's own interface; track_interface ignored"]
     );
     let (_, msgs) = only("track_interface {\n eth1\n eth1 weight 5\n}");
     assert_eq!(
         msgs,
-        ["k.conf:7: track_interface: eth1 tracked twice; ignoring the repeat"]
+        ["k.conf:7: track_interface: VI_1: duplicate track_interface eth1; ignored"]
     );
-    let (_, msgs) = only("track_interface {\n eth7\n}");
+    let loaded = load(&instance("track_interface {\n eth7\n}"));
     assert_eq!(
-        msgs,
-        ["k.conf:6: track_interface: interface eth7 does not exist on this host"]
+        messages(&loaded),
+        ["k.conf:6: track_interface: VI_1: tracked interface eth7 does not exist on this host"]
     );
+    assert_eq!(loaded.keepalived_exit_code(), 5);
     let (i, msgs) = only("track_interface {\n eth1 weight 254\n}");
     assert_eq!(i.track_interface[0].weight, 253);
     assert_eq!(
         msgs,
-        ["k.conf:6: eth1: weight 254 must be within -253..253; using 253"]
+        ["k.conf:6: eth1: VI_1: weight for eth1 cannot be 254; using 253"]
     );
     let (_, msgs) = only("track_interface {\n eth1 weight 300\n}");
     assert_eq!(msgs, ["k.conf:6: eth1: 300 outside -254..254"]);
     let (_, msgs) = only("track_interface {\n eth1 weight\n}");
-    assert_eq!(msgs, ["k.conf:6: eth1: weight needs a value"]);
-    let (_, msgs) = only("track_interface {\n eth1 heavy\n}");
     assert_eq!(
         msgs,
-        ["k.conf:6: eth1: unexpected 'heavy' (expected weight N [reverse])"]
+        ["k.conf:6: eth1: VI_1: weight without a value for eth1; ignored"]
+    );
+    let (i, msgs) = only("track_interface {\n eth1 heavy\n}");
+    assert!(i.track_interface.is_empty());
+    assert_eq!(
+        msgs,
+        ["k.conf:6: eth1: VI_1: unknown option 'heavy' for eth1; ignored"]
     );
 }
 
@@ -604,7 +682,7 @@ fn track_interface() {
 fn owner_ignores_weighted_trackers() {
     let (i, msgs) = only("priority 255\ntrack_interface {\n eth1 weight -20\n}");
     assert!(i.track_interface.is_empty());
-    assert_eq!(msgs[0], "k.conf:7: track_interface: VI_1: priority 255 (address owner) ignores weights; eth1 ignored");
+    assert_eq!(msgs[0], "k.conf:7: track_interface: VI_1: weight of tracked interface eth1 ignored because of priority 255 (address owner)");
 }
 
 const SECURE: &str = "global_defs {\n enable_script_security\n script_user root\n}\n";
@@ -651,10 +729,10 @@ fn vrrp_script_errors() {
     assert_eq!(
         messages(&loaded),
         [
-            "k.conf:5: vrrp_script: chk: no script given; removed",
             "k.conf:6: interval: must be greater than 0; using 1",
             "k.conf:7: rise: 0 outside 1..2147483647",
             "k.conf:8: weight: 300 outside -253..253",
+            "k.conf:9: vrrp_script: chk: no script given; removed",
         ]
     );
     assert!(loaded.config.scripts.is_empty());
@@ -663,8 +741,8 @@ fn vrrp_script_errors() {
 #[test]
 fn track_script_refs() {
     let text = format!(
-        "{SECURE}vrrp_script chk {{ script /bin/true\n weight 5 }}\n{}",
-        instance("track_script {\n chk\n chk weight -10 reverse\n nope\n}")
+        "{SECURE}vrrp_script chk {{ script /bin/true\n weight 5 }}\nvrrp_script two {{ script /bin/true }}\n{}vrrp_script later {{ script /bin/true }}\n",
+        instance("track_script {\n chk\n two weight -10 reverse\n chk weight 3\n nope\n later\n}")
     );
     let loaded = load(&text);
     let i = &loaded.config.instances[0];
@@ -677,15 +755,20 @@ fn track_script_refs() {
                 reverse: false
             },
             TrackRef {
-                name: "chk".into(),
+                name: "two".into(),
                 weight: Some(-10),
                 reverse: true
             }
         ]
     );
+    // keepalived resolves names as it reads: a script defined after the instance is unknown.
     assert_eq!(
         messages(&loaded),
-        ["k.conf:14: track_script: VI_1: track_script nope not found; ignored"]
+        [
+            "k.conf:15: track_script: VI_1: duplicate track script chk; ignored",
+            "k.conf:16: track_script: VI_1: track script nope not found; ignored",
+            "k.conf:17: track_script: VI_1: track script later not found: it is defined after this instance, and keepalived resolves names in file order; ignored",
+        ]
     );
 }
 
@@ -718,7 +801,7 @@ fn track_process() {
     let loaded = load("vrrp_track_process p {\n weight 3\n}\n");
     assert_eq!(
         messages(&loaded),
-        ["k.conf:1: vrrp_track_process: p: no process given; removed"]
+        ["k.conf:3: vrrp_track_process: track process p: no process given; removed"]
     );
 }
 
@@ -729,7 +812,10 @@ fn track_file() {
         instance("track_file {\n f weight 2\n g\n}")
     );
     let loaded = load(&text);
-    assert!(messages(&loaded).is_empty(), "{:?}", messages(&loaded));
+    assert_eq!(
+        messages(&loaded),
+        ["k.conf:1: vrrp_track_file: vrrp_track_file is deprecated; use track_file"]
+    );
     let f = &loaded.config.track_files["f"];
     assert_eq!(f.file, PathBuf::from("/run/f"));
     assert_eq!(f.weight, -3);
@@ -743,10 +829,10 @@ fn track_file() {
     let g = &loaded.config.track_files["g"];
     assert_eq!((g.weight, g.init_file.clone()), (1, None));
     assert_eq!(loaded.config.instances[0].track_file.len(), 2);
-    let loaded = load("vrrp_track_file f {\n weight 3\n}\n");
+    let loaded = load("track_file f {\n weight 3\n}\n");
     assert_eq!(
         messages(&loaded),
-        ["k.conf:1: vrrp_track_file: f: no file given; removed"]
+        ["k.conf:3: track_file: track file f: no file given; ignored"]
     );
 }
 
@@ -755,13 +841,28 @@ fn notify_keywords_keep_the_command_line() {
     let (i, msgs) = only(
         "notify \"/bin/n all\"\nnotify_master \"/bin/n master\"\nnotify_backup /bin/n backup\nnotify_fault \"/bin/n fault\"\nnotify_stop \"/bin/n stop\"",
     );
-    assert_eq!(msgs, ["k.conf:1: enable_script_security: SECURITY VIOLATION: scripts would run as root but enable_script_security is not set"]);
+    // Unquoted, keepalived reads the word after the command as the user to run it as.
+    assert_eq!(
+        msgs,
+        [
+            "k.conf:5: enable_script_security: SECURITY VIOLATION: scripts would run but enable_script_security is not set (keepalived -t exits 6): set it in global_defs, with script_user",
+            "k.conf:7: notify_backup: keepalived reads `backup` as the user to run `/bin/n` as, finds no such user and ignores this script: quote the command and its arguments",
+        ]
+    );
     assert_eq!(i.notify.notify.as_deref(), Some("/bin/n all"));
     assert_eq!(i.notify.master.as_deref(), Some("/bin/n master"));
-    assert_eq!(i.notify.backup.as_deref(), Some("/bin/n backup"));
+    assert_eq!(i.notify.backup, None);
     assert_eq!(i.notify.fault.as_deref(), Some("/bin/n fault"));
     assert_eq!(i.notify.stop.as_deref(), Some("/bin/n stop"));
-    assert_eq!(i.notify.commands().count(), 5);
+    assert_eq!(i.notify.commands().count(), 4);
+    // An existing user is kept as keepalived's choice, and said to be not applied.
+    let (i, msgs) = only("notify_master /bin/n nobody");
+    assert_eq!(i.notify.master.as_deref(), Some("/bin/n"));
+    assert!(
+        msgs.iter()
+            .any(|m| m.contains("keepalived runs `/bin/n` as user nobody")),
+        "{msgs:?}"
+    );
 }
 
 #[test]
@@ -770,7 +871,14 @@ fn flags() {
         only("use_vmac\nvmac_xmit_base\ndont_track_primary\nno_accept\nv3_checksum_as_v2");
     assert_eq!(i.use_vmac.as_deref(), Some("vrrp.1"));
     assert!(i.vmac_xmit_base && i.dont_track_primary && !i.accept && i.v3_checksum_as_v2);
-    assert_eq!(msgs, ["k.conf:9: v3_checksum_as_v2: xvrrpd extension: keepalived 2.2 does not know this keyword"]);
+    assert_eq!(
+        msgs,
+        [
+            "k.conf:6: vmac_xmit_base: not applied by xvrrpd: its adverts leave through the vmac",
+            "k.conf:8: no_accept: xvrrpd installs no firewall rule: traffic to the VIPs is accepted",
+            "k.conf:9: v3_checksum_as_v2: xvrrpd extension that keepalived 2.2 does not know (keepalived -t reports an unknown keyword)"
+        ]
+    );
     assert_eq!(
         only("use_vmac vrrp_a").0.use_vmac.as_deref(),
         Some("vrrp_a")
@@ -813,21 +921,18 @@ fn sync_group_ignores_tracker_weights_unless_told() {
                 .replace("10.0.0.1", "10.0.0.2")
         )
     };
+    // keepalived zeroes a member's interface weights (a failure then faults the group)
+    // and drops its weighted scripts, unless the group keeps weights.
     let loaded = load(&members(""));
-    let warning = messages(&loaded)
-        .into_iter()
-        .find(|m| m.contains("ignored in a sync group"))
-        .expect("a warning about the ignored weight");
-    assert!(warning.contains("G: tracker weights of VI_1"), "{warning}");
+    assert_eq!(
+        messages(&loaded),
+        ["k.conf:6: track_interface: VI_1: weight of tracked interface eth1 ignored because of its sync group (add sync_group_tracking_weight to keep them)"]
+    );
+    assert_eq!(loaded.config.instances[0].track_interface[0].weight, 0);
     assert!(!loaded.config.sync_groups[0].tracking_weight);
     let loaded = load(&members("sync_group_tracking_weight"));
-    assert!(
-        !messages(&loaded)
-            .iter()
-            .any(|m| m.contains("ignored in a sync group")),
-        "{:?}",
-        messages(&loaded)
-    );
+    assert!(messages(&loaded).is_empty(), "{:?}", messages(&loaded));
+    assert_eq!(loaded.config.instances[0].track_interface[0].weight, -20);
     assert!(loaded.config.sync_groups[0].tracking_weight);
 }
 
@@ -841,9 +946,9 @@ fn sync_group_errors() {
     assert_eq!(
         messages(&loaded),
         [
-            "k.conf:7: vrrp_sync_group: G has 1 instance(s); a sync group needs at least two to do anything",
+            "k.conf:7: vrrp_sync_group: G has 1 instance; a sync group needs at least two to do anything",
             "k.conf:10: group: G: instance VI_9 does not exist; ignored",
-            "k.conf:13: vrrp_sync_group: H has 0 instance(s); a sync group needs at least two to do anything",
+            "k.conf:13: vrrp_sync_group: H: no instance of its group exists; removed",
             "k.conf:15: group: H: instance VI_1 is already in sync group G; ignored",
         ]
     );
@@ -864,11 +969,11 @@ fn vrid_collision_mirrors_keepalived() {
     let loaded = load(&two("10.0.0.2", "eth0"));
     assert_eq!(
         messages(&loaded),
-        ["k.conf:7: virtual_router_id: VI_2 and VI_1 both use VRID 1 with IPv4 on interface eth0"]
+        ["k.conf:7: virtual_router_id: VI_1 and VI_2 both use VRID 1 with IPv4 on interface eth0"]
     );
     assert!(loaded.has_errors());
     // Another family or another interface is another virtual router.
-    assert!(messages(&load(&two("fd00::2", "eth0"))).is_empty());
+    assert_eq!(load(&two("fd00::2", "eth0")).keepalived_exit_code(), 0);
     assert!(!load(&two("10.0.0.2", "eth1")).has_errors());
 }
 
@@ -894,56 +999,88 @@ fn weights_that_cannot_cause_failover_are_noted() {
 
 #[test]
 fn script_security() {
-    let script = "vrrp_script chk {\n script /bin/true\n}\n";
-    let loaded = load(script);
+    let script = format!(
+        "vrrp_script chk {{\n script /bin/true\n}}\n{}",
+        instance("track_script { chk }")
+    );
+    let loaded = load(&script);
     assert_eq!(
         messages(&loaded),
-        ["k.conf:1: enable_script_security: SECURITY VIOLATION: scripts would run as root but enable_script_security is not set"]
+        ["k.conf:1: enable_script_security: SECURITY VIOLATION: scripts would run but enable_script_security is not set (keepalived -t exits 6): set it in global_defs, with script_user"]
     );
     assert_eq!(loaded.keepalived_exit_code(), 6);
     assert!(!loaded.has_errors());
+    // keepalived only checks scripts when there is an instance to run them for.
+    let loaded = load("vrrp_script chk {\n script /bin/true\n}\n");
+    assert!(messages(&loaded).is_empty(), "{:?}", messages(&loaded));
+    // A missing script is disabled (exit 5), not a violation.
+    let loaded = load(&script.replace("/bin/true", "/nonexistent/check"));
+    assert_eq!(
+        messages(&loaded),
+        ["k.conf:1: script: chk: /nonexistent/check not found or not accessible as uid 0: keepalived disables this script"]
+    );
+    assert_eq!(loaded.keepalived_exit_code(), 5);
+    assert!(loaded.config.instances[0].track_script.is_empty());
+    // Nor is a file-open check: the shell opens it, there is no program.
+    let loaded = load(&script.replace("/bin/true", "\"</dev/tcp/127.0.0.1/80\""));
+    assert!(messages(&loaded).is_empty(), "{:?}", messages(&loaded));
+    assert_eq!(
+        loaded.config.scripts["chk"].script,
+        "</dev/tcp/127.0.0.1/80"
+    );
+    // A missing notify script is dropped quietly by keepalived.
+    let loaded = load(&instance("notify_master /nonexistent/n"));
+    assert_eq!(loaded.keepalived_exit_code(), 0);
+    assert_eq!(loaded.config.instances[0].notify.master, None);
     // Security on but nobody to run as (no script_user, no keepalived_script user).
     let loaded = load(&format!(
         "global_defs {{ enable_script_security }}\n{script}"
     ));
     assert_eq!(
         messages(&loaded),
-        ["k.conf:2: vrrp_script: chk: no script_user and no user keepalived_script; script removed"]
+        [
+            "k.conf:4: vrrp_script: no script_user and no user keepalived_script: with enable_script_security keepalived has no user to run scripts as",
+            "k.conf:4: vrrp_script: chk: no default user to run it as; script removed",
+            "k.conf:9: track_script: VI_1: track script chk not found: it was removed (see above); ignored",
+        ]
     );
     assert!(loaded.config.scripts.is_empty());
     assert_eq!(loaded.keepalived_exit_code(), 5);
-    // A non-root user is fine without script security.
-    let loaded = load(&format!("global_defs {{ script_user nobody }}\n{script}"));
-    assert!(messages(&loaded).is_empty(), "{:?}", messages(&loaded));
     let loaded = load(&format!("global_defs {{ script_user ghost }}\n{script}"));
     assert_eq!(
-        messages(&loaded),
-        ["k.conf:2: script_user: user ghost does not exist"]
+        messages(&loaded)[0],
+        "k.conf:1: script_user: user ghost does not exist; keepalived runs no script without its own user"
     );
+    // Unquoted words after the command are dropped by keepalived.
     let loaded = load(&format!(
-        "{SECURE}vrrp_script chk {{\n script /nonexistent/check\n}}\n"
+        "{SECURE}vrrp_script chk {{\n script /bin/check --quiet\n}}\n"
     ));
+    assert_eq!(loaded.config.scripts["chk"].script, "/bin/check");
     assert_eq!(
         messages(&loaded),
-        ["k.conf:5: script: chk: /nonexistent/check not found; keepalived disables this script"]
+        ["k.conf:6: script: vrrp_script chk: keepalived runs only `/bin/check` and drops `--quiet`: quote the whole command (xvrrpd does as keepalived)"]
     );
 }
 
 #[test]
-fn unknown_keywords_warn_and_other_sections_are_skipped() {
+fn unknown_keywords_warn_and_other_sections_are_checked() {
     let text = format!(
-        "virtual_server 10.0.0.1 80 {{\n real_server 10.0.0.2 80 {{\n weight 1\n }}\n}}\nstatic_ipaddress {{\n 1.2.3.4/24 dev eth0\n}}\nfrobnicate {{\n x 1\n}}\n{}",
+        "virtual_server 10.0.0.1 80 {{\n protocol TCP\n lb_algo rr\n lb_kind DR\n real_server 10.0.0.2 80 {{\n weight 1\n }}\n}}\nstatic_ipaddress {{\n 1.2.3.4/24 dev eth0\n}}\nfrobnicate {{\n x 1\n}}\n{}",
         instance("priorty 100\nsmtp_alert")
     );
     let loaded = load(&text);
     assert_eq!(
         messages(&loaded),
         [
-            "k.conf:1: virtual_server: not part of VRRP; xvrrpd skips this section",
-            "k.conf:6: static_ipaddress: not part of VRRP; xvrrpd skips this section",
-            "k.conf:9: frobnicate: unknown keyword (block skipped)",
-            "k.conf:16: priorty: unknown keyword",
-            "k.conf:17: smtp_alert: keepalived keyword not implemented by xvrrpd; ignored",
+            "k.conf:1: virtual_server: LVS is not run by xvrrpd (keepalived's checker runs it); checked only",
+            "k.conf:9: static_ipaddress: checked, but not applied by xvrrpd (keepalived adds these at start and keeps them)",
+            // keepalived does not skip an unknown block: it reads its lines at this level.
+            "k.conf:12: frobnicate: unknown keyword",
+            "k.conf:12: {: unexpected '{' after unknown keyword frobnicate: keepalived reads the block's lines as keywords of the enclosing block",
+            "k.conf:13: x: unknown keyword",
+            "k.conf:14: }: unknown keyword '}'",
+            "k.conf:19: priorty: unknown keyword",
+            "k.conf:20: smtp_alert: xvrrpd sends no alert mail: keepalived's SMTP alerts are not implemented (use notify scripts to send mail)",
         ]
     );
     assert_eq!(loaded.config.instances.len(), 1);
@@ -961,7 +1098,20 @@ fn unknown_keywords_warn_and_other_sections_are_skipped() {
             Verdict::Silent,
             Verdict::ConfigError,
             Verdict::ConfigError,
+            Verdict::ConfigError,
+            Verdict::ConfigError,
+            Verdict::ConfigError,
             Verdict::Silent
+        ]
+    );
+    // What keepalived's checker finds in the LVS part counts too.
+    let loaded = load("virtual_server 10.0.0.1 80 {\n lb_knd DR\n}\n");
+    assert_eq!(
+        messages(&loaded),
+        [
+            "k.conf:1: virtual_server: LVS is not run by xvrrpd (keepalived's checker runs it); checked only",
+            "k.conf:1: virtual_server: virtual server [10.0.0.1]:80: has no real servers; ignored",
+            "k.conf:2: lb_knd: unknown keyword",
         ]
     );
 }
@@ -989,7 +1139,7 @@ fn diagnostic_display_and_fields() {
     assert_eq!(d.file, PathBuf::from("k.conf"));
     assert_eq!(d.line, 5);
     assert_eq!(d.keyword, "priority");
-    assert_eq!(d.message, "300 outside 1..255");
+    assert_eq!(d.message, "300 outside 1..255; using 100");
     assert_eq!(d.location().to_string(), "k.conf:5");
     assert_eq!(loaded.warnings().count(), 1);
     assert_eq!(loaded.errors().count(), 0);
@@ -1017,7 +1167,7 @@ fn check_reports_an_insecure_script_with_enable_script_security() {
     std::fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let text = format!(
-        "global_defs {{\n script_user root\n enable_script_security\n}}\nvrrp_script chk {{\n script \"{}\"\n}}\n",
+        "global_defs {{\n script_user root\n enable_script_security\n}}\nvrrp_script chk {{\n script \"{}\"\n}}\nvrrp_instance VI_1 {{\n interface lo\n virtual_router_id 1\n}}\n",
         script.display()
     );
     let loaded = xvrrpd::config::load_str_with(
@@ -1031,7 +1181,7 @@ fn check_reports_an_insecure_script_with_enable_script_security() {
     assert!(
         msgs.iter().any(|m| m.starts_with("k.conf:5: script: chk: ")
             && m.contains("world-writable")
-            && m.contains("disabled")),
+            && m.contains("keepalived disables this script")),
         "{msgs:?}"
     );
 }

@@ -37,16 +37,23 @@ pub enum Severity {
 
 /// How `keepalived -t` treats the same finding. `xvrrpd check` derives its exit code from
 /// this so that it can replace `keepalived -t` in deployment pipelines.
+///
+/// Ordered as keepalived ranks them: it keeps the *later* kind in its own list, so a
+/// configuration error (exit 5) outranks an unusable interface or file (exit 4) and a
+/// script security violation (exit 6) outranks both. Its own comment calls that list
+/// "decreasing order of severity"; the code does the opposite, and `-t` exits accordingly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub enum Verdict {
     /// keepalived says nothing: our own advice (exit 0 unless something else fails).
     Silent,
+    /// keepalived cannot use the configuration: a file or interface is missing (exit 4).
+    Fatal,
     /// keepalived reports a configuration error (exit 5).
     ConfigError,
     /// keepalived's "SECURITY VIOLATION" (exit 6).
     Security,
-    /// keepalived cannot read the configuration (exit 4).
-    Fatal,
+    /// A keyword without the value keepalived needs: it stops reading there (exit 2).
+    MissingParameter,
 }
 
 impl Verdict {
@@ -54,9 +61,10 @@ impl Verdict {
     pub fn exit_code(self) -> i32 {
         match self {
             Verdict::Silent => 0,
+            Verdict::Fatal => 4,
             Verdict::ConfigError => 5,
             Verdict::Security => 6,
-            Verdict::Fatal => 4,
+            Verdict::MissingParameter => 2,
         }
     }
 }
@@ -69,6 +77,9 @@ pub struct Diagnostic {
     pub keyword: String,
     pub message: String,
     pub keepalived: Verdict,
+    /// Whether keepalived's own message names the file:line: it does for what it finds
+    /// while reading a keyword, not for what its checks after reading find.
+    pub keepalived_located: bool,
 }
 
 impl Diagnostic {
@@ -98,9 +109,38 @@ impl fmt::Display for Diagnostic {
 #[derive(Debug, Default)]
 pub(crate) struct Diagnostics {
     pub(crate) list: Vec<Diagnostic>,
+    /// keepalived stopped before this point (a check that ends its run), so what follows
+    /// is xvrrpd's finding only and does not count towards keepalived's exit code.
+    pub(crate) keepalived_stopped: bool,
 }
 
 impl Diagnostics {
+    fn add(
+        &mut self,
+        severity: Severity,
+        keepalived: Verdict,
+        located: bool,
+        at: &Location,
+        keyword: &str,
+        message: impl Into<String>,
+    ) {
+        let keepalived = if self.keepalived_stopped {
+            Verdict::Silent
+        } else {
+            keepalived
+        };
+        self.list.push(Diagnostic {
+            severity,
+            file: at.file.clone(),
+            line: at.line,
+            keyword: keyword.to_string(),
+            message: message.into(),
+            keepalived,
+            keepalived_located: located && keepalived != Verdict::Silent,
+        });
+    }
+
+    /// A finding keepalived reports while reading the keyword at `at` (with its file:line).
     pub(crate) fn push(
         &mut self,
         severity: Severity,
@@ -109,14 +149,19 @@ impl Diagnostics {
         keyword: &str,
         message: impl Into<String>,
     ) {
-        self.list.push(Diagnostic {
-            severity,
-            file: at.file.clone(),
-            line: at.line,
-            keyword: keyword.to_string(),
-            message: message.into(),
-            keepalived,
-        });
+        self.add(severity, keepalived, true, at, keyword, message);
+    }
+
+    /// A finding keepalived reports only once everything is read, without a file:line.
+    pub(crate) fn push_unlocated(
+        &mut self,
+        severity: Severity,
+        keepalived: Verdict,
+        at: &Location,
+        keyword: &str,
+        message: impl Into<String>,
+    ) {
+        self.add(severity, keepalived, false, at, keyword, message);
     }
 
     /// An error keepalived also reports.
@@ -132,6 +177,34 @@ impl Diagnostics {
             at,
             keyword,
             message,
+        );
+    }
+
+    /// An error keepalived reports in its checks after reading (no file:line there).
+    pub(crate) fn error_after(&mut self, at: &Location, keyword: &str, message: impl Into<String>) {
+        self.push_unlocated(Severity::Error, Verdict::ConfigError, at, keyword, message);
+    }
+
+    /// A warning keepalived reports in its checks after reading (no file:line there).
+    pub(crate) fn warn_after(&mut self, at: &Location, keyword: &str, message: impl Into<String>) {
+        self.push_unlocated(
+            Severity::Warning,
+            Verdict::ConfigError,
+            at,
+            keyword,
+            message,
+        );
+    }
+
+    /// A keyword without its value: keepalived stops reading with exit 2; we go on and
+    /// report the rest too.
+    pub(crate) fn missing_parameter(&mut self, at: &Location, keyword: &str) {
+        self.push(
+            Severity::Error,
+            Verdict::MissingParameter,
+            at,
+            keyword,
+            "missing a parameter (keepalived stops reading here, exit 2)",
         );
     }
 

@@ -1,7 +1,10 @@
 //! What `check` asks of the machine it runs on: interfaces, users, script files.
 //! A trait so that tests and `load_str` can read configurations without a host.
 
-use std::path::Path;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use crate::command::{self, RunAs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InterfaceKind {
@@ -11,15 +14,56 @@ pub enum InterfaceKind {
     Missing,
 }
 
+/// A user's uid and primary gid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserIds {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// What keepalived's `check_script_secure` finds for the program of a script.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScriptFile {
+    /// `</dev/tcp/HOST/PORT`: the shell opens it; there is no program to check.
+    FileOpen,
+    /// No such file, not on PATH, or not reachable: keepalived disables the script.
+    NotFound,
+    Found {
+        path: PathBuf,
+        /// Executable by the user it runs as (keepalived silently disables it otherwise).
+        executable: bool,
+        /// It would run with root powers and someone else could change it: why.
+        insecure: Option<String>,
+    },
+}
+
 pub trait Host {
     fn interface(&self, name: &str) -> InterfaceKind;
-    /// The uid of `user`, if the user exists.
-    fn user_id(&self, user: &str) -> Option<u32>;
+    /// The uid and primary gid of `user`, if the user exists.
+    fn user(&self, user: &str) -> Option<UserIds>;
+    /// The gid of `group`, if it exists.
+    fn group(&self, group: &str) -> Option<u32>;
     fn file_exists(&self, path: &Path) -> bool;
-    /// Why `enable_script_security` would refuse `program` run as root
-    /// (writable by a non-root user), if it would.
-    fn script_insecure(&self, _program: &str) -> Option<String> {
-        None
+    /// What keepalived finds for `program` run as `uid`:`gid`: the file, searched on PATH
+    /// when the name has no `/`.
+    fn script_file(&self, program: &str, _uid: u32, _gid: u32) -> ScriptFile {
+        if command::is_file_open_check(program) {
+            return ScriptFile::FileOpen;
+        }
+        let path = PathBuf::from(program);
+        if self.file_exists(&path) {
+            ScriptFile::Found {
+                path,
+                executable: true,
+                insecure: None,
+            }
+        } else {
+            ScriptFile::NotFound
+        }
+    }
+    /// Whether iproute2 knows routing table `name` (a number always is one).
+    fn routing_table(&self, name: &str) -> bool {
+        name.parse::<u32>().is_ok() || matches!(name, "main" | "local" | "default")
     }
 }
 
@@ -44,29 +88,107 @@ impl Host for SystemHost {
         }
     }
 
-    fn user_id(&self, user: &str) -> Option<u32> {
+    fn user(&self, user: &str) -> Option<UserIds> {
         nix::unistd::User::from_name(user)
             .ok()
             .flatten()
-            .map(|u| u.uid.as_raw())
+            .map(|u| UserIds {
+                uid: u.uid.as_raw(),
+                gid: u.gid.as_raw(),
+            })
+    }
+
+    fn group(&self, group: &str) -> Option<u32> {
+        nix::unistd::Group::from_name(group)
+            .ok()
+            .flatten()
+            .map(|g| g.gid.as_raw())
     }
 
     fn file_exists(&self, path: &Path) -> bool {
         path.exists()
     }
 
-    fn script_insecure(&self, program: &str) -> Option<String> {
-        use crate::track::command::{secure_program, CommandError, RunAs};
-        let root = RunAs {
-            uid: 0,
-            gid: 0,
-            user: "root".into(),
-        };
-        match secure_program(program, &root) {
-            // A missing program is reported on its own.
-            Ok(_) | Err(CommandError::NotFound { .. }) => None,
-            Err(e) => Some(e.to_string()),
+    /// keepalived's `check_script_secure`: PATH search for bare names, the real file
+    /// behind symlinks, executable by the user, and for root-powered scripts every
+    /// directory on the way owned and writable by root alone.
+    fn script_file(&self, program: &str, uid: u32, gid: u32) -> ScriptFile {
+        if command::is_file_open_check(program) {
+            return ScriptFile::FileOpen;
         }
+        let run_as = RunAs {
+            uid,
+            gid,
+            user: uid.to_string(),
+        };
+        let path = if program.contains('/') {
+            PathBuf::from(program)
+        } else {
+            // keepalived's find_path: the first regular file on PATH this user may run.
+            let found = std::env::split_paths(&command::script_path())
+                .map(|dir| dir.join(program))
+                .find(|candidate| {
+                    std::fs::metadata(candidate)
+                        .is_ok_and(|m| m.is_file() && command::is_executable(&m, &run_as))
+                });
+            match found {
+                Some(path) => path,
+                None => return ScriptFile::NotFound,
+            }
+        };
+        let Ok(meta) = std::fs::metadata(&path) else {
+            return ScriptFile::NotFound;
+        };
+        if std::fs::canonicalize(&path).is_err() {
+            return ScriptFile::NotFound;
+        }
+        let executable = command::is_executable(&meta, &run_as);
+        let mode = meta.mode();
+        let root_powers = uid == 0
+            || gid == 0
+            || (meta.uid() == 0 && mode & 0o4100 == 0o4100)
+            || (meta.gid() == 0 && mode & 0o2010 == 0o2010);
+        let insecure = if executable && root_powers {
+            command::path_insecurity(&path)
+        } else {
+            None
+        };
+        ScriptFile::Found {
+            path,
+            executable,
+            insecure,
+        }
+    }
+
+    fn routing_table(&self, name: &str) -> bool {
+        if name.parse::<u32>().is_ok() {
+            return true;
+        }
+        // iproute2's names: the built-in ones, rt_tables and rt_tables.d/*.conf under
+        // /etc/iproute2 (or the distribution defaults under /usr/share/iproute2).
+        if matches!(name, "main" | "local" | "default" | "unspec") {
+            return true;
+        }
+        let mut files = Vec::new();
+        for dir in ["/etc/iproute2", "/usr/share/iproute2"].map(Path::new) {
+            files.push(dir.join("rt_tables"));
+            if let Ok(entries) = std::fs::read_dir(dir.join("rt_tables.d")) {
+                files.extend(
+                    entries
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| p.extension().is_some_and(|x| x == "conf")),
+                );
+            }
+        }
+        files
+            .iter()
+            .filter_map(|f| std::fs::read_to_string(f).ok())
+            .any(|text| {
+                text.lines().any(|line| {
+                    let mut words = line.split_whitespace();
+                    matches!((words.next(), words.next()), (Some(id), Some(n)) if !id.starts_with('#') && n == name)
+                })
+            })
     }
 }
 
@@ -80,11 +202,20 @@ impl Host for AnyHost {
         InterfaceKind::Present
     }
 
-    fn user_id(&self, user: &str) -> Option<u32> {
-        Some(if user == "root" { 0 } else { 1000 })
+    fn user(&self, user: &str) -> Option<UserIds> {
+        let id = if user == "root" { 0 } else { 1000 };
+        Some(UserIds { uid: id, gid: id })
+    }
+
+    fn group(&self, group: &str) -> Option<u32> {
+        Some(if group == "root" { 0 } else { 1000 })
     }
 
     fn file_exists(&self, _path: &Path) -> bool {
+        true
+    }
+
+    fn routing_table(&self, _name: &str) -> bool {
         true
     }
 }

@@ -1,13 +1,17 @@
-//! keepalived.conf, read as keepalived reads it: lexer, parser and the VRRP model.
+//! keepalived.conf, read as keepalived 2.2.7 reads it: lexer, parser and the VRRP model.
 //!
 //! `lexer` (text → tokens with file:line, includes, `$` definitions) → `syntax` (keyword
-//! tree) → `build` (keywords → model, with keepalived's ranges and defaults) → `validate`
-//! (references, collisions, script security, advice). Findings are [`Diagnostic`]s; only
-//! unreadable input is a [`ConfigError`].
+//! tree) → `build` (keywords → model in file order, with keepalived's ranges, defaults
+//! and what it reports while reading; the LVS, static and route sections are checked,
+//! not modelled) → `validate` (what keepalived checks once everything is read, in its
+//! order, then our own advice). Findings are [`Diagnostic`]s, each with how
+//! `keepalived -t` treats it ([`Verdict`]); only unreadable input is a [`ConfigError`].
 
 mod build;
 mod diagnostic;
 mod host;
+#[cfg(test)]
+mod keyword_coverage;
 mod lexer;
 mod model;
 mod syntax;
@@ -15,10 +19,10 @@ mod validate;
 
 use std::path::{Path, PathBuf};
 
+pub use crate::command::DEFAULT_SCRIPT_USER;
 pub use diagnostic::{Diagnostic, Location, Severity, Verdict};
-pub use host::{AnyHost, Host, InterfaceKind, SystemHost};
+pub use host::{AnyHost, Host, InterfaceKind, ScriptFile, SystemHost, UserIds};
 pub use model::*;
-pub use validate::DEFAULT_SCRIPT_USER;
 
 /// Input that cannot be read at all. Everything else is a [`Diagnostic`].
 #[derive(Debug, thiserror::Error)]

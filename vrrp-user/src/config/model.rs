@@ -8,6 +8,9 @@ use std::time::Duration;
 use serde::{Serialize, Serializer};
 
 use super::diagnostic::Location;
+pub use crate::command::ScriptUser;
+/// One address family and one VRRP version type for config, engine and wire.
+pub use crate::packet::{Family, Version};
 
 pub const DEFAULT_MCAST_GROUP4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
 pub const DEFAULT_MCAST_GROUP6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
@@ -59,6 +62,7 @@ pub struct GlobalDefs {
     pub vrrp_mcast_group4: Ipv4Addr,
     pub vrrp_mcast_group6: Ipv6Addr,
     /// Version for instances that do not set `version` (IPv6 instances always use 3).
+    #[serde(serialize_with = "version_number")]
     pub vrrp_version: Version,
     #[serde(serialize_with = "secs")]
     pub vrrp_garp_master_delay: Duration,
@@ -73,6 +77,8 @@ pub struct GlobalDefs {
     #[serde(serialize_with = "secs")]
     pub vrrp_gna_interval: Duration,
     pub vrrp_check_unicast_src: bool,
+    /// `vrrp_strict`: RFC rules enforced (instances inherit it as `strict_mode`).
+    pub vrrp_strict: bool,
     pub script_user: Option<ScriptUser>,
     pub enable_script_security: bool,
     pub notify_fifo: Option<PathBuf>,
@@ -104,6 +110,7 @@ impl Default for GlobalDefs {
             vrrp_garp_interval: Duration::ZERO,
             vrrp_gna_interval: Duration::ZERO,
             vrrp_check_unicast_src: false,
+            vrrp_strict: false,
             script_user: None,
             enable_script_security: false,
             notify_fifo: None,
@@ -113,52 +120,6 @@ impl Default for GlobalDefs {
             vrrp_no_swap: false,
             vrrp_rlimit_rttime: None,
         }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub enum Version {
-    V2,
-    V3,
-}
-
-impl Version {
-    pub fn number(self) -> u8 {
-        match self {
-            Version::V2 => 2,
-            Version::V3 => 3,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub enum Family {
-    Ipv4,
-    Ipv6,
-}
-
-impl Family {
-    pub fn of(address: &IpAddr) -> Self {
-        match address {
-            IpAddr::V4(_) => Family::Ipv4,
-            IpAddr::V6(_) => Family::Ipv6,
-        }
-    }
-
-    pub fn max_prefix_len(self) -> u8 {
-        match self {
-            Family::Ipv4 => 32,
-            Family::Ipv6 => 128,
-        }
-    }
-}
-
-impl std::fmt::Display for Family {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Family::Ipv4 => "IPv4",
-            Family::Ipv6 => "IPv6",
-        })
     }
 }
 
@@ -181,6 +142,7 @@ pub struct Instance {
     /// As configured after keepalived's rounding (whole seconds for v2, 10 ms for v3).
     #[serde(serialize_with = "secs")]
     pub advert_int: Duration,
+    #[serde(serialize_with = "version_number")]
     pub version: Version,
     pub authentication: Option<Authentication>,
     pub virtual_ipaddress: Vec<VirtualIp>,
@@ -206,11 +168,14 @@ pub struct Instance {
     pub use_vmac: Option<String>,
     pub vmac_xmit_base: bool,
     pub dont_track_primary: bool,
-    /// Accept packets to the VIPs while master (keepalived's default outside strict mode).
+    /// Accept packets to the VIPs while master (keepalived's default outside strict mode,
+    /// and for the address owner).
     pub accept: bool,
     pub check_unicast_src: bool,
     /// VRRPv3 over IPv4: checksum without the pseudo-header, for routers that do so.
     pub v3_checksum_as_v2: bool,
+    /// keepalived's strict mode (`strict_mode`, or the global `vrrp_strict`).
+    pub strict_mode: bool,
 }
 
 impl Instance {
@@ -221,7 +186,7 @@ impl Instance {
             .map(|v| Family::of(&v.address))
             .or_else(|| self.unicast_src_ip.as_ref().map(Family::of))
             .or_else(|| self.unicast_peer.first().map(Family::of))
-            .unwrap_or(Family::Ipv4)
+            .unwrap_or(Family::V4)
     }
 
     /// Adverts go to the listed peers instead of the multicast group.
@@ -236,8 +201,8 @@ impl Instance {
     /// Where adverts are sent when multicasting.
     pub fn multicast_group(&self, global: &GlobalDefs) -> IpAddr {
         match self.family() {
-            Family::Ipv4 => IpAddr::V4(global.vrrp_mcast_group4),
-            Family::Ipv6 => IpAddr::V6(global.vrrp_mcast_group6),
+            Family::V4 => IpAddr::V4(global.vrrp_mcast_group4),
+            Family::V6 => IpAddr::V6(global.vrrp_mcast_group6),
         }
     }
 
@@ -339,6 +304,17 @@ impl Notify {
             || self.stop.is_some()
     }
 
+    /// The command a notify keyword (`notify`, `notify_master`, ...) sets.
+    pub fn slot_mut(&mut self, keyword: &str) -> &mut Option<String> {
+        match keyword {
+            "notify_master" => &mut self.master,
+            "notify_backup" => &mut self.backup,
+            "notify_fault" => &mut self.fault,
+            "notify_stop" => &mut self.stop,
+            _ => &mut self.notify,
+        }
+    }
+
     pub fn commands(&self) -> impl Iterator<Item = &str> {
         [
             &self.notify,
@@ -350,12 +326,6 @@ impl Notify {
         .into_iter()
         .filter_map(|c| c.as_deref())
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ScriptUser {
-    pub user: String,
-    pub group: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -421,6 +391,18 @@ pub struct SyncGroup {
     /// `sync_group_tracking_weight`: members keep their tracker weights;
     /// without it a member's tracker failure faults the whole group.
     pub tracking_weight: bool,
+}
+
+/// The prefix length of a single address of `family` (/32, /128).
+pub fn host_prefix_len(family: Family) -> u8 {
+    match family {
+        Family::V4 => 32,
+        Family::V6 => 128,
+    }
+}
+
+fn version_number<S: Serializer>(v: &Version, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u8(v.number())
 }
 
 fn secs<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

@@ -12,6 +12,9 @@ pub struct Node {
     pub keyword: Token,
     pub args: Vec<Token>,
     pub block: Option<Vec<Node>>,
+    /// Where the block's `{` and `}` were written (keepalived reports some findings there).
+    pub block_at: Option<Location>,
+    pub block_end: Option<Location>,
 }
 
 impl Node {
@@ -30,6 +33,16 @@ impl Node {
     /// The block's statements, or nothing when the keyword has no block.
     pub fn children(&self) -> &[Node] {
         self.block.as_deref().unwrap_or_default()
+    }
+
+    /// Where the block ends (the `}`), else the keyword's own line.
+    pub fn end(&self) -> &Location {
+        self.block_end.as_ref().unwrap_or(&self.keyword.at)
+    }
+
+    /// The words of the line as keepalived's handlers see them: keyword, then arguments.
+    pub fn words(&self) -> impl Iterator<Item = &Token> {
+        std::iter::once(&self.keyword).chain(&self.args)
     }
 }
 
@@ -65,7 +78,7 @@ pub(crate) fn parse(lines: Vec<Line>, diags: &mut Diagnostics) -> Vec<Node> {
                     if stack.len() == 1 {
                         diags.error(&token.at, "}", "extra '}' without a matching '{'");
                     } else {
-                        close_frame(&mut stack);
+                        close_frame(&mut stack, Some(token.at.clone()));
                     }
                     statement_start = true;
                 }
@@ -77,6 +90,8 @@ pub(crate) fn parse(lines: Vec<Line>, diags: &mut Diagnostics) -> Vec<Node> {
                             keyword: token,
                             args: Vec::new(),
                             block: None,
+                            block_at: None,
+                            block_end: None,
                         }),
                     }
                     statement_start = false;
@@ -86,14 +101,21 @@ pub(crate) fn parse(lines: Vec<Line>, diags: &mut Diagnostics) -> Vec<Node> {
     }
     while stack.len() > 1 {
         if let Some(at) = &stack.last().expect("len > 1").opened_at {
-            diags.error(at, "{", "block is never closed: missing '}'");
+            // keepalived counts them at the end of the file, without a line.
+            diags.push_unlocated(
+                super::diagnostic::Severity::Error,
+                super::diagnostic::Verdict::ConfigError,
+                at,
+                "{",
+                "block is never closed: missing '}'",
+            );
         }
-        close_frame(&mut stack);
+        close_frame(&mut stack, None);
     }
     stack.pop().map(|f| f.nodes).unwrap_or_default()
 }
 
-fn close_frame(stack: &mut Vec<Frame>) {
+fn close_frame(stack: &mut Vec<Frame>, closed_at: Option<Location>) {
     let Some(frame) = stack.pop() else { return };
     // A block without an owner (stray '{') was already reported; its content goes.
     if frame.opened_at.is_none() {
@@ -101,6 +123,8 @@ fn close_frame(stack: &mut Vec<Frame>) {
     }
     if let Some(owner) = stack.last_mut().and_then(|f| f.nodes.last_mut()) {
         owner.block = Some(frame.nodes);
+        owner.block_at = frame.opened_at;
+        owner.block_end = closed_at;
     }
 }
 

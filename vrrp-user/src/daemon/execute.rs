@@ -517,7 +517,7 @@ async fn start_instance(
         .link_by_name(&cfg.interface)
         .await
         .map_err(interface_err(&cfg.interface))?;
-    let family = plan::family(cfg);
+    let family = cfg.family();
     let source = match cfg.unicast_src_ip {
         Some(s) => s,
         None => source_address(&cfg.interface, family)

@@ -103,21 +103,6 @@ pub struct GroupPlan {
     pub members: Vec<usize>,
 }
 
-/// keepalived's VRRP family for an instance, as the packet layer names it.
-pub fn family(cfg: &config::Instance) -> Family {
-    match cfg.family() {
-        config::Family::Ipv4 => Family::V4,
-        config::Family::Ipv6 => Family::V6,
-    }
-}
-
-pub fn version(v: config::Version) -> Version {
-    match v {
-        config::Version::V2 => Version::V2,
-        config::Version::V3 => Version::V3,
-    }
-}
-
 /// The advert interval as the wire carries it, in centiseconds (the encoder
 /// writes whole seconds for v2). The config has already rounded it as
 /// keepalived does.
@@ -168,8 +153,8 @@ pub fn plan(
     let cfg = &config.instances[index];
     let global = &config.global;
     let name = cfg.name.clone();
-    let family = family(cfg);
-    let version = version(cfg.version);
+    let family = cfg.family();
+    let version = cfg.version;
     let source = facts.source;
     let group_addr = cfg.multicast_group(global);
     let unicast = cfg.is_unicast();
@@ -346,6 +331,7 @@ mod tests {
     use std::{net::Ipv4Addr, path::Path};
 
     use super::*;
+    use crate::track::TrackerId;
 
     fn config(text: &str) -> config::Config {
         let loaded = config::load_str(text, Path::new("/etc/keepalived/keepalived.conf")).unwrap();
@@ -475,15 +461,17 @@ mod tests {
             "vrrp_script chk {\n script /bin/true\n weight -20\n}\n\
              vrrp_sync_group G {\n group {\n A\n B\n }\n}\n\
              vrrp_instance A {\n interface eth0\n virtual_router_id 1\n track_script {\n chk\n }\n \
-             virtual_ipaddress {\n 192.0.2.1\n }\n}\n\
+             track_interface {\n eth1 weight -20\n }\n virtual_ipaddress {\n 192.0.2.1\n }\n}\n\
              vrrp_instance B {\n interface eth0\n virtual_router_id 2\n virtual_ipaddress {\n 192.0.2.2\n }\n}\n\
              vrrp_instance C {\n interface eth0\n virtual_router_id 3\n virtual_ipaddress {\n 192.0.2.3\n }\n}\n",
         );
         let a = plan(&c, 0, &facts("192.0.2.9")).unwrap();
         assert_eq!(a.group, Some(0));
         assert!(a.engine.sync_group);
-        // keepalived ignores member weights unless sync_group_tracking_weight.
+        // keepalived ignores member weights unless sync_group_tracking_weight:
+        // the config drops a weighted script and zeroes an interface's weight.
         assert_eq!(a.tracked.len(), 1);
+        assert_eq!(a.tracked[0].tracker, TrackerId::Interface("eth1".into()));
         assert_eq!(a.tracked[0].weight, 0);
         let c3 = plan(&c, 2, &facts("192.0.2.9")).unwrap();
         assert_eq!(c3.group, None);

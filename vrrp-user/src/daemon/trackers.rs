@@ -12,9 +12,9 @@ use tracing::{error, info};
 
 use super::DaemonError;
 use crate::{
-    config,
+    command, config,
     network::netlink::Netlink,
-    track::{command, file, priority, process, script, EventSender, Status, TrackerId},
+    track::{file, priority, process, script, EventSender, Status, TrackerId},
 };
 
 /// How often /proc is scanned for newly started tracked processes (exits

@@ -7,13 +7,11 @@
 //! Nothing here blocks the engine: scripts run as child processes, processes
 //! are watched with pidfds and a bounded /proc scan, files with inotify.
 //!
-//! Modules: `command` (argv splitting as keepalived does it, the user a
-//! script runs as, the `enable_script_security` path check), `script`
-//! (`vrrp_script`: interval, timeout, rise/fall), `process`
+//! Modules: `script` (`vrrp_script`: interval, timeout, rise/fall; processes
+//! are run by [`crate::command`]), `process`
 //! (`vrrp_track_process`), `file` (`vrrp_track_file`) and `priority`
 //! (effective priority and fault from the trackers' states).
 
-pub mod command;
 pub mod file;
 pub mod priority;
 pub mod process;

@@ -8,8 +8,8 @@ use std::time::Duration;
 use tokio::time::MissedTickBehavior;
 use tracing::{debug, info, warn};
 
-use super::command::{self, CommandError, Outcome, RunAs};
 use super::{EventSender, Status, TrackEvent, TrackerId};
+use crate::command::{self, CommandError, Outcome, RunAs};
 use crate::config::VrrpScript;
 
 #[derive(Debug, thiserror::Error)]
@@ -216,8 +216,8 @@ impl Runner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::command::tests::{is_gone, our_zombies, read_pid, root, wait_until, TempDir};
     use crate::config::Location;
-    use crate::track::command::tests::{is_gone, our_zombies, read_pid, root, wait_until, TempDir};
     use crate::track::EventReceiver;
 
     /// Feed `runs` (true = success) and collect the state after each.

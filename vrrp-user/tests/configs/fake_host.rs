@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use xvrrpd::config::{Host, InterfaceKind, Loaded};
+use xvrrpd::config::{Host, InterfaceKind, Loaded, UserIds};
 
 pub struct FakeHost;
 
@@ -16,10 +16,21 @@ impl Host for FakeHost {
         }
     }
 
-    fn user_id(&self, user: &str) -> Option<u32> {
+    fn user(&self, user: &str) -> Option<UserIds> {
         match user {
+            "root" => Some(UserIds { uid: 0, gid: 0 }),
+            "nobody" => Some(UserIds {
+                uid: 65534,
+                gid: 65534,
+            }),
+            _ => None,
+        }
+    }
+
+    fn group(&self, group: &str) -> Option<u32> {
+        match group {
             "root" => Some(0),
-            "nobody" => Some(65534),
+            "nogroup" => Some(65534),
             _ => None,
         }
     }

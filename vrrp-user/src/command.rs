@@ -1,4 +1,4 @@
-//! Running keepalived-style commands: shared by `vrrp_script` and notify.
+//! Running keepalived-style commands: shared by `vrrp_script`, notify and `check`.
 //!
 //! - [`split_command`]: a command string to argv, exactly as keepalived 2.2.7
 //!   (`alloc_strvec_quoted_escaped`) does it.
@@ -18,9 +18,11 @@ use std::time::Duration;
 
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::{Group, Pid, User};
+use serde::Serialize;
 use tokio::process::{Child, Command};
 
-use crate::config::{ScriptUser, DEFAULT_SCRIPT_USER};
+/// The user keepalived runs scripts as when `script_user` is not given (if it exists).
+pub const DEFAULT_SCRIPT_USER: &str = "keepalived_script";
 
 /// PATH given to scripts when the daemon has none (glibc's `_CS_PATH` plus sbin).
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -188,6 +190,13 @@ fn unescape(s: &[u8]) -> (u8, usize) {
 
 // ---- the user a script runs as --------------------------------------------------
 
+/// A user (and group) as written in keepalived.conf (`script_user`, `user`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScriptUser {
+    pub user: String,
+    pub group: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunAs {
     pub uid: u32,
@@ -274,9 +283,21 @@ pub fn script_path() -> OsString {
 /// once [`check_security`] passed it. Run that path, not whatever PATH
 /// finds later.
 pub fn secure_program(program: &str, run_as: &RunAs) -> Result<PathBuf, CommandError> {
+    if is_file_open_check(program) {
+        return Ok(PathBuf::from(program));
+    }
     let path = find_program(program)?;
     check_security(&path, run_as)?;
     Ok(path)
+}
+
+/// keepalived's file-open check: a command starting `<`, blanks allowed, then `/` (like
+/// `</dev/tcp/127.0.0.1/80`) is handed to the shell to open, not run, so there is no
+/// program to find or secure (keepalived's `check_script_secure` says `SC_SYSTEM`).
+pub fn is_file_open_check(program: &str) -> bool {
+    program
+        .strip_prefix('<')
+        .is_some_and(|rest| rest.trim_start_matches([' ', '\t']).starts_with('/'))
 }
 
 /// The file a command name stands for: itself when it has a '/', else the
@@ -303,7 +324,7 @@ pub fn find_program(program: &str) -> Result<PathBuf, CommandError> {
 
 /// keepalived's `is_executable`: root needs any x bit, the owner the user
 /// bit, the group the group bit, everyone else the other bit.
-fn is_executable(m: &std::fs::Metadata, run_as: &RunAs) -> bool {
+pub fn is_executable(m: &std::fs::Metadata, run_as: &RunAs) -> bool {
     let mode = m.mode();
     (run_as.uid == 0 && mode & 0o111 != 0)
         || (run_as.uid == m.uid() && mode & 0o100 != 0)
@@ -378,6 +399,25 @@ pub fn check_security(program: &Path, run_as: &RunAs) -> Result<(), CommandError
         check_components(program, &given, &canonical)?;
     }
     Ok(())
+}
+
+/// Why someone other than root could change `program` (the file or a directory leading
+/// to it, along the path as given and its canonical path), if someone can: the part of
+/// [`check_security`] keepalived applies to scripts that run with root powers.
+pub fn path_insecurity(program: &Path) -> Option<String> {
+    let given = if program.is_absolute() {
+        program.to_path_buf()
+    } else {
+        std::env::current_dir().ok()?.join(program)
+    };
+    let check = |path: &Path| match check_components(program, &given, path) {
+        Err(CommandError::Insecure { detail, .. }) => Some(detail),
+        _ => None,
+    };
+    check(&given).or_else(|| {
+        let canonical = std::fs::canonicalize(&given).ok()?;
+        (canonical != given).then(|| check(&canonical)).flatten()
+    })
 }
 
 /// Check every prefix of `path` (from `/`) with lstat; errors name
