@@ -89,7 +89,7 @@ fn package_installs_where_its_unit_and_pages_say_and_purges_clean() -> Result<()
     let mut commands = 0;
     for (key, value) in unit_settings(&unit) {
         match key {
-            "ExecStart" | "ExecStartPre" => {
+            "ExecStart" | "ExecStartPre" | "ExecStopPost" | "ExecReload" => {
                 let program = value.split_whitespace().next().unwrap_or_default();
                 assert_eq!(program, BINARY, "{key} in {UNIT}");
                 commands += 1;
@@ -116,7 +116,10 @@ fn package_installs_where_its_unit_and_pages_say_and_purges_clean() -> Result<()
             _ => {}
         }
     }
-    assert_eq!(commands, 2, "ExecStartPre (check) and ExecStart in {UNIT}");
+    assert_eq!(
+        commands, 3,
+        "ExecStartPre (check), ExecStart and ExecStopPost (cleanup) in {UNIT}"
+    );
     assert!(
         is_executable(Path::new(BINARY)),
         "{BINARY} is not executable"

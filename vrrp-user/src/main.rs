@@ -7,7 +7,7 @@ use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::{Context, Result};
 use clap::{Args, CommandFactory, Parser, Subcommand};
-use xvrrpd::{bpf, check, status, time::Mono};
+use xvrrpd::{bpf, check, daemon::Outcome, status, time::Mono};
 
 #[derive(Parser)]
 #[command(
@@ -63,6 +63,24 @@ enum Command {
     Record(record::RecordArgs),
     /// Show what the kernel recorded (peers and drop counters) of a running xvrrpd.
     Peers(PeersArgs),
+    /// Restart or upgrade the running daemon in place without moving a VIP:
+    /// it re-executes its binary (the one now on disk) with the same PID,
+    /// leaves VIPs and vmacs where they are, and resumes as master where it
+    /// was, before its peers' Master_Down_Interval runs out.
+    Restart {
+        #[command(flatten)]
+        pin: PinArgs,
+        /// Give up waiting for the new image after this many seconds.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+    },
+    /// Release what a daemon that died left on the host: priority 0 for the
+    /// instances it was master of, its VIPs and vmacs, its pinned maps (the
+    /// systemd unit runs this as ExecStopPost, so also after kill -9).
+    Cleanup {
+        #[command(flatten)]
+        pin: PinArgs,
+    },
     /// Write the man pages and shell completions of this command line (packaging).
     #[command(hide = true)]
     GenerateDocs(generate_docs::GenerateDocsArgs),
@@ -98,11 +116,14 @@ impl PinArgs {
 }
 
 fn main() -> ExitCode {
+    // The binary on disk now: an in-place restart re-executes it, so after
+    // a package upgrade the new version takes over.
+    let exe = std::env::current_exe();
     let cli = Cli::parse();
     // Lines are written by a logging thread: a slow log sink (a full pipe
     // to journald) must never stall the advert or executor threads.
-    let _log_writer = init_tracing();
-    let result = match cli.command {
+    let log_writer = init_tracing();
+    let outcome = match cli.command {
         Some(Command::Check { file, dump, json }) => return check_exit(file, dump, json),
         None if cli.config_test => {
             let file = cli.file.unwrap_or_else(|| check::DEFAULT_CONFIG.into());
@@ -110,18 +131,103 @@ fn main() -> ExitCode {
         }
         Some(Command::Run { file, pin }) => run_daemon(file, &pin),
         None if cli.file.is_some() => run_daemon(cli.file.unwrap_or_default(), &cli.pin),
-        Some(Command::Record(args)) => record::run(args),
-        Some(Command::Peers(args)) => peers(args),
-        Some(Command::GenerateDocs(args)) => generate_docs::run(&args, Cli::command()),
+        Some(Command::Record(args)) => record::run(args).map(|_| Outcome::Stopped),
+        Some(Command::Peers(args)) => peers(args).map(|_| Outcome::Stopped),
+        Some(Command::Restart { pin, timeout }) => {
+            restart(&pin, std::time::Duration::from_secs(timeout)).map(|_| Outcome::Stopped)
+        }
+        Some(Command::Cleanup { pin }) => cleanup(&pin).map(|_| Outcome::Stopped),
+        Some(Command::GenerateDocs(args)) => {
+            generate_docs::run(&args, Cli::command()).map(|_| Outcome::Stopped)
+        }
         None => run_daemon(check::DEFAULT_CONFIG.into(), &cli.pin),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
+    match outcome {
+        Ok(Outcome::Stopped) => ExitCode::SUCCESS,
+        Ok(Outcome::Reexec) => {
+            // Every line written before the new image starts.
+            drop(log_writer);
+            let err = reexec(exe);
+            eprintln!("xvrrpd: in-place restart failed: {err:#}");
+            ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("xvrrpd: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Replaces this process with `exe`, same PID and arguments; returns only
+/// on failure.
+fn reexec(exe: std::io::Result<PathBuf>) -> anyhow::Error {
+    use std::os::unix::process::CommandExt;
+    let exe = match exe {
+        Ok(e) => e,
+        Err(e) => return anyhow::Error::new(e).context("finding the binary"),
+    };
+    let err = std::process::Command::new(&exe)
+        .args(std::env::args_os().skip(1))
+        .exec();
+    anyhow::Error::new(err).context(format!("execve {}", exe.display()))
+}
+
+/// `xvrrpd restart`: signals the daemon, then waits for the new image to
+/// have picked up the handover.
+fn restart(pin: &PinArgs, timeout: std::time::Duration) -> Result<()> {
+    use anyhow::bail;
+    use xvrrpd::daemon::held;
+    let paths = held::Paths::for_pin_dir(&pin.resolve()?);
+    let Some(state) = held::load_state(&paths)? else {
+        bail!(
+            "no running xvrrpd for {} ({} is missing)",
+            paths.pin_dir.display(),
+            paths.state.display()
+        );
+    };
+    // SIGRTMIN+n has no nix name: send the raw number.
+    // SAFETY: kill has no memory preconditions.
+    if unsafe { libc::kill(state.pid as i32, xvrrpd::daemon::restart_signal()) } != 0 {
+        bail!(
+            "kill({}, SIGRTMIN+5): {}",
+            state.pid,
+            std::io::Error::last_os_error()
+        );
+    }
+    // The new image writes the state file with its own start time.
+    let deadline = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        if let Ok(Some(now)) = held::load_state(&paths) {
+            if now.started_unix > state.started_unix {
+                println!("xvrrpd (pid {}) restarted in place", now.pid);
+                return Ok(());
+            }
+        }
+    }
+    bail!(
+        "xvrrpd (pid {}) did not restart within {timeout:?}; see its log",
+        state.pid
+    )
+}
+
+/// `xvrrpd cleanup`: what a dead daemon held, released.
+fn cleanup(pin: &PinArgs) -> Result<()> {
+    use xvrrpd::daemon::held;
+    let paths = held::Paths::for_pin_dir(&pin.resolve()?);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    let released = runtime.block_on(async {
+        let netlink = xvrrpd::network::netlink::Netlink::new()?;
+        anyhow::Ok(held::cleanup(&paths, &netlink).await?)
+    })?;
+    println!(
+        "released: {} priority-0 adverts sent, {} VIPs and {} vmacs removed",
+        released.farewells, released.vips, released.vmacs
+    );
+    Ok(())
 }
 
 fn init_tracing() -> tracing_appender::non_blocking::WorkerGuard {
@@ -149,17 +255,17 @@ fn check_exit(file: PathBuf, dump: bool, json: bool) -> ExitCode {
     ExitCode::from(code.clamp(0, 255) as u8)
 }
 
-fn run_daemon(config: PathBuf, pin: &PinArgs) -> Result<()> {
+fn run_daemon(config: PathBuf, pin: &PinArgs) -> Result<Outcome> {
     let pin_dir = pin.resolve()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    runtime.block_on(xvrrpd::daemon::run(xvrrpd::daemon::Options {
+    let outcome = runtime.block_on(xvrrpd::daemon::run(xvrrpd::daemon::Options {
         config,
         pin_dir,
     }))?;
-    Ok(())
+    Ok(outcome)
 }
 
 fn peers(args: PeersArgs) -> Result<()> {

@@ -42,10 +42,12 @@ const MAX_SYNC_STEPS: usize = 1024;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// Start every instance. `primary_up[i]`: instance i's interface is
-    /// oper-up; `statuses`: every tracker's state as first seen.
+    /// oper-up; `statuses`: every tracker's state as first seen;
+    /// `resume_master[i]`: instance i was master before an in-place restart.
     Start {
         primary_up: Vec<bool>,
         statuses: Vec<(TrackerId, Status)>,
+        resume_master: Vec<bool>,
     },
     /// Peer records just read from the kernel; `timer`: the deadline timer
     /// fired (records are fed first, so a late timer sees fresh adverts).
@@ -486,6 +488,7 @@ impl Controller {
             Event::Start {
                 primary_up,
                 statuses,
+                resume_master,
             } => {
                 for (inst, up) in self.instances.iter_mut().zip(primary_up) {
                     inst.link_up = up;
@@ -495,7 +498,11 @@ impl Controller {
                 // the instance in FAULT; weights set the starting priority.
                 self.refresh(now, &mut out);
                 for i in 0..self.instances.len() {
-                    self.drive(i, Input::Startup, now, &mut out);
+                    let input = match resume_master.get(i) {
+                        Some(true) => Input::ResumeMaster,
+                        _ => Input::Startup,
+                    };
+                    self.drive(i, input, now, &mut out);
                 }
                 self.settle_groups(now, &mut out);
             }
@@ -730,7 +737,8 @@ impl Controller {
                     instance: slot,
                     on: to == State::Master,
                 });
-                if let Some(state) = notify_state(to) {
+                // A resumed master never stopped being one.
+                if let Some(state) = notify_state(to).filter(|_| reason != Reason::Resumed) {
                     out.push(Command::Notify {
                         owner: NotifyOwner::Instance(slot),
                         state,

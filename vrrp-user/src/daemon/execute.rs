@@ -9,7 +9,12 @@
 //! real-time just below the advert thread, so a VIP is never queued behind
 //! tracker work or a reload ([`spawn`]).
 
-use std::{collections::HashMap, net::IpAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    net::IpAddr,
+    sync::Arc,
+    time::Duration,
+};
 
 use aya::maps::{MapData, RingBuf};
 use thiserror::Error;
@@ -19,6 +24,7 @@ use tracing::{debug, error, info, warn};
 use super::{
     advert::AdvertIo,
     control::{Command, InstanceId, Note, NotifyOwner},
+    held,
     plan::{self, GroupPlan, InstancePlan, LinkFacts, PlanError},
     realtime,
     rt::{Applied, ExecReload, RtInput, ToExecutor},
@@ -94,6 +100,49 @@ impl BoundVip {
     }
 }
 
+impl InstanceIo {
+    /// What this instance holds on the host, and its priority-0 advert.
+    fn held(&self) -> held::HeldInstance {
+        let advert = &self.plan.advert;
+        let mut farewell_advert = advert.template.clone();
+        farewell_advert.priority = 0;
+        let farewell = advert
+            .destinations
+            .iter()
+            .filter_map(|&dst| {
+                let pseudo = advert.pseudo_header.then_some((advert.source, dst));
+                crate::packet::encode(&farewell_advert, pseudo)
+                    .ok()
+                    .map(|pdu| (dst, pdu))
+            })
+            .collect();
+        held::HeldInstance {
+            name: self.name.clone(),
+            holding: self.holding,
+            vips: self
+                .vips
+                .iter()
+                .map(|b| held::HeldVip::new(b.ifindex, &b.vip))
+                .collect(),
+            vmac: self
+                .vmac
+                .as_ref()
+                .filter(|v| v.created)
+                .map(|v| held::HeldVmac {
+                    ifindex: v.ifindex,
+                    name: v.name.clone(),
+                    parent_ifindex: v.parent_ifindex,
+                    mac: v.mac,
+                }),
+            send_interface: self.plan.send_interface.clone(),
+            ipv6: self.plan.family == Family::V6,
+            source: advert.source,
+            group: advert.group,
+            farewell,
+        }
+    }
+}
+
 /// One instance's slow I/O.
 struct InstanceIo {
     name: String,
@@ -126,6 +175,12 @@ pub struct Started {
 pub struct Executor {
     /// By slot (see `control::InstanceId`).
     instances: HashMap<InstanceId, InstanceIo>,
+    /// Where what we hold is written down (see `held`).
+    paths: held::Paths,
+    /// An in-place restart: leave VIPs and vmacs where they are at the end.
+    leaving: bool,
+    /// When this image started (for the state file).
+    started_unix: f64,
     groups: Vec<GroupIo>,
     pub netlink: Netlink,
     pub recorder: Recorder,
@@ -147,21 +202,39 @@ async fn source_address(interface: &str, family: Family) -> Result<Option<IpAddr
 impl Executor {
     /// Plans and sets up every instance of `config`. Returns the plans the
     /// controller is built from (same order as `config.instances`).
+    /// `resume`: names of the instances that were master before an
+    /// in-place restart (their VIPs stay); `previous`: what the image before
+    /// held (the vmacs it created are ours to remove later).
     pub async fn start(
         config: &config::Config,
         netlink: Netlink,
         mut recorder: Recorder,
         notifier: Notifier,
+        paths: held::Paths,
+        resume: &HashSet<String>,
+        previous: Option<&held::HostState>,
     ) -> Result<Started, Box<ExecuteError>> {
         let mut plans = Vec::with_capacity(config.instances.len());
         let mut instances = HashMap::new();
         let mut adverts = HashMap::new();
         let mut attachments: Vec<crate::report::AttachmentReport> = Vec::new();
         for index in 0..config.instances.len() {
-            let (io, advert, mode) = start_instance(config, index, &netlink, &mut recorder).await?;
+            let (mut io, advert, mode) =
+                start_instance(config, index, &netlink, &mut recorder).await?;
             note_attachment(&mut attachments, &io.plan.interface, mode);
-            // A VIP left by an earlier run is not ours until we are master.
-            remove_vips(&io, &netlink).await;
+            if let (Some(vmac), Some(prev)) = (io.vmac.as_mut(), previous) {
+                // Adopted from the image before us, which created it.
+                vmac.created |= prev
+                    .instances
+                    .iter()
+                    .any(|i| i.vmac.as_ref().is_some_and(|v| v.name == vmac.name));
+            }
+            if resume.contains(&io.name) {
+                io.holding = true;
+            } else {
+                // A VIP left by an earlier run is not ours until we are master.
+                remove_vips(&io, &netlink).await;
+            }
             plans.push(io.plan.clone());
             adverts.insert(index, advert);
             instances.insert(index, io);
@@ -174,14 +247,19 @@ impl Executor {
                 notify: g.notify.clone(),
             })
             .collect();
+        let executor = Executor {
+            instances,
+            paths,
+            leaving: false,
+            started_unix: held::now_unix(),
+            groups: group_io,
+            netlink,
+            recorder,
+            notifier,
+        };
+        executor.save_held();
         Ok(Started {
-            executor: Executor {
-                instances,
-                groups: group_io,
-                netlink,
-                recorder,
-                notifier,
-            },
+            executor,
             plans,
             groups,
             adverts,
@@ -216,6 +294,11 @@ impl Executor {
                     return;
                 };
                 io.holding = true;
+                // Written down first: a crash half-way still gets cleaned up.
+                self.save_held();
+                let Some(io) = self.instances.get(&i) else {
+                    return;
+                };
                 for b in &io.vips {
                     if let Err(e) = self.netlink.add_vip(b.ifindex, &b.vip).await {
                         warn!(instance = %io.name, interface = %b.interface, vip = %b.vip.addr, error = %e, "adding VIP");
@@ -225,7 +308,8 @@ impl Executor {
             Command::RemoveVips(i) => {
                 if let Some(io) = self.instances.get_mut(&i) {
                     io.holding = false;
-                    remove_vips(io, &self.netlink).await
+                    remove_vips(io, &self.netlink).await;
+                    self.save_held();
                 }
             }
             Command::GarpBurst { instance, burst } => {
@@ -332,11 +416,33 @@ impl Executor {
     /// Final clean-up: VIPs off, vmacs we made removed, notifies drained,
     /// then XDP detached with the recorder.
     pub async fn stop(mut self) {
-        for (_, io) in std::mem::take(&mut self.instances) {
-            self.drop_instance(io).await;
+        if self.leaving {
+            // In-place restart: VIPs, vmacs and the state file stay for the
+            // next image; the XDP program goes (the next image loads its own).
+            self.save_held();
+        } else {
+            for (_, io) in std::mem::take(&mut self.instances) {
+                self.drop_instance(io).await;
+            }
+            held::remove_state(&self.paths);
         }
         self.notifier.shutdown().await;
         self.recorder.shutdown();
+    }
+
+    /// Writes down what we hold now (see `held`); a failure is logged, and
+    /// crash clean-up then relies on the next start removing leftover VIPs.
+    fn save_held(&self) {
+        let mut instances: Vec<(&InstanceId, &InstanceIo)> = self.instances.iter().collect();
+        instances.sort_by_key(|(slot, _)| **slot);
+        let state = held::HostState {
+            pid: std::process::id(),
+            started_unix: self.started_unix,
+            instances: instances.into_iter().map(|(_, io)| io.held()).collect(),
+        };
+        if let Err(e) = held::save_state(&self.paths, &state) {
+            warn!(error = %e, "writing the state file");
+        }
     }
 
     /// An instance that no longer runs: VIPs off, its vmac gone if we made it.
@@ -694,15 +800,24 @@ impl ExecutorThread {
     }
 }
 
+/// How the executor starts: fresh, or resuming after an in-place restart.
+pub struct StartMode {
+    pub paths: held::Paths,
+    /// Instances that were master before an in-place restart.
+    pub resume: HashSet<String>,
+    /// What the image before held.
+    pub previous: Option<held::HostState>,
+}
+
 pub fn spawn(
     config: config::Config,
-    pin_dir: PathBuf,
+    mode: StartMode,
     priority: u8,
 ) -> Result<(ExecutorThread, Ready), DaemonError> {
     let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
     let handle = std::thread::Builder::new()
         .name("xvrrpd-executor".into())
-        .spawn(move || executor_thread(config, pin_dir, priority, ready_tx))
+        .spawn(move || executor_thread(config, mode, priority, ready_tx))
         .map_err(|source| DaemonError::Io {
             what: "spawning the executor thread",
             source,
@@ -725,7 +840,7 @@ pub fn spawn(
 
 fn executor_thread(
     config: config::Config,
-    pin_dir: PathBuf,
+    mode: StartMode,
     priority: u8,
     ready: std::sync::mpsc::SyncSender<Result<Ready, DaemonError>>,
 ) {
@@ -744,7 +859,7 @@ fn executor_thread(
     };
     runtime.block_on(async move {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut executor = match set_up(&config, &pin_dir, tx).await {
+        let mut executor = match set_up(&config, mode, tx).await {
             Ok((executor, parts)) => {
                 if ready.send(Ok(parts)).is_err() {
                     executor.stop().await;
@@ -769,21 +884,30 @@ fn executor_thread(
 
 async fn set_up(
     config: &config::Config,
-    pin_dir: &std::path::Path,
+    mode: StartMode,
     to_executor: UnboundedSender<ToExecutor>,
 ) -> Result<(Executor, Ready), DaemonError> {
     let netlink = Netlink::new()?;
-    let mut recorder = Recorder::load(pin_dir)?;
+    let pin_dir = mode.paths.pin_dir.clone();
+    let mut recorder = Recorder::load(&pin_dir)?;
     info!(pin_dir = %pin_dir.display(), "XDP maps pinned");
-    let maps = Maps::open_pinned(pin_dir)?;
+    let maps = Maps::open_pinned(&pin_dir)?;
     let ring = recorder.take_events().ok_or_else(|| DaemonError::Io {
         what: "taking the event ring buffer",
         source: std::io::Error::other("already taken"),
     })?;
     let notifier = Notifier::new(&config.global)?;
-    let started = Executor::start(config, netlink, recorder, notifier)
-        .await
-        .map_err(DaemonError::Execute)?;
+    let started = Executor::start(
+        config,
+        netlink,
+        recorder,
+        notifier,
+        mode.paths,
+        &mode.resume,
+        mode.previous.as_ref(),
+    )
+    .await
+    .map_err(DaemonError::Execute)?;
     let ready = Ready {
         plans: started.plans,
         groups: started.groups,
@@ -803,7 +927,11 @@ impl Executor {
             match item {
                 ToExecutor::Command(c) => self.one(c).await,
                 ToExecutor::Error(e) => warn!("{e}"),
-                ToExecutor::Reload(r) => self.reload(*r).await,
+                ToExecutor::Reload(r) => {
+                    self.reload(*r).await;
+                    self.save_held();
+                }
+                ToExecutor::Leave => self.leaving = true,
             }
         }
     }
@@ -819,6 +947,9 @@ fn log_transition(name: &str, from: State, to: State, reason: Reason, priority: 
         }
         (State::Initialize, State::Fault, _) => {
             info!(instance = %name, priority, reason = why, "({name}) Entering FAULT STATE (init)")
+        }
+        (_, State::Master, Reason::Resumed) => {
+            info!(instance = %name, priority, reason = why, "({name}) resumed in MASTER STATE after an in-place restart")
         }
         (_, State::Master, _) => {
             match reason {

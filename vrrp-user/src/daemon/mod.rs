@@ -9,6 +9,7 @@
 pub mod advert;
 pub mod control;
 pub mod execute;
+pub mod held;
 pub mod plan;
 pub mod realtime;
 pub mod reload;
@@ -66,6 +67,8 @@ pub enum DaemonError {
     #[error("reload: {0}")]
     Reload(String),
     #[error(transparent)]
+    Held(held::HeldError),
+    #[error(transparent)]
     Notify(#[from] NotifyError),
     #[error("starting trackers: {0}")]
     Tracker(String),
@@ -114,13 +117,65 @@ fn load_config(path: &Path) -> Result<config::Config, DaemonError> {
 /// (see `Controller::with_master_window`).
 const MASTER_WINDOW: Duration = Duration::from_millis(1);
 
-/// Runs until SIGTERM/SIGINT; returns after a clean shutdown.
+/// How the daemon ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// SIGTERM/SIGINT: priority 0 sent, VIPs released.
+    Stopped,
+    /// In-place restart asked for (`xvrrpd restart`): VIPs and vmacs left
+    /// where they are and the handover file written; the caller re-executes
+    /// the binary, which resumes.
+    Reexec,
+}
+
+/// The signal `xvrrpd restart` sends (keepalived uses none above SIGRTMIN+2
+/// but SIGRTMAX-1 and SIGRTMAX).
+pub fn restart_signal() -> i32 {
+    libc::SIGRTMIN() + 5
+}
+
+/// Runs until SIGTERM/SIGINT or an in-place restart.
 ///
 /// Three threads: this one (signals, trackers, link events, reloads), the
 /// executor thread (VIPs, GARP/NA, notifies, logs) and the advert thread
 /// (timers, decisions, adverts), the last two real-time by default.
-pub async fn run(opts: Options) -> Result<(), DaemonError> {
+pub async fn run(opts: Options) -> Result<Outcome, DaemonError> {
     let config = load_config(&opts.config)?;
+    let paths = held::Paths::for_pin_dir(&opts.pin_dir);
+    let handover = held::take_handover(&paths).unwrap_or_else(|e| {
+        warn!("{e}; starting afresh");
+        None
+    });
+    let previous = held::load_state(&paths).unwrap_or_else(|e| {
+        warn!("{e}");
+        None
+    });
+    if handover.is_none() && previous.is_some() {
+        // A daemon died without cleaning up (kill -9, a crash): release
+        // what it held before anything else.
+        let netlink = Netlink::new()?;
+        match held::cleanup(&paths, &netlink).await {
+            Ok(r) => info!(
+                farewells = r.farewells,
+                vips = r.vips,
+                vmacs = r.vmacs,
+                "released what a previous xvrrpd left behind"
+            ),
+            Err(e) => return Err(DaemonError::Held(e)),
+        }
+    }
+    let resume: std::collections::HashSet<String> = handover
+        .map(|h| {
+            h.states
+                .into_iter()
+                .filter(|(_, s)| s == "MASTER")
+                .map(|(n, _)| n)
+                .collect()
+        })
+        .unwrap_or_default();
+    if !resume.is_empty() {
+        info!(instances = ?resume, "resuming as master after an in-place restart");
+    }
     let settings = RtSettings::from_global(&config.global);
     // RLIMIT_RTTIME's soft limit sends SIGXCPU, whose default action kills:
     // handle it before any thread turns real-time.
@@ -131,15 +186,19 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         }
     })?;
     realtime::prepare_process(&settings);
-    let (executor, ready) = execute::spawn(
-        config.clone(),
-        opts.pin_dir.clone(),
-        settings.executor_priority(),
-    )?;
+    let mode = execute::StartMode {
+        paths: paths.clone(),
+        resume: resume.clone(),
+        previous,
+    };
+    let (executor, ready) = execute::spawn(config.clone(), mode, settings.executor_priority())?;
     // Dropping `ready` (its sender) on an early return stops the executor.
-    let result = start_and_serve(&opts, &config, &settings, ready, xcpu).await;
+    let result = start_and_serve(&opts, &config, &settings, ready, xcpu, &resume, paths).await;
     executor.join();
-    info!("stopped");
+    match result {
+        Ok(Outcome::Reexec) => info!("handing over to a new image"),
+        _ => info!("stopped"),
+    }
     result
 }
 
@@ -149,7 +208,9 @@ async fn start_and_serve(
     settings: &RtSettings,
     ready: execute::Ready,
     xcpu: unix::Signal,
-) -> Result<(), DaemonError> {
+    resume: &std::collections::HashSet<String>,
+    paths: held::Paths,
+) -> Result<Outcome, DaemonError> {
     let netlink = Netlink::new()?;
     let mut controller = Controller::new(&ready.plans, &ready.groups)
         .map_err(DaemonError::Params)?
@@ -177,6 +238,11 @@ async fn start_and_serve(
     let start = Event::Start {
         primary_up,
         statuses,
+        resume_master: ready
+            .plans
+            .iter()
+            .map(|p| resume.contains(&p.name))
+            .collect(),
     };
     let slots = controller.slots();
     let parts = RtParts {
@@ -206,6 +272,7 @@ async fn start_and_serve(
         netlink,
         running: config.clone(),
         config_path: opts.config.clone(),
+        paths,
         reporter: Reporter {
             fixed_config: opts.config.display().to_string(),
             router_id: config.global.router_id.clone(),
@@ -221,10 +288,21 @@ async fn start_and_serve(
     };
     let result = daemon.event_loop(track_rx, xcpu, report_rx).await;
     daemon.trackers.stop();
-    // Priority 0 from masters; the executor then removes the VIPs and runs
-    // the STOP notifies as the advert thread's last commands arrive.
-    let stopped = daemon.rt.stop().map_err(DaemonError::Rt);
-    result.and(stopped)
+    match result {
+        // The advert thread has ended without a word to the peers, and the
+        // executor leaves VIPs and vmacs in place.
+        Ok(Outcome::Reexec) => daemon
+            .rt
+            .join()
+            .map_err(DaemonError::Rt)
+            .map(|_| Outcome::Reexec),
+        // Priority 0 from masters; the executor then removes the VIPs and
+        // runs the STOP notifies as the advert thread's last commands arrive.
+        other => {
+            let stopped = daemon.rt.stop().map_err(DaemonError::Rt);
+            other.and(stopped).map(|_| Outcome::Stopped)
+        }
+    }
 }
 
 /// How long a reload may take before it is reported as stuck.
@@ -238,6 +316,7 @@ struct Daemon {
     /// The configuration in force (a failed reload leaves it).
     running: config::Config,
     config_path: PathBuf,
+    paths: held::Paths,
     /// The slot of each running instance, in the file's order.
     slots: Vec<control::InstanceId>,
     next_slot: control::InstanceId,
@@ -254,8 +333,10 @@ impl Daemon {
         mut track_rx: EventReceiver,
         mut xcpu: unix::Signal,
         mut report_rx: ReportRequests,
-    ) -> Result<(), DaemonError> {
+    ) -> Result<Outcome, DaemonError> {
         let io = |what| move |source| DaemonError::Io { what, source };
+        let mut restart = unix::signal(unix::SignalKind::from_raw(restart_signal()))
+            .map_err(io("restart signal handler"))?;
         let mut links = LinkEvents::subscribe()?;
         let mut term =
             unix::signal(unix::SignalKind::terminate()).map_err(io("SIGTERM handler"))?;
@@ -264,14 +345,18 @@ impl Daemon {
         let mut watchdog = tokio::time::interval(Duration::from_secs(1));
         loop {
             tokio::select! {
-                _ = term.recv() => { info!("SIGTERM: shutting down"); return Ok(()); }
-                _ = int.recv() => { info!("SIGINT: shutting down"); return Ok(()); }
+                _ = term.recv() => { info!("SIGTERM: shutting down"); return Ok(Outcome::Stopped); }
+                _ = int.recv() => { info!("SIGINT: shutting down"); return Ok(Outcome::Stopped); }
+                _ = restart.recv() => match self.handover().await {
+                    Ok(()) => return Ok(Outcome::Reexec),
+                    Err(e) => error!("in-place restart refused, running on: {e}"),
+                },
                 _ = hup.recv() => self.reload().await,
                 _ = xcpu.recv() => warn!("SIGXCPU: the advert thread is near its RLIMIT_RTTIME (vrrp_rlimit_rttime)"),
                 _ = watchdog.tick() => {
                     if self.rt.is_finished() {
                         error!("the advert thread ended unexpectedly; shutting down");
-                        return Ok(());
+                        return Ok(Outcome::Stopped);
                     }
                 }
                 Some(ev) = links.next() => self.rt.send(RtInput::Link {
@@ -288,6 +373,38 @@ impl Daemon {
                 }
             }
         }
+    }
+
+    /// In-place restart: the new image must be able to run this file, so
+    /// it is checked first; then the advert thread stops without a word to
+    /// the peers and the state of each instance is written down.
+    async fn handover(&mut self) -> Result<(), DaemonError> {
+        info!("in-place restart asked for");
+        load_config(&self.config_path)?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.rt.send(RtInput::Handover(tx));
+        let states = tokio::time::timeout(RELOAD_TIMEOUT, rx)
+            .await
+            .map_err(|_| DaemonError::Reload("the advert thread did not hand over in time".into()))?
+            .map_err(|_| DaemonError::Reload("the advert thread ended".into()))?;
+        let names: std::collections::HashMap<control::InstanceId, &str> = self
+            .slots
+            .iter()
+            .zip(&self.reporter.plans)
+            .map(|(s, p)| (*s, p.name.as_str()))
+            .collect();
+        let states = states
+            .into_iter()
+            .filter_map(|(slot, state)| {
+                let name = names.get(&slot)?;
+                Some((name.to_string(), report::state_word(state).to_owned()))
+            })
+            .collect();
+        // From here on there is no way back: the advert thread has ended.
+        if let Err(e) = held::save_handover(&self.paths, states) {
+            error!("{e}: the new image will start afresh");
+        }
+        Ok(())
     }
 
     /// SIGHUP: re-reads the file and applies it in place. A file with

@@ -56,6 +56,7 @@ pub fn reason_words(reason: Reason) -> &'static str {
         Reason::Fault => "fault",
         Reason::FaultCleared => "fault cleared",
         Reason::SyncGroup => "sync group",
+        Reason::Resumed => "resumed after an in-place restart",
         Reason::Shutdown => "shutdown",
     }
 }

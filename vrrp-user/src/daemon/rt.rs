@@ -35,6 +35,7 @@ use super::{
 use crate::{
     bpf::Maps,
     config,
+    engine::State,
     notify::NotifyState,
     time::Mono,
     track::{Status, TrackerId},
@@ -118,6 +119,9 @@ pub enum RtInput {
     Reload(Box<ReloadRequest>),
     /// From the executor: the reload's I/O is ready.
     ReloadReady(Box<Applied>),
+    /// In-place restart: stop without a word to the peers, and report each
+    /// instance's state (by slot).
+    Handover(oneshot::Sender<Vec<(InstanceId, State)>>),
     Shutdown,
 }
 
@@ -140,6 +144,9 @@ pub enum ToExecutor {
     Error(String),
     /// After the retired instances' last commands.
     Reload(Box<ExecReload>),
+    /// In-place restart: the advert thread has stopped without releasing;
+    /// leave VIPs and vmacs where they are.
+    Leave,
 }
 
 /// The advert thread's belongings.
@@ -225,6 +232,11 @@ impl RtThread {
     /// Asks for a clean stop (priority 0 from masters) and waits for it.
     pub fn stop(self) -> Result<(), RtError> {
         self.send(RtInput::Shutdown);
+        self.join()
+    }
+
+    /// Waits for the thread to end (after `Handover` or `Shutdown`).
+    pub fn join(self) -> Result<(), RtError> {
         self.handle.join().map_err(|_| RtError::Panicked)?
     }
 
@@ -442,6 +454,18 @@ fn run(
                         groups: c.group_states(),
                     });
                     continue;
+                }
+                RtInput::Handover(reply) => {
+                    let states = lp
+                        .parts
+                        .controller
+                        .snapshot()
+                        .iter()
+                        .map(|v| (v.slot, v.state))
+                        .collect();
+                    let _ = lp.out.send(ToExecutor::Leave);
+                    let _ = reply.send(states);
+                    return Ok(());
                 }
                 RtInput::Shutdown => {
                     lp.dispatch(Event::Shutdown);

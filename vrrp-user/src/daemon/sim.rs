@@ -353,6 +353,7 @@ impl Sim {
         let event = Event::Start {
             primary_up: vec![true; n],
             statuses,
+            resume_master: vec![false; n],
         };
         self.deliver(node, event);
     }

@@ -58,6 +58,9 @@ pub enum Input {
     SyncMaster,
     /// Sync group: another member left master for backup; follow it.
     SyncBackup,
+    /// Instead of `Startup`, after an in-place restart of a master: master
+    /// again at once, the VIPs already in place (no GARP burst, no notify).
+    ResumeMaster,
     Shutdown,
 }
 
@@ -138,6 +141,8 @@ pub enum Reason {
     FaultCleared,
     /// Moved with the other members of its sync group.
     SyncGroup,
+    /// Master again after an in-place restart (`Input::ResumeMaster`).
+    Resumed,
     Shutdown,
 }
 
@@ -380,9 +385,38 @@ impl Instance {
                     self.enter_backup(now, DownTimer::MasterDown, Reason::SyncGroup, &mut actions);
                 }
             }
+            Input::ResumeMaster => self.on_resume(now, &mut actions),
             Input::Shutdown => self.on_shutdown(&mut actions),
         }
         actions
+    }
+
+    fn on_resume(&mut self, now: Mono, actions: &mut Vec<Action>) {
+        if self.phase != Phase::Initialize {
+            return;
+        }
+        if self.faulted {
+            self.enter_fault(actions);
+            return;
+        }
+        // The advert first: the peers' down timers have been running since
+        // the old image's last one. AddVips is idempotent and restores a
+        // VIP removed during the restart.
+        actions.push(Action::SendAdvert {
+            priority: self.effective_priority,
+        });
+        actions.push(Action::AddVips);
+        let timers = MasterTimers {
+            since: now,
+            next_advert: now + self.params.advert_interval,
+            garp_delay: None,
+            garp_refresh: (!self.params.garp.master_refresh.is_zero()
+                && self.params.garp.master_refresh_repeat > 0)
+                .then(|| now + self.params.garp.master_refresh),
+            lower_prio_garp: None,
+        };
+        self.master_addr = Some(self.params.primary_addr);
+        self.transition(Phase::Master(timers), Reason::Resumed, actions);
     }
 
     fn on_startup(&mut self, now: Mono, actions: &mut Vec<Action>) {
