@@ -780,3 +780,23 @@ fn a_new_identity_restarts_the_instance() {
         Some(&(at + DELAY + skew(100), State::Master))
     );
 }
+
+#[test]
+fn a_storm_of_forged_lower_priority_adverts_is_not_amplified() {
+    let mut sim = pair(200, 100, "", "");
+    sim.run_until(t(secs(10.0)));
+    let from = sim.now;
+    // 500 forged adverts at priority 50 from changing sources in 5 s.
+    for k in 0..500u64 {
+        let at = from + Duration::from_millis(10 * k);
+        let src = format!("10.9.{}.{}", k / 250, k % 250 + 1);
+        sim.forge(at, 0, "eth0", 51, &src, 50);
+    }
+    sim.run_until(from + secs(5.0));
+    let sent = sim.nodes[0].sent.iter().filter(|s| s.0 >= from).count();
+    // Five periodic adverts, plus at most one answer per advert interval.
+    assert!(sent <= 5 + 5, "{sent} adverts sent in 5 s");
+    assert!(sent > 5, "the storm was never answered at all");
+    assert_eq!(sim.masters("VI_1"), vec![0]);
+    assert_eq!(sim.nodes[1].timeline(0), vec![(EPOCH, State::Backup)]);
+}

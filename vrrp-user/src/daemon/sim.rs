@@ -374,6 +374,39 @@ impl Sim {
         self.schedule(at, Pending::Inject { node, event });
     }
 
+    /// Schedules a forged advert (any source, any priority) arriving at
+    /// `node`'s instance `vrid` on the segment of `interface` at `at`.
+    pub fn forge(
+        &mut self,
+        at: Mono,
+        node: NodeId,
+        interface: &str,
+        vrid: u8,
+        src: &str,
+        priority: u8,
+    ) {
+        let segment = self.segment(interface);
+        let src: IpAddr = src.parse().expect("forged source");
+        let n = &self.nodes[node];
+        let Some(io) =
+            n.io.values()
+                .find(|io| io.segment == segment && io.plan.key.vrid == vrid)
+        else {
+            return;
+        };
+        let advert = Wire {
+            from: usize::MAX,
+            segment,
+            vrid,
+            family: io.plan.key.family,
+            version: io.plan.xdp.version,
+            src,
+            priority,
+            interval_cs: io.plan.advert.template.interval_cs,
+        };
+        self.schedule(at, Pending::Deliver { to: node, advert });
+    }
+
     /// Schedules a kill -9 of `node` at `at`.
     pub fn kill_at(&mut self, at: Mono, node: NodeId) {
         self.schedule(at, Pending::Kill(node));

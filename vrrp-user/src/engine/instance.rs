@@ -165,6 +165,9 @@ pub enum IgnoreReason {
     Stale,
     /// Backup with preemption: a lower-priority master is waited out.
     LowerPriority,
+    /// Master: an advert that would be answered, but one was answered less
+    /// than an advert interval ago.
+    RateLimited,
 }
 
 /// What the pending master-down timer was started by; its length is derived
@@ -193,6 +196,10 @@ struct MasterTimers {
     garp_delay: Option<Mono>,
     garp_refresh: Option<Mono>,
     lower_prio_garp: Option<Mono>,
+    /// Arrival of the last advert we answered (a lower priority or a
+    /// priority 0 one): answers are rate-limited to one per advert interval,
+    /// so a flood of forged adverts cannot be amplified.
+    answered: Option<Mono>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -414,6 +421,7 @@ impl Instance {
                 && self.params.garp.master_refresh_repeat > 0)
                 .then(|| now + self.params.garp.master_refresh),
             lower_prio_garp: None,
+            answered: None,
         };
         self.master_addr = Some(self.params.primary_addr);
         self.transition(Phase::Master(timers), Reason::Resumed, actions);
@@ -537,6 +545,30 @@ impl Instance {
     }
 
     fn master_rx(&mut self, seen: AdvertSeen, now: Mono, actions: &mut Vec<Action>) {
+        let ours = self.effective_priority;
+        let theirs_wins = seen.priority != PRIORITY_STOP
+            && (seen.priority > ours
+                || (seen.priority == ours
+                    && addr_number(seen.src) > addr_number(self.params.primary_addr)));
+        if !theirs_wins {
+            // What follows answers the advert; at most once per interval.
+            let Phase::Master(master) = &mut self.phase else {
+                return;
+            };
+            let interval = self.params.advert_interval;
+            if master
+                .answered
+                .is_some_and(|at| seen.arrived < at + interval)
+            {
+                actions.push(Action::AdvertIgnored {
+                    src: seen.src,
+                    priority: seen.priority,
+                    reason: IgnoreReason::RateLimited,
+                });
+                return;
+            }
+            master.answered = Some(seen.arrived);
+        }
         if seen.priority == PRIORITY_STOP {
             // Someone left; assert ourselves at once so backups do not elect.
             actions.push(Action::SendAdvert {
@@ -544,10 +576,6 @@ impl Instance {
             });
             return;
         }
-        let ours = self.effective_priority;
-        let theirs_wins = seen.priority > ours
-            || (seen.priority == ours
-                && addr_number(seen.src) > addr_number(self.params.primary_addr));
         if theirs_wins {
             let reason = match seen.priority > ours {
                 true => Reason::HigherPriorityAdvert,
@@ -721,6 +749,7 @@ impl Instance {
             garp_delay: after(garp.master_delay).filter(|_| garp.master_repeat > 0),
             garp_refresh: after(garp.master_refresh).filter(|_| garp.master_refresh_repeat > 0),
             lower_prio_garp: None,
+            answered: None,
         };
         self.master_addr = Some(self.params.primary_addr);
         self.transition(Phase::Master(timers), reason, actions);

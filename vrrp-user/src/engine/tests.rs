@@ -594,6 +594,38 @@ fn priority_zero_in_master_advertises_at_once() {
     assert_eq!(instance.state(), State::Master);
 }
 
+#[test]
+fn answers_to_lower_priority_and_priority_zero_adverts_are_rate_limited() {
+    let (mut instance, became) = master_at_mdi(params(Version::V2, 100));
+    // A flood: 100 lower-priority or priority-0 adverts in one interval.
+    let mut answers = 0;
+    for k in 0..100u64 {
+        let at = became + ms(10 + 9 * k);
+        let priority = if k % 2 == 0 { 50 } else { 0 };
+        let actions = instance.handle(advert(HIGHER_ADDR, priority, at), at);
+        if actions
+            .iter()
+            .any(|a| matches!(a, Action::SendAdvert { .. }))
+        {
+            answers += 1;
+        } else {
+            assert_eq!(ignored(&actions), Some(IgnoreReason::RateLimited));
+        }
+    }
+    assert_eq!(answers, 1, "one answer per advert interval");
+    // An interval after the first answer, the next one is answered again.
+    let later = became + ms(10) + SECOND;
+    let actions = instance.handle(advert(HIGHER_ADDR, 50, later), later);
+    assert_eq!(actions.len(), 2, "{actions:?}");
+    // A better master is never rate-limited: it always wins at once.
+    let t = later + ms(1);
+    let actions = instance.handle(advert(HIGHER_ADDR, 200, t), t);
+    assert_eq!(
+        transitions(&actions),
+        vec![(State::Master, State::Backup, Reason::HigherPriorityAdvert)]
+    );
+}
+
 // Initial state and the address owner.
 
 #[test]
