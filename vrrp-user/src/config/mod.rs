@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 pub use diagnostic::{Diagnostic, Location, Severity, Verdict};
 pub use host::{AnyHost, Host, InterfaceKind, SystemHost};
+pub use lexer::{set_all_config, set_config_id};
 pub use model::*;
 pub use validate::DEFAULT_SCRIPT_USER;
 
