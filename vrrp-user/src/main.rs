@@ -1,21 +1,27 @@
 //! `xvrrpd`: the command line. Errors become anyhow here, at the edge.
 
+mod keepalived_flags;
 mod record;
 
 use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use xvrrpd::{bpf, check, status, time::Mono};
+use keepalived_flags::DaemonFlags;
+use xvrrpd::{bpf, check, ops, report, status, time::Mono};
 
 #[derive(Parser)]
 #[command(
     name = "xvrrpd",
     version,
     about = "keepalived-compatible VRRP daemon with an XDP receive path",
-    args_conflicts_with_subcommands = true
+    args_conflicts_with_subcommands = true,
+    disable_version_flag = true
 )]
 struct Cli {
+    /// Print version (keepalived's -v; its -V is --dont-release-vrrp).
+    #[arg(short = 'v', long = "version", action = clap::ArgAction::Version)]
+    _version: (),
     #[command(subcommand)]
     command: Option<Command>,
     /// keepalived's spelling: check the configuration and exit (`-t -f FILE`).
@@ -24,16 +30,11 @@ struct Cli {
     /// keepalived's spelling: configuration file (runs the daemon unless -t).
     #[arg(short = 'f', long = "use-file", value_name = "FILE")]
     file: Option<PathBuf>,
-    /// keepalived's flags, accepted for drop-in use: xvrrpd always runs in
-    /// the foreground (-n), logs to stderr (-l, -D) and does VRRP only (-P).
-    #[arg(short = 'n', long = "dont-fork", hide = true)]
-    _dont_fork: bool,
-    #[arg(short = 'l', long = "log-console", hide = true)]
-    _log_console: bool,
-    #[arg(short = 'D', long = "log-detail", hide = true)]
-    _log_detail: bool,
-    #[arg(short = 'P', long = "vrrp", hide = true)]
-    _vrrp_only: bool,
+    /// keepalived's: print the number of the signal for STOP, RELOAD, DATA, STATS, STATS_CLEAR or JSON.
+    #[arg(long = "signum", value_name = "SIGFUNC")]
+    signum: Option<String>,
+    #[command(flatten)]
+    flags: DaemonFlags,
     #[command(flatten)]
     pin: PinArgs,
 }
@@ -57,11 +58,27 @@ enum Command {
         file: PathBuf,
         #[command(flatten)]
         pin: PinArgs,
+        #[command(flatten)]
+        flags: DaemonFlags,
     },
+    /// Ask the running daemon for its state: instances, priorities, trackers, masters, transitions.
+    Status(StatusArgs),
     /// Attach the XDP recorder and record adverts for the given instances until SIGINT/SIGTERM.
     Record(record::RecordArgs),
     /// Show what the kernel recorded (peers and drop counters) of a running xvrrpd.
     Peers(PeersArgs),
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    /// Print the daemon's report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// The daemon's control socket (default /run/xvrrpd/<pin name>.sock).
+    #[arg(long = "control", value_name = "PATH")]
+    control: Option<PathBuf>,
+    #[command(flatten)]
+    pin: PinArgs,
 }
 
 #[derive(Args)]
@@ -95,20 +112,34 @@ impl PinArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Lines are written by a logging thread: a slow log sink (a full pipe
-    // to journald) must never stall the advert or executor threads.
-    let _log_writer = init_tracing();
+    if let Some(name) = &cli.signum {
+        return signum(name);
+    }
     let result = match cli.command {
-        Some(Command::Check { file, dump, json }) => return check_exit(file, dump, json),
+        Some(Command::Check { file, dump, json }) => {
+            let _log = console_logging();
+            return check_exit(file, dump, json);
+        }
         None if cli.config_test => {
+            let _log = console_logging();
             let file = cli.file.unwrap_or_else(|| check::DEFAULT_CONFIG.into());
             return check_exit(file, false, false);
         }
-        Some(Command::Run { file, pin }) => run_daemon(file, &pin),
-        None if cli.file.is_some() => run_daemon(cli.file.unwrap_or_default(), &cli.pin),
-        Some(Command::Record(args)) => record::run(args),
-        Some(Command::Peers(args)) => peers(args),
-        None => run_daemon(check::DEFAULT_CONFIG.into(), &cli.pin),
+        Some(Command::Run { file, pin, flags }) => run_daemon(file, &pin, &flags),
+        None => run_daemon(
+            cli.file.unwrap_or_else(|| check::DEFAULT_CONFIG.into()),
+            &cli.pin,
+            &cli.flags,
+        ),
+        Some(Command::Record(args)) => {
+            let _log = console_logging();
+            record::run(args)
+        }
+        Some(Command::Peers(args)) => {
+            let _log = console_logging();
+            peers(args)
+        }
+        Some(Command::Status(args)) => show_status(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -119,23 +150,32 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() -> tracing_appender::non_blocking::WorkerGuard {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("XVRRPD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
-        // The route crate warns about every kernel attribute newer than itself.
-        .add_directive(
-            "netlink_packet_route=error"
-                .parse()
-                .expect("static directive"),
-        );
-    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer)
-        // Colour codes only for a terminal, not for journald or log files.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    guard
+/// stderr only, for the commands that are not the daemon. Lines are
+/// written by a logging thread either way.
+fn console_logging() -> Option<ops::logging::LogGuard> {
+    ops::logging::init(&ops::logging::LogOptions {
+        console: true,
+        no_syslog: true,
+        filter: std::env::var("XVRRPD_LOG").ok(),
+        ..Default::default()
+    })
+    .ok()
+}
+
+/// `--signum=NAME`, as keepalived prints it.
+fn signum(name: &str) -> ExitCode {
+    match ops::signals::signum(name) {
+        Some(n) => {
+            println!("{n}");
+            ExitCode::SUCCESS
+        }
+        None => {
+            eprintln!(
+                "xvrrpd: --signum {name:?}: expected STOP, RELOAD, DATA, STATS, STATS_CLEAR or JSON"
+            );
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn check_exit(file: PathBuf, dump: bool, json: bool) -> ExitCode {
@@ -144,16 +184,67 @@ fn check_exit(file: PathBuf, dump: bool, json: bool) -> ExitCode {
     ExitCode::from(code.clamp(0, 255) as u8)
 }
 
-fn run_daemon(config: PathBuf, pin: &PinArgs) -> Result<()> {
+fn run_daemon(config: PathBuf, pin: &PinArgs, flags: &DaemonFlags) -> Result<()> {
+    flags.refuse_unsupported()?;
+    // Before any thread exists: setns moves only the calling thread.
+    flags.enter_namespace()?;
+    // Lines are written by logging threads: a slow log sink (a full pipe to
+    // journald, a stalled syslog) must never stall the advert or executor threads.
+    let _log = ops::logging::init(&flags.log_options()?)?;
+    flags.apply_process_settings()?;
+    if flags.dump_conf() {
+        log_config(&config);
+    }
     let pin_dir = pin.resolve()?;
+    let ops_options = flags.ops_options(&pin_dir)?;
+    let pid_files = flags.pid_files()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    runtime.block_on(xvrrpd::daemon::run(xvrrpd::daemon::Options {
+    let result = runtime.block_on(xvrrpd::daemon::run(xvrrpd::daemon::Options {
         config,
         pin_dir,
-    }))?;
+        ops: ops_options,
+    }));
+    drop(runtime);
+    drop(pid_files);
+    if flags.detail() {
+        tracing::info!("{}", ops::logging::stopped_line());
+    }
+    result?;
+    Ok(())
+}
+
+/// -d: the resolved configuration, line by line, into the log.
+fn log_config(file: &std::path::Path) {
+    let args = check::CheckArgs {
+        file: file.to_owned(),
+        dump: true,
+        json: false,
+    };
+    let (mut out, mut diagnostics) = (Vec::new(), Vec::new());
+    check::run(&args, &mut out, &mut diagnostics);
+    for line in String::from_utf8_lossy(&out).lines() {
+        tracing::info!("{line}");
+    }
+}
+
+/// `xvrrpd status`: the daemon's report, from its control socket.
+fn show_status(args: StatusArgs) -> Result<()> {
+    let path = match args.control {
+        Some(p) => p,
+        None => ops::control::default_path(&args.pin.resolve()?),
+    };
+    let r = ops::control::request_report(&path)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&r).context("encoding JSON")?
+        );
+    } else {
+        print!("{}", report::render_table(&r));
+    }
     Ok(())
 }
 

@@ -66,6 +66,8 @@ pub enum DaemonError {
     Notify(#[from] NotifyError),
     #[error("starting trackers: {0}")]
     Tracker(String),
+    #[error(transparent)]
+    Ops(#[from] crate::ops::OpsError),
     #[error("{what}: {source}")]
     Io {
         what: &'static str,
@@ -83,6 +85,8 @@ impl From<BpfError> for DaemonError {
 pub struct Options {
     pub config: PathBuf,
     pub pin_dir: PathBuf,
+    /// Control socket, metrics.
+    pub ops: crate::ops::OpsOptions,
 }
 
 fn load_config(path: &Path) -> Result<config::Config, DaemonError> {
@@ -110,6 +114,9 @@ fn load_config(path: &Path) -> Result<config::Config, DaemonError> {
 /// Master timers due within this of each other are served by one wake-up
 /// (see `Controller::with_master_window`).
 const MASTER_WINDOW: Duration = Duration::from_millis(1);
+
+/// How long a status, metrics or watchdog request waits for the advert thread.
+const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Runs until SIGTERM/SIGINT; returns after a clean shutdown.
 ///
@@ -147,6 +154,8 @@ async fn start_and_serve(
     ready: execute::Ready,
     xcpu: unix::Signal,
 ) -> Result<(), DaemonError> {
+    // Before any instance runs: a busy metrics port stops the start cleanly.
+    let mut ops = crate::ops::Ops::bind(&opts.ops)?;
     let netlink = Netlink::new()?;
     let mut controller = Controller::new(&ready.plans, &ready.groups)
         .map_err(DaemonError::Params)?
@@ -190,17 +199,23 @@ async fn start_and_serve(
         groups: ready.groups.clone(),
         maps: bpf::Maps::open_pinned(&opts.pin_dir).ok(),
     };
-    let _keep = reports;
-    let result = event_loop(
-        &rt,
-        track_rx,
-        xcpu,
-        report_rx,
-        reporter,
-        &opts.config,
-        config,
-    )
-    .await;
+    let result = match ops.serve(&reports) {
+        Ok(()) => {
+            event_loop(
+                &rt,
+                track_rx,
+                xcpu,
+                report_rx,
+                reporter,
+                &opts.config,
+                config,
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    };
+    ops.stopping();
+    drop(reports);
     for h in trackers {
         h.abort();
     }
@@ -246,7 +261,8 @@ async fn event_loop(
             }),
             Some(ev) = track_rx.recv() => rt.send(RtInput::Tracker { tracker: ev.tracker, status: ev.status }),
             Some(reply) = report_rx.recv() => {
-                if let Some(snapshot) = rt.snapshot().await {
+                // A hung advert thread must not hang signals and events too.
+                if let Ok(Some(snapshot)) = tokio::time::timeout(SNAPSHOT_TIMEOUT, rt.snapshot()).await {
                     let _ = reply.send(reporter.build(&snapshot));
                 }
             }
