@@ -59,7 +59,7 @@ enum Command {
         #[command(flatten)]
         pin: PinArgs,
         #[command(flatten)]
-        flags: DaemonFlags,
+        flags: Box<DaemonFlags>,
     },
     /// Ask the running daemon for its state: instances, priorities, trackers, masters, transitions.
     Status(StatusArgs),

@@ -22,7 +22,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use super::{localtime::LocalTime, metrics::state_number};
-use crate::report::{DaemonReport, InstanceReport};
+use crate::report::{DaemonReport, InstanceReport, TrackerReport};
 
 pub const DATA_FILE: &str = "keepalived.data";
 pub const STATS_FILE: &str = "keepalived.stats";
@@ -214,32 +214,35 @@ pub fn render_data(r: &DaemonReport) -> String {
         }
     }
     // One entry per script, with every instance that tracks it (keepalived's shape).
-    let mut scripts: Vec<(&str, &str, Vec<(&str, i32, bool)>)> = Vec::new();
+    struct Script<'a> {
+        name: &'a str,
+        status: &'a str,
+        users: Vec<(&'a str, &'a TrackerReport)>,
+    }
+    let mut scripts: Vec<Script> = Vec::new();
     for i in &r.instances {
         for t in i.trackers.iter().filter(|t| t.kind == "script") {
-            match scripts.iter_mut().find(|(n, _, _)| *n == t.name) {
-                Some(s) => s.2.push((&i.name, t.weight, t.reverse)),
-                None => scripts.push((&t.name, &t.status, vec![(&i.name, t.weight, t.reverse)])),
+            match scripts.iter_mut().find(|s| s.name == t.name) {
+                Some(s) => s.users.push((&i.name, t)),
+                None => scripts.push(Script {
+                    name: &t.name,
+                    status: &t.status,
+                    users: vec![(&i.name, t)],
+                }),
             }
         }
     }
     if !scripts.is_empty() {
         let _ = writeln!(o, "------< VRRP Scripts >------");
-        for (name, status, users) in scripts {
-            let _ = writeln!(o, " VRRP Script = {name}");
+        for s in scripts {
+            let _ = writeln!(o, " VRRP Script = {}", s.name);
             // keepalived: GOOD once the script has succeeded `rise` times.
-            let _ = writeln!(
-                o,
-                "   Status = {}",
-                if status == "up" { "GOOD" } else { "BAD" }
-            );
+            let good = if s.status == "up" { "GOOD" } else { "BAD" };
+            let _ = writeln!(o, "   Status = {good}");
             let _ = writeln!(o, "   Tracking instances :");
-            for (inst, weight, reverse) in users {
-                let _ = writeln!(
-                    o,
-                    "     {inst}, weight {weight}{}",
-                    if reverse { " reverse" } else { "" }
-                );
+            for (inst, t) in s.users {
+                let reverse = if t.reverse { " reverse" } else { "" };
+                let _ = writeln!(o, "     {inst}, weight {}{reverse}", t.weight);
             }
         }
     }
