@@ -733,3 +733,51 @@ fn keepalived_flags_without_a_daemon() -> Result<()> {
     }
     Ok(())
 }
+
+/// `-s NAME`: started from the host, the daemon runs in the named namespace.
+/// The interface exists only there, so a daemon left on the host would
+/// refuse the configuration instead of touching the host's interfaces.
+#[test]
+fn namespace_flag_moves_the_daemon_into_the_namespace() -> Result<()> {
+    tests::require_root!();
+    let ns = Netns::new()?;
+    let ifname = format!("xvs{}", std::process::id());
+    ns.ip(&[
+        "link",
+        "add",
+        &ifname,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &format!("xvp{}", std::process::id()),
+    ])?;
+    // Both ends up, or the veth has no carrier and the instance faults.
+    ns.ip(&["link", "set", &ifname, "up"])?;
+    ns.ip(&["link", "set", &format!("xvp{}", std::process::id()), "up"])?;
+    ns.ip(&["addr", "add", "192.0.2.1/24", "dev", &ifname])?;
+    let dir = tests::TempDir::new("ops-ns")?;
+    let conf = dir.path("x.conf");
+    fs::write(
+        &conf,
+        instance_config(150, "").replace("interface eth0", &format!("interface {ifname}")),
+    )?;
+    let mut cmd = std::process::Command::new(tests::xvrrpd_bin());
+    cmd.arg("run").arg("-f").arg(&conf).args(["-s", &ns.name]);
+    let mut a = ns.spawn(cmd, &dir.path("x.log"))?;
+    assert!(
+        tests::wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+            ns.has_address(&ifname, VIP)
+        }),
+        "no VIP in the namespace\n{}",
+        a.log_text()
+    );
+    let s = status_json(&ns)?;
+    assert_eq!(s["instances"][0]["interface"], ifname.as_str());
+    assert_eq!(s["pid"], a.pid());
+    assert!(a
+        .terminate(Duration::from_secs(10))
+        .is_some_and(|c| c.success()));
+    assert!(!ns.has_address(&ifname, VIP), "VIP left after stop");
+    Ok(())
+}
