@@ -124,6 +124,9 @@ const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(1);
 /// executor thread (VIPs, GARP/NA, notifies, logs) and the advert thread
 /// (timers, decisions, adverts), the last two real-time by default.
 pub async fn run(opts: Options) -> Result<(), DaemonError> {
+    // First: keepalived's signals are caught from here on, and a busy
+    // metrics port stops the start before anything is attached.
+    let mut ops = crate::ops::Ops::bind(&opts.ops)?;
     let config = load_config(&opts.config)?;
     let settings = RtSettings::from_global(&config.global);
     // RLIMIT_RTTIME's soft limit sends SIGXCPU, whose default action kills:
@@ -141,7 +144,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         settings.executor_priority(),
     )?;
     // Dropping `ready` (its sender) on an early return stops the executor.
-    let result = start_and_serve(&opts, &config, &settings, ready, xcpu).await;
+    let result = start_and_serve(&opts, &config, &settings, ready, xcpu, &mut ops).await;
     executor.join();
     info!("stopped");
     result
@@ -153,9 +156,8 @@ async fn start_and_serve(
     settings: &RtSettings,
     ready: execute::Ready,
     xcpu: unix::Signal,
+    ops: &mut crate::ops::Ops,
 ) -> Result<(), DaemonError> {
-    // Before any instance runs: a busy metrics port stops the start cleanly.
-    let mut ops = crate::ops::Ops::bind(&opts.ops)?;
     let netlink = Netlink::new()?;
     let mut controller = Controller::new(&ready.plans, &ready.groups)
         .map_err(DaemonError::Params)?

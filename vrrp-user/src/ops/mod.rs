@@ -30,7 +30,7 @@ use crate::report::{state_summary, ReportHandle};
 use control::{ControlError, ControlSocket};
 use metrics::{MetricsError, MetricsServer};
 use sd_notify::{Notifier, SdNotifyError};
-use signals::SignalError;
+use signals::{DumpSignals, SignalError, Tolerated};
 
 #[derive(Debug, Error)]
 pub enum OpsError {
@@ -59,19 +59,25 @@ const STATUS_EVERY: Duration = Duration::from_secs(1);
 /// A report round trip slower than this counts as a dead advert thread.
 const ALIVE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The operating surfaces of one daemon. Bound before any instance runs
-/// (so a busy port or a bad NOTIFY_SOCKET stops the start cleanly), served
-/// once the advert thread runs.
+/// The operating surfaces of one daemon. Bound first thing (so a busy port
+/// or a bad NOTIFY_SOCKET stops the start before anything is attached, and
+/// a SIGUSR1 during start-up is queued instead of killing), served once the
+/// advert thread runs.
 pub struct Ops {
     control: ControlSocket,
     metrics: Option<MetricsServer>,
     notifier: Notifier,
+    dump_signals: Option<DumpSignals>,
+    tolerated: Option<Tolerated>,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl Ops {
+    /// Must be called within the daemon's tokio runtime.
     pub fn bind(opts: &OpsOptions) -> Result<Self, OpsError> {
         signals::ignore_sigpipe()?;
+        let tolerated = Tolerated::install()?;
+        let dump_signals = DumpSignals::install()?;
         let notifier = Notifier::from_env()?;
         let control = ControlSocket::bind(&opts.control)?;
         let metrics = opts.metrics.map(MetricsServer::bind).transpose()?;
@@ -79,6 +85,8 @@ impl Ops {
             control,
             metrics,
             notifier,
+            dump_signals: Some(dump_signals),
+            tolerated: Some(tolerated),
             tasks: Vec::new(),
         })
     }
@@ -102,8 +110,12 @@ impl Ops {
             self.tasks.push(m.serve(reports.clone())?);
             info!(address = %m.local_addr(), "metrics at http://{}/metrics", m.local_addr());
         }
-        self.tasks.push(signals::serve_dumps(reports.clone())?);
-        self.tasks.push(signals::tolerate()?);
+        if let Some(d) = self.dump_signals.take() {
+            self.tasks.push(d.serve(reports.clone()));
+        }
+        if let Some(t) = self.tolerated.take() {
+            self.tasks.push(t.serve());
+        }
         self.tasks.push(tokio::spawn(systemd(
             self.notifier.clone(),
             reports.clone(),

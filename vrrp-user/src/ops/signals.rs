@@ -121,9 +121,32 @@ pub fn ignore_sigpipe() -> Result<(), SignalError> {
 
 extern "C" fn nothing(_: libc::c_int) {}
 
-/// Installs the logging handlers for [`tolerated`] signals and returns the
-/// task that logs them. Must be called within a tokio runtime.
-pub fn tolerate() -> Result<tokio::task::JoinHandle<()>, SignalError> {
+type Stream<T> = futures::stream::BoxStream<'static, T>;
+
+/// The handlers for [`tolerated`] signals. From [`Tolerated::install`] on,
+/// those signals no longer kill; [`Tolerated::serve`] logs them.
+pub struct Tolerated {
+    streams: SelectAll<Stream<i32>>,
+}
+
+impl Tolerated {
+    /// Must be called within a tokio runtime.
+    pub fn install() -> Result<Self, SignalError> {
+        Ok(Tolerated {
+            streams: tolerate()?,
+        })
+    }
+
+    pub fn serve(mut self) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            while let Some(sig) = self.streams.next().await {
+                info!("{} received: ignored, as keepalived does", name(sig));
+            }
+        })
+    }
+}
+
+fn tolerate() -> Result<SelectAll<Stream<i32>>, SignalError> {
     let mut streams = SelectAll::new();
     for sig in tolerated() {
         match signal(SignalKind::from_raw(sig)) {
@@ -154,11 +177,7 @@ pub fn tolerate() -> Result<tokio::task::JoinHandle<()>, SignalError> {
             }
         }
     }
-    Ok(tokio::spawn(async move {
-        while let Some(sig) = streams.next().await {
-            info!("{} received: ignored, as keepalived does", name(sig));
-        }
-    }))
+    Ok(streams)
 }
 
 /// nix's Signal has no real-time signals: sigaction through libc.
@@ -184,9 +203,27 @@ enum Dump {
     Json,
 }
 
-/// SIGUSR1, SIGUSR2, SIGRTMAX-1 and SIGRTMIN+2: keepalived's dumps, written
-/// with a fresh report. Must be called within a tokio runtime.
-pub fn serve_dumps(reports: ReportHandle) -> Result<tokio::task::JoinHandle<()>, SignalError> {
+/// SIGUSR1, SIGUSR2, SIGRTMAX-1 and SIGRTMIN+2: keepalived's dumps. From
+/// [`DumpSignals::install`] on, these signals are caught (and queued);
+/// [`DumpSignals::serve`] writes each dump with a fresh report.
+pub struct DumpSignals {
+    streams: SelectAll<Stream<Dump>>,
+}
+
+impl DumpSignals {
+    /// Must be called within a tokio runtime.
+    pub fn install() -> Result<Self, SignalError> {
+        Ok(DumpSignals {
+            streams: dump_streams()?,
+        })
+    }
+
+    pub fn serve(self, reports: ReportHandle) -> tokio::task::JoinHandle<()> {
+        serve_dumps(self.streams, reports)
+    }
+}
+
+fn dump_streams() -> Result<SelectAll<Stream<Dump>>, SignalError> {
     let mut streams = SelectAll::new();
     for (sig, which) in [
         (libc::SIGUSR1, Dump::Data),
@@ -205,7 +242,14 @@ pub fn serve_dumps(reports: ReportHandle) -> Result<tokio::task::JoinHandle<()>,
             .boxed(),
         );
     }
-    Ok(tokio::spawn(async move {
+    Ok(streams)
+}
+
+fn serve_dumps(
+    mut streams: SelectAll<Stream<Dump>>,
+    reports: ReportHandle,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
         let mut baseline = StatsBaseline::default();
         let pid = std::process::id();
         while let Some(which) = streams.next().await {
@@ -242,7 +286,7 @@ pub fn serve_dumps(reports: ReportHandle) -> Result<tokio::task::JoinHandle<()>,
                 Err(e) => warn!("writing {file}: {e}"),
             }
         }
-    }))
+    })
 }
 
 #[cfg(test)]
