@@ -124,6 +124,10 @@ impl Drop for Netns {
         if let Ok(dir) = xvrrpd::bpf::pin::dir(Some(&self.name)) {
             xvrrpd::bpf::pin::remove_dir(&dir);
         }
+        // ...nor remove its control socket.
+        let _ = fs::remove_file(xvrrpd::ops::control::default_path(std::path::Path::new(
+            &self.name,
+        )));
     }
 }
 

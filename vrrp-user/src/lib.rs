@@ -13,6 +13,7 @@ pub mod daemon;
 pub mod engine;
 pub mod network;
 pub mod notify;
+pub mod ops;
 pub mod packet;
 pub mod report;
 pub mod status;

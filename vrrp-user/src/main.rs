@@ -1,22 +1,28 @@
 //! `xvrrpd`: the command line. Errors become anyhow here, at the edge.
 
 mod generate_docs;
+mod keepalived_flags;
 mod record;
 
 use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::{Context, Result};
 use clap::{Args, CommandFactory, Parser, Subcommand};
-use xvrrpd::{bpf, check, daemon::Outcome, status, time::Mono};
+use keepalived_flags::DaemonFlags;
+use xvrrpd::{bpf, check, daemon::Outcome, ops, report, status, time::Mono};
 
 #[derive(Parser)]
 #[command(
     name = "xvrrpd",
     version,
     about = "keepalived-compatible VRRP daemon with an XDP receive path",
-    args_conflicts_with_subcommands = true
+    args_conflicts_with_subcommands = true,
+    disable_version_flag = true
 )]
 struct Cli {
+    /// Print version (keepalived's -v; its -V is --dont-release-vrrp).
+    #[arg(short = 'v', long = "version", action = clap::ArgAction::Version)]
+    _version: (),
     #[command(subcommand)]
     command: Option<Command>,
     /// keepalived's spelling: check the configuration and exit (`-t -f FILE`).
@@ -25,16 +31,11 @@ struct Cli {
     /// keepalived's spelling: configuration file (runs the daemon unless -t).
     #[arg(short = 'f', long = "use-file", value_name = "FILE")]
     file: Option<PathBuf>,
-    /// keepalived's flags, accepted for drop-in use: xvrrpd always runs in
-    /// the foreground (-n), logs to stderr (-l, -D) and does VRRP only (-P).
-    #[arg(short = 'n', long = "dont-fork", hide = true)]
-    _dont_fork: bool,
-    #[arg(short = 'l', long = "log-console", hide = true)]
-    _log_console: bool,
-    #[arg(short = 'D', long = "log-detail", hide = true)]
-    _log_detail: bool,
-    #[arg(short = 'P', long = "vrrp", hide = true)]
-    _vrrp_only: bool,
+    /// keepalived's: print the number of the signal for STOP, RELOAD, DATA, STATS, STATS_CLEAR or JSON.
+    #[arg(long = "signum", value_name = "SIGFUNC")]
+    signum: Option<String>,
+    #[command(flatten)]
+    flags: DaemonFlags,
     #[command(flatten)]
     pin: PinArgs,
 }
@@ -58,7 +59,11 @@ enum Command {
         file: PathBuf,
         #[command(flatten)]
         pin: PinArgs,
+        #[command(flatten)]
+        flags: Box<DaemonFlags>,
     },
+    /// Ask the running daemon for its state: instances, priorities, trackers, masters, transitions.
+    Status(StatusArgs),
     /// Attach the XDP recorder and record adverts for the given instances until SIGINT/SIGTERM.
     Record(record::RecordArgs),
     /// Show what the kernel recorded (peers and drop counters) of a running xvrrpd.
@@ -84,6 +89,18 @@ enum Command {
     /// Write the man pages and shell completions of this command line (packaging).
     #[command(hide = true)]
     GenerateDocs(generate_docs::GenerateDocsArgs),
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    /// Print the daemon's report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// The daemon's control socket (default /run/xvrrpd/<pin name>.sock).
+    #[arg(long = "control", value_name = "PATH")]
+    control: Option<PathBuf>,
+    #[command(flatten)]
+    pin: PinArgs,
 }
 
 #[derive(Args)]
@@ -120,33 +137,48 @@ fn main() -> ExitCode {
     // a package upgrade the new version takes over.
     let exe = std::env::current_exe();
     let cli = Cli::parse();
-    // Lines are written by a logging thread: a slow log sink (a full pipe
-    // to journald) must never stall the advert or executor threads.
-    let log_writer = init_tracing();
-    let outcome = match cli.command {
-        Some(Command::Check { file, dump, json }) => return check_exit(file, dump, json),
+    if let Some(name) = &cli.signum {
+        return signum(name);
+    }
+    let result = match cli.command {
+        Some(Command::Check { file, dump, json }) => {
+            let _log = console_logging();
+            return check_exit(file, dump, json);
+        }
         None if cli.config_test => {
+            let _log = console_logging();
             let file = cli.file.unwrap_or_else(|| check::DEFAULT_CONFIG.into());
             return check_exit(file, false, false);
         }
-        Some(Command::Run { file, pin }) => run_daemon(file, &pin),
-        None if cli.file.is_some() => run_daemon(cli.file.unwrap_or_default(), &cli.pin),
-        Some(Command::Record(args)) => record::run(args).map(|_| Outcome::Stopped),
-        Some(Command::Peers(args)) => peers(args).map(|_| Outcome::Stopped),
+        Some(Command::Run { file, pin, flags }) => run_daemon(file, &pin, &flags),
+        None => run_daemon(
+            cli.file.unwrap_or_else(|| check::DEFAULT_CONFIG.into()),
+            &cli.pin,
+            &cli.flags,
+        ),
+        Some(Command::Record(args)) => {
+            let _log = console_logging();
+            record::run(args).map(|_| Outcome::Stopped)
+        }
+        Some(Command::Peers(args)) => {
+            let _log = console_logging();
+            peers(args).map(|_| Outcome::Stopped)
+        }
+        Some(Command::Status(args)) => show_status(args).map(|_| Outcome::Stopped),
         Some(Command::Restart { pin, timeout }) => {
             restart(&pin, std::time::Duration::from_secs(timeout)).map(|_| Outcome::Stopped)
         }
-        Some(Command::Cleanup { pin }) => cleanup(&pin).map(|_| Outcome::Stopped),
+        Some(Command::Cleanup { pin }) => {
+            let _log = console_logging();
+            cleanup(&pin).map(|_| Outcome::Stopped)
+        }
         Some(Command::GenerateDocs(args)) => {
             generate_docs::run(&args, Cli::command()).map(|_| Outcome::Stopped)
         }
-        None => run_daemon(check::DEFAULT_CONFIG.into(), &cli.pin),
     };
-    match outcome {
+    match result {
         Ok(Outcome::Stopped) => ExitCode::SUCCESS,
         Ok(Outcome::Reexec) => {
-            // Every line written before the new image starts.
-            drop(log_writer);
             let err = reexec(exe);
             eprintln!("xvrrpd: in-place restart failed: {err:#}");
             ExitCode::FAILURE
@@ -230,23 +262,32 @@ fn cleanup(pin: &PinArgs) -> Result<()> {
     Ok(())
 }
 
-fn init_tracing() -> tracing_appender::non_blocking::WorkerGuard {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("XVRRPD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
-        // The route crate warns about every kernel attribute newer than itself.
-        .add_directive(
-            "netlink_packet_route=error"
-                .parse()
-                .expect("static directive"),
-        );
-    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer)
-        // Colour codes only for a terminal, not for journald or log files.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    guard
+/// stderr only, for the commands that are not the daemon. Lines are
+/// written by a logging thread either way.
+fn console_logging() -> Option<ops::logging::LogGuard> {
+    ops::logging::init(&ops::logging::LogOptions {
+        console: true,
+        no_syslog: true,
+        filter: std::env::var("XVRRPD_LOG").ok(),
+        ..Default::default()
+    })
+    .ok()
+}
+
+/// `--signum=NAME`, as keepalived prints it.
+fn signum(name: &str) -> ExitCode {
+    match ops::signals::signum(name) {
+        Some(n) => {
+            println!("{n}");
+            ExitCode::SUCCESS
+        }
+        None => {
+            eprintln!(
+                "xvrrpd: --signum {name:?}: expected STOP, RELOAD, DATA, STATS, STATS_CLEAR or JSON"
+            );
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn check_exit(file: PathBuf, dump: bool, json: bool) -> ExitCode {
@@ -255,17 +296,69 @@ fn check_exit(file: PathBuf, dump: bool, json: bool) -> ExitCode {
     ExitCode::from(code.clamp(0, 255) as u8)
 }
 
-fn run_daemon(config: PathBuf, pin: &PinArgs) -> Result<Outcome> {
+/// Runs the daemon; its log lines are all written (the logging threads
+/// flushed) when this returns, so an in-place restart loses none.
+fn run_daemon(config: PathBuf, pin: &PinArgs, flags: &DaemonFlags) -> Result<Outcome> {
+    flags.refuse_unsupported()?;
+    // Before any thread exists: setns moves only the calling thread.
+    flags.enter_namespace()?;
+    // Lines are written by logging threads: a slow log sink (a full pipe to
+    // journald, a stalled syslog) must never stall the advert or executor threads.
+    let _log = ops::logging::init(&flags.log_options()?)?;
+    flags.apply_process_settings()?;
+    if flags.dump_conf() {
+        log_config(&config);
+    }
     let pin_dir = pin.resolve()?;
+    let ops_options = flags.ops_options(&pin_dir)?;
+    let pid_files = flags.pid_files()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    let outcome = runtime.block_on(xvrrpd::daemon::run(xvrrpd::daemon::Options {
+    let result = runtime.block_on(xvrrpd::daemon::run(xvrrpd::daemon::Options {
         config,
         pin_dir,
-    }))?;
-    Ok(outcome)
+        ops: ops_options,
+    }));
+    drop(runtime);
+    drop(pid_files);
+    if flags.detail() && matches!(result, Ok(Outcome::Stopped)) {
+        tracing::info!("{}", ops::logging::stopped_line());
+    }
+    Ok(result?)
+}
+
+/// -d: the resolved configuration, line by line, into the log.
+fn log_config(file: &std::path::Path) {
+    let args = check::CheckArgs {
+        file: file.to_owned(),
+        dump: true,
+        json: false,
+    };
+    let (mut out, mut diagnostics) = (Vec::new(), Vec::new());
+    check::run(&args, &mut out, &mut diagnostics);
+    for line in String::from_utf8_lossy(&out).lines() {
+        tracing::info!("{line}");
+    }
+}
+
+/// `xvrrpd status`: the daemon's report, from its control socket.
+fn show_status(args: StatusArgs) -> Result<()> {
+    let path = match args.control {
+        Some(p) => p,
+        None => ops::control::default_path(&args.pin.resolve()?),
+    };
+    let r = ops::control::request_report(&path)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&r).context("encoding JSON")?
+        );
+    } else {
+        print!("{}", report::render_table(&r));
+    }
+    Ok(())
 }
 
 fn peers(args: PeersArgs) -> Result<()> {

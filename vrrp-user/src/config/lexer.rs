@@ -6,6 +6,10 @@
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::{
+    atomic::{AtomicBool, Ordering},
+    OnceLock,
+};
 
 use super::diagnostic::{Diagnostics, Location};
 use super::ConfigError;
@@ -16,6 +20,21 @@ const MAX_INCLUDE_DEPTH: usize = 32;
 const MAX_SUBSTITUTION_DEPTH: usize = 16;
 /// `$A=$A $A` doubles at each level: bound the text one line may expand to.
 const MAX_EXPANDED_LINE: usize = 64 * 1024;
+
+/// keepalived's `-i/--config-id`, for every later load (reloads included).
+static CONFIG_ID: OnceLock<String> = OnceLock::new();
+/// keepalived's `-e/--all-config`: an include pattern matching no file is an error.
+static ALL_CONFIG: AtomicBool = AtomicBool::new(false);
+
+/// Sets the config id `@ID` lines are matched against (default: the host
+/// name up to its first dot). Only the first call counts.
+pub fn set_config_id(id: &str) {
+    let _ = CONFIG_ID.set(id.to_owned());
+}
+
+pub fn set_all_config(on: bool) {
+    ALL_CONFIG.store(on, Ordering::Relaxed);
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenKind {
@@ -73,9 +92,11 @@ struct Lexer<'d> {
 impl<'d> Lexer<'d> {
     fn new(diags: &'d mut Diagnostics) -> Self {
         // keepalived's default config id is the host name (`-i` overrides it).
-        let config_id = fs::read_to_string("/proc/sys/kernel/hostname")
-            .ok()
-            .map(|h| h.trim().split('.').next().unwrap_or_default().to_string());
+        let config_id = CONFIG_ID.get().cloned().or_else(|| {
+            fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().split('.').next().unwrap_or_default().to_string())
+        });
         Self {
             diags,
             definitions: HashMap::new(),
@@ -216,8 +237,12 @@ impl<'d> Lexer<'d> {
         matched.sort();
         if matched.is_empty() {
             // keepalived only notes this (and exits 0) unless run with -e.
-            self.diags
-                .lint(&at, "include", format!("{full_text} matches no files"));
+            let problem = format!("{full_text} matches no files");
+            if ALL_CONFIG.load(Ordering::Relaxed) {
+                self.diags.error(&at, "include", problem);
+            } else {
+                self.diags.lint(&at, "include", problem);
+            }
         }
         for path in matched {
             self.read_file(&path, Some(&at))?;

@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 pub use crate::command::DEFAULT_SCRIPT_USER;
 pub use diagnostic::{Diagnostic, Location, Severity, Verdict};
 pub use host::{AnyHost, Host, InterfaceKind, ScriptFile, SystemHost, UserIds};
+pub use lexer::{set_all_config, set_config_id};
 pub use model::*;
 
 /// Input that cannot be read at all. Everything else is a [`Diagnostic`].

@@ -72,6 +72,8 @@ pub enum DaemonError {
     Notify(#[from] NotifyError),
     #[error("starting trackers: {0}")]
     Tracker(String),
+    #[error(transparent)]
+    Ops(#[from] crate::ops::OpsError),
     #[error("{what}: {source}")]
     Io {
         what: &'static str,
@@ -89,6 +91,8 @@ impl From<BpfError> for DaemonError {
 pub struct Options {
     pub config: PathBuf,
     pub pin_dir: PathBuf,
+    /// Control socket, metrics.
+    pub ops: crate::ops::OpsOptions,
 }
 
 fn load_config(path: &Path) -> Result<config::Config, DaemonError> {
@@ -134,12 +138,18 @@ pub fn restart_signal() -> i32 {
     libc::SIGRTMIN() + 5
 }
 
+/// How long a status, metrics or watchdog request waits for the advert thread.
+const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// Runs until SIGTERM/SIGINT or an in-place restart.
 ///
 /// Three threads: this one (signals, trackers, link events, reloads), the
 /// executor thread (VIPs, GARP/NA, notifies, logs) and the advert thread
 /// (timers, decisions, adverts), the last two real-time by default.
 pub async fn run(opts: Options) -> Result<Outcome, DaemonError> {
+    // First: keepalived's signals are caught from here on, and a busy
+    // metrics port stops the start before anything is attached.
+    let mut ops = crate::ops::Ops::bind(&opts.ops)?;
     let config = load_config(&opts.config)?;
     let paths = held::Paths::for_pin_dir(&opts.pin_dir);
     let handover = held::take_handover(&paths).unwrap_or_else(|e| {
@@ -193,7 +203,10 @@ pub async fn run(opts: Options) -> Result<Outcome, DaemonError> {
     };
     let (executor, ready) = execute::spawn(config.clone(), mode, settings.executor_priority())?;
     // Dropping `ready` (its sender) on an early return stops the executor.
-    let result = start_and_serve(&opts, &config, &settings, ready, xcpu, &resume, paths).await;
+    let result = start_and_serve(
+        &opts, &config, &settings, ready, xcpu, &resume, paths, &mut ops,
+    )
+    .await;
     executor.join();
     match result {
         Ok(Outcome::Reexec) => info!("handing over to a new image"),
@@ -210,6 +223,7 @@ async fn start_and_serve(
     xcpu: unix::Signal,
     resume: &std::collections::HashSet<String>,
     paths: held::Paths,
+    ops: &mut crate::ops::Ops,
 ) -> Result<Outcome, DaemonError> {
     let netlink = Netlink::new()?;
     let mut controller = Controller::new(&ready.plans, &ready.groups)
@@ -285,8 +299,13 @@ async fn start_and_serve(
             maps: bpf::Maps::open_pinned(&opts.pin_dir).ok(),
         },
         reports,
+        systemd: ops.notifier().clone(),
     };
-    let result = daemon.event_loop(track_rx, xcpu, report_rx).await;
+    let result = match ops.serve(&daemon.reports) {
+        Ok(()) => daemon.event_loop(track_rx, xcpu, report_rx).await,
+        Err(e) => Err(e.into()),
+    };
+    ops.stopping();
     daemon.trackers.stop();
     match result {
         // The advert thread has ended without a word to the peers, and the
@@ -322,8 +341,9 @@ struct Daemon {
     next_slot: control::InstanceId,
     reporter: Reporter,
     /// Handed to the status and metrics servers.
-    #[allow(dead_code)]
     reports: ReportHandle,
+    /// systemd's notify socket (RELOADING=1 / READY=1 around a reload).
+    systemd: crate::ops::sd_notify::Notifier,
 }
 
 impl Daemon {
@@ -367,7 +387,8 @@ impl Daemon {
                 }),
                 Some(ev) = track_rx.recv() => self.rt.send(RtInput::Tracker { tracker: ev.tracker, status: ev.status }),
                 Some(reply) = report_rx.recv() => {
-                    if let Some(snapshot) = self.rt.snapshot().await {
+                    // A hung advert thread must not hang signals and events too.
+                    if let Ok(Some(snapshot)) = tokio::time::timeout(SNAPSHOT_TIMEOUT, self.rt.snapshot()).await {
                         let _ = reply.send(self.reporter.build(&snapshot));
                     }
                 }
@@ -415,7 +436,18 @@ impl Daemon {
     async fn reload(&mut self) {
         let path = self.config_path.clone();
         info!(file = %path.display(), "Reloading");
+        if let Err(e) = self.systemd.reloading() {
+            warn!("{e}");
+        }
         let result = self.try_reload(&path).await;
+        // READY=1 again, with the state the reload left.
+        let status = match tokio::time::timeout(SNAPSHOT_TIMEOUT, self.rt.snapshot()).await {
+            Ok(Some(snapshot)) => crate::report::state_summary(&self.reporter.build(&snapshot)),
+            _ => String::new(),
+        };
+        if let Err(e) = self.systemd.reloaded(&status) {
+            warn!("{e}");
+        }
         let r = &mut self.reporter.reloads;
         r.count += 1;
         r.last_unix = std::time::SystemTime::now()

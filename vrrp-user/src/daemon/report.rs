@@ -7,7 +7,7 @@ use vrrp_common::{PeerKey, PeerRecord, COUNTER_NAMES};
 
 use super::{
     control::InstanceView,
-    plan::{GroupPlan, InstancePlan},
+    plan::{GroupPlan, InstancePlan, PlannedVip},
     rt::RtSnapshot,
 };
 use crate::{
@@ -101,6 +101,32 @@ fn failing(weight: i32, reverse: bool, status: Option<Status>) -> bool {
     }
 }
 
+/// `ip`'s word for an address scope (RT_SCOPE_*); IPv6 scopes follow the address.
+pub fn scope_words(scope: Option<u8>, addr: std::net::IpAddr) -> String {
+    let scope = scope.unwrap_or(match addr {
+        std::net::IpAddr::V6(a) if a.is_loopback() => 254,
+        std::net::IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80 => 253,
+        _ => 0,
+    });
+    match scope {
+        0 => "global".into(),
+        200 => "site".into(),
+        253 => "link".into(),
+        254 => "host".into(),
+        255 => "nowhere".into(),
+        n => n.to_string(),
+    }
+}
+
+fn vip(v: &PlannedVip) -> VipReport {
+    VipReport {
+        address: v.vip.to_string(),
+        interface: v.interface.clone(),
+        scope: scope_words(v.vip.scope, v.vip.addr),
+        label: v.vip.label.clone(),
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn instance(
     plan: &InstancePlan,
@@ -159,7 +185,8 @@ fn instance(
         effective_priority: view.effective_priority,
         advert_interval_s: plan.engine.advert_interval.as_secs_f64(),
         unicast: plan.advert.unicast,
-        vips: plan.vips.iter().map(|v| v.vip.to_string()).collect(),
+        source_address: plan.advert.source.to_string(),
+        vips: plan.vips.iter().map(vip).collect(),
         master,
         trackers: view
             .trackers
@@ -265,5 +292,15 @@ mod tests {
         assert!(failing(0, false, Some(Status::Value(3))));
         assert!(!failing(0, false, Some(Status::Value(0))));
         assert!(!failing(-10, false, None));
+    }
+
+    #[test]
+    fn scopes_are_named_as_ip_names_them() {
+        let v4: std::net::IpAddr = "192.0.2.1".parse().unwrap();
+        assert_eq!(scope_words(None, v4), "global");
+        assert_eq!(scope_words(Some(254), v4), "host");
+        assert_eq!(scope_words(Some(253), v4), "link");
+        assert_eq!(scope_words(None, "fe80::1".parse().unwrap()), "link");
+        assert_eq!(scope_words(None, "2001:db8::1".parse().unwrap()), "global");
     }
 }
