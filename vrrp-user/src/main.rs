@@ -204,43 +204,26 @@ fn reexec(exe: std::io::Result<PathBuf>) -> anyhow::Error {
     anyhow::Error::new(err).context(format!("execve {}", exe.display()))
 }
 
-/// `xvrrpd restart`: signals the daemon, then waits for the new image to
-/// have picked up the handover.
+/// `xvrrpd restart`: asks the daemon over its control socket, then waits
+/// for the new image to have written its state.
 fn restart(pin: &PinArgs, timeout: std::time::Duration) -> Result<()> {
     use anyhow::bail;
     use xvrrpd::daemon::held;
-    let paths = held::Paths::for_pin_dir(&pin.resolve()?);
-    let Some(state) = held::load_state(&paths)? else {
-        bail!(
-            "no running xvrrpd for {} ({} is missing)",
-            paths.pin_dir.display(),
-            paths.state.display()
-        );
-    };
-    // SIGRTMIN+n has no nix name: send the raw number.
-    // SAFETY: kill has no memory preconditions.
-    if unsafe { libc::kill(state.pid as i32, xvrrpd::daemon::restart_signal()) } != 0 {
-        bail!(
-            "kill({}, SIGRTMIN+5): {}",
-            state.pid,
-            std::io::Error::last_os_error()
-        );
-    }
-    // The new image writes the state file with its own start time.
+    let pin_dir = pin.resolve()?;
+    let paths = held::Paths::for_pin_dir(&pin_dir);
+    let before = held::load_state(&paths)?.map_or(0.0, |s| s.started_unix);
+    ops::control::request_restart(&ops::control::default_path(&pin_dir))?;
     let deadline = std::time::Instant::now() + timeout;
     while std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(20));
         if let Ok(Some(now)) = held::load_state(&paths) {
-            if now.started_unix > state.started_unix {
+            if now.started_unix > before {
                 println!("xvrrpd (pid {}) restarted in place", now.pid);
                 return Ok(());
             }
         }
     }
-    bail!(
-        "xvrrpd (pid {}) did not restart within {timeout:?}; see its log",
-        state.pid
-    )
+    bail!("the daemon did not come back within {timeout:?}; see its log")
 }
 
 /// `xvrrpd cleanup`: what a dead daemon held, released.

@@ -138,12 +138,6 @@ pub enum Outcome {
     Reexec,
 }
 
-/// The signal `xvrrpd restart` sends (keepalived uses none above SIGRTMIN+2
-/// but SIGRTMAX-1 and SIGRTMAX).
-pub fn restart_signal() -> i32 {
-    libc::SIGRTMIN() + 5
-}
-
 /// How long a status, metrics or watchdog request waits for the advert thread.
 const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -299,6 +293,7 @@ async fn start_and_serve(
         "running"
     );
     let (reports, report_rx) = ReportHandle::new();
+    let (restart, restart_rx) = crate::ops::control::RestartHandle::new();
     let mut daemon = Daemon {
         next_slot: slots.len(),
         slots,
@@ -322,11 +317,18 @@ async fn start_and_serve(
         reports,
         systemd: ops.notifier().clone(),
     };
-    let result = match ops.serve(&daemon.reports) {
-        Ok(()) => daemon.event_loop(track_rx, xcpu, report_rx).await,
+    let result = match ops.serve(&daemon.reports, &restart) {
+        Ok(()) => {
+            daemon
+                .event_loop(track_rx, xcpu, report_rx, restart_rx)
+                .await
+        }
         Err(e) => Err(e.into()),
     };
-    ops.stopping();
+    match result {
+        Ok(Outcome::Reexec) => ops.handing_over(),
+        _ => ops.stopping(),
+    }
     daemon.trackers.stop();
     match result {
         // The advert thread has ended without a word to the peers, and the

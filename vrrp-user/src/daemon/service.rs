@@ -12,7 +12,7 @@ use tokio::signal::unix;
 use tracing::{error, info, warn};
 
 use super::{
-    control, held, load_config, plan, reload, report, restart_signal, rt,
+    control, held, load_config, plan, reload, report, rt,
     rt::{RtInput, RtThread},
     trackers::Trackers,
     DaemonError, Outcome, SNAPSHOT_TIMEOUT,
@@ -53,10 +53,9 @@ impl Daemon {
         mut track_rx: EventReceiver,
         mut xcpu: unix::Signal,
         mut report_rx: ReportRequests,
+        mut restart_rx: crate::ops::control::RestartRequests,
     ) -> Result<Outcome, DaemonError> {
         let io = |what| move |source| DaemonError::Io { what, source };
-        let mut restart = unix::signal(unix::SignalKind::from_raw(restart_signal()))
-            .map_err(io("restart signal handler"))?;
         let mut links = LinkEvents::subscribe()?;
         let mut term =
             unix::signal(unix::SignalKind::terminate()).map_err(io("SIGTERM handler"))?;
@@ -67,9 +66,15 @@ impl Daemon {
             tokio::select! {
                 _ = term.recv() => { info!("SIGTERM: shutting down"); return Ok(Outcome::Stopped); }
                 _ = int.recv() => { info!("SIGINT: shutting down"); return Ok(Outcome::Stopped); }
-                _ = restart.recv() => match self.handover().await {
-                    Ok(()) => return Ok(Outcome::Reexec),
-                    Err(e) => error!("in-place restart refused, running on: {e}"),
+                Some(reply) = restart_rx.recv() => match self.handover().await {
+                    Ok(()) => {
+                        let _ = reply.send(Ok(()));
+                        return Ok(Outcome::Reexec);
+                    }
+                    Err(e) => {
+                        error!("in-place restart refused, running on: {e}");
+                        let _ = reply.send(Err(e.to_string()));
+                    }
                 },
                 _ = hup.recv() => self.reload().await,
                 _ = xcpu.recv() => warn!("SIGXCPU: the advert thread is near its RLIMIT_RTTIME (vrrp_rlimit_rttime)"),

@@ -26,6 +26,35 @@ use tracing::{debug, warn};
 
 use crate::report::{DaemonReport, ReportHandle};
 
+/// Asks the running daemon for an in-place restart (`xvrrpd restart`).
+#[derive(Debug, Clone)]
+pub struct RestartHandle {
+    tx: tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<Result<(), String>>>,
+}
+
+/// The daemon's end: a restart asked for, and where to say if it is refused.
+pub type RestartRequests =
+    tokio::sync::mpsc::Receiver<tokio::sync::oneshot::Sender<Result<(), String>>>;
+
+impl RestartHandle {
+    pub fn new() -> (Self, RestartRequests) {
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        (RestartHandle { tx }, rx)
+    }
+
+    /// `Ok` once the daemon is handing over (it re-executes right after).
+    async fn request(&self) -> Result<(), String> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.tx
+            .send(tx)
+            .await
+            .map_err(|_| "the daemon is shutting down".to_owned())?;
+        // The daemon may be gone (re-executed) before it answers: that is
+        // the restart happening.
+        rx.await.unwrap_or(Ok(()))
+    }
+}
+
 pub const RUN_DIR: &str = "/run/xvrrpd";
 
 /// A client that sends nothing for this long is dropped.
@@ -85,6 +114,8 @@ pub fn default_path(pin_dir: &Path) -> PathBuf {
 #[serde(rename_all = "snake_case")]
 enum Answer {
     Report(Box<DaemonReport>),
+    /// The daemon is handing over to a new image of itself.
+    Restarting,
     Error(String),
 }
 
@@ -154,6 +185,7 @@ impl ControlSocket {
     pub fn serve(
         &mut self,
         reports: ReportHandle,
+        restart: RestartHandle,
     ) -> Result<tokio::task::JoinHandle<()>, ControlError> {
         let listener = self.listener.take().expect("serve is called once");
         let listener = UnixListener::from_std(listener).map_err(|source| ControlError::Io {
@@ -180,9 +212,9 @@ impl ControlSocket {
                     debug!(?uid, "control socket: refusing a non-root client");
                     continue;
                 }
-                let reports = reports.clone();
+                let (reports, restart) = (reports.clone(), restart.clone());
                 tokio::spawn(async move {
-                    if let Err(e) = answer(stream, &reports).await {
+                    if let Err(e) = answer(stream, &reports, &restart).await {
                         debug!("control socket client: {e}");
                     }
                 });
@@ -201,7 +233,11 @@ impl Drop for ControlSocket {
     }
 }
 
-async fn answer(stream: UnixStream, reports: &ReportHandle) -> std::io::Result<()> {
+async fn answer(
+    stream: UnixStream,
+    reports: &ReportHandle,
+    restart: &RestartHandle,
+) -> std::io::Result<()> {
     use tokio::io::AsyncReadExt;
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
@@ -214,14 +250,59 @@ async fn answer(stream: UnixStream, reports: &ReportHandle) -> std::io::Result<(
             Some(r) => Answer::Report(Box::new(r)),
             None => Answer::Error("the daemon is shutting down".into()),
         },
+        "restart" => match restart.request().await {
+            Ok(()) => Answer::Restarting,
+            Err(e) => Answer::Error(e),
+        },
         other => Answer::Error(format!(
-            "unknown request {other:?} (this daemon knows: report)"
+            "unknown request {other:?} (this daemon knows: report, restart)"
         )),
     };
     let mut body = serde_json::to_vec(&answer).map_err(std::io::Error::other)?;
     body.push(b'\n');
     write.write_all(&body).await?;
     write.shutdown().await
+}
+
+/// `xvrrpd restart`: asks the running daemon to restart in place. `Ok` when
+/// it is handing over (or already gone to do so); the caller then watches
+/// for the new image.
+pub fn request_restart(path: &Path) -> Result<(), ControlError> {
+    let request = |source| ControlError::Request {
+        path: path.to_owned(),
+        error: source,
+    };
+    let mut stream =
+        std::os::unix::net::UnixStream::connect(path).map_err(|source| match source.kind() {
+            std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound => {
+                ControlError::NotRunning {
+                    path: path.to_owned(),
+                    error: source,
+                }
+            }
+            _ => request(source),
+        })?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(request)?;
+    stream.write_all(b"restart\n").map_err(request)?;
+    let mut line = String::new();
+    // End of file: the daemon re-executed before it could answer.
+    BufReader::new(stream)
+        .read_line(&mut line)
+        .map_err(request)?;
+    match serde_json::from_str::<Answer>(&line) {
+        Err(_) if line.is_empty() => Ok(()),
+        Ok(Answer::Restarting) => Ok(()),
+        Ok(Answer::Error(message)) => Err(ControlError::Refused {
+            path: path.to_owned(),
+            message,
+        }),
+        Ok(Answer::Report(_)) | Err(_) => Err(ControlError::BadAnswer {
+            path: path.to_owned(),
+            detail: line.trim().chars().take(200).collect(),
+        }),
+    }
 }
 
 /// `xvrrpd status`: the running daemon's report, over its control socket.
@@ -256,6 +337,10 @@ pub fn request_report(path: &Path) -> Result<DaemonReport, ControlError> {
         Ok(Answer::Error(message)) => Err(ControlError::Refused {
             path: path.to_owned(),
             message,
+        }),
+        Ok(Answer::Restarting) => Err(ControlError::BadAnswer {
+            path: path.to_owned(),
+            detail: "a restart answer to a report request".into(),
         }),
         Err(e) => Err(ControlError::BadAnswer {
             path: path.to_owned(),
@@ -327,7 +412,8 @@ mod tests {
             let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode(&path), 0o600);
             assert_eq!(mode(path.parent().unwrap()), 0o700);
-            let server = socket.serve(handle).unwrap();
+            let (restart, _restarts) = RestartHandle::new();
+            let server = socket.serve(handle, restart).unwrap();
             let p = path.clone();
             let got = tokio::task::spawn_blocking(move || request_report(&p))
                 .await

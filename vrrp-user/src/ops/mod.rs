@@ -103,8 +103,13 @@ impl Ops {
     /// Starts serving: control socket, metrics, dump signals, tolerated
     /// signals, and systemd's READY=1 / STATUS= / WATCHDOG=1. Call once the
     /// advert thread runs; must be called within the daemon's tokio runtime.
-    pub fn serve(&mut self, reports: &ReportHandle) -> Result<(), OpsError> {
-        self.tasks.push(self.control.serve(reports.clone())?);
+    pub fn serve(
+        &mut self,
+        reports: &ReportHandle,
+        restart: &control::RestartHandle,
+    ) -> Result<(), OpsError> {
+        self.tasks
+            .push(self.control.serve(reports.clone(), restart.clone())?);
         info!(path = %self.control.path().display(), "control socket ready (xvrrpd status)");
         if let Some(m) = &mut self.metrics {
             self.tasks.push(m.serve(reports.clone())?);
@@ -121,6 +126,17 @@ impl Ops {
             reports.clone(),
         )));
         Ok(())
+    }
+
+    /// Before an in-place restart: the surfaces close and systemd hears
+    /// RELOADING=1 (the new image, same PID, says READY=1).
+    pub fn handing_over(&mut self) {
+        for t in self.tasks.drain(..) {
+            t.abort();
+        }
+        if let Err(e) = self.notifier.reloading() {
+            warn!("{e}");
+        }
     }
 
     /// At shutdown, before the instances release: STOPPING=1, and the
