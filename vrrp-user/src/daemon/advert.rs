@@ -120,10 +120,17 @@ impl AdvertIo {
             self.encoded_priority = None;
         }
         let wake = self.xdp.flags & instance_flags::WAKE_ON_ANY;
-        let cfg = InstanceConfig {
-            flags: xdp.flags | wake,
-            ..xdp
-        };
+        self.register(
+            maps,
+            InstanceConfig {
+                flags: xdp.flags | wake,
+                ..xdp
+            },
+        )
+    }
+
+    /// Gives the kernel `cfg` for this instance, if it differs from what it has.
+    fn register(&mut self, maps: &mut Maps, cfg: InstanceConfig) -> Result<(), AdvertError> {
         if cfg != self.xdp {
             maps.set_instance(self.key, cfg)
                 .map_err(|source| AdvertError::Flags {
@@ -143,15 +150,6 @@ impl AdvertIo {
         } else {
             cfg.flags &= !instance_flags::WAKE_ON_ANY;
         }
-        if cfg == self.xdp {
-            return Ok(());
-        }
-        maps.set_instance(self.key, cfg)
-            .map_err(|source| AdvertError::Flags {
-                instance: self.name.clone(),
-                source: Box::new(source),
-            })?;
-        self.xdp = cfg;
-        Ok(())
+        self.register(maps, cfg)
     }
 }

@@ -264,10 +264,9 @@ async fn answer(
     write.shutdown().await
 }
 
-/// `xvrrpd restart`: asks the running daemon to restart in place. `Ok` when
-/// it is handing over (or already gone to do so); the caller then watches
-/// for the new image.
-pub fn request_restart(path: &Path) -> Result<(), ControlError> {
+/// Sends one request line and reads the one answer line (empty if the
+/// daemon closed the connection without answering).
+fn ask(path: &Path, request_line: &[u8], timeout: Duration) -> Result<String, ControlError> {
     let request = |source| ControlError::Request {
         path: path.to_owned(),
         error: source,
@@ -282,16 +281,22 @@ pub fn request_restart(path: &Path) -> Result<(), ControlError> {
             }
             _ => request(source),
         })?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .map_err(request)?;
-    stream.write_all(b"restart\n").map_err(request)?;
+    stream.set_read_timeout(Some(timeout)).map_err(request)?;
+    stream.write_all(request_line).map_err(request)?;
     let mut line = String::new();
-    // End of file: the daemon re-executed before it could answer.
     BufReader::new(stream)
         .read_line(&mut line)
         .map_err(request)?;
+    Ok(line)
+}
+
+/// `xvrrpd restart`: asks the running daemon to restart in place. `Ok` when
+/// it is handing over (or already gone to do so); the caller then watches
+/// for the new image.
+pub fn request_restart(path: &Path) -> Result<(), ControlError> {
+    let line = ask(path, b"restart\n", Duration::from_secs(30))?;
     match serde_json::from_str::<Answer>(&line) {
+        // End of file: the daemon re-executed before it could answer.
         Err(_) if line.is_empty() => Ok(()),
         Ok(Answer::Restarting) => Ok(()),
         Ok(Answer::Error(message)) => Err(ControlError::Refused {
@@ -307,30 +312,12 @@ pub fn request_restart(path: &Path) -> Result<(), ControlError> {
 
 /// `xvrrpd status`: the running daemon's report, over its control socket.
 pub fn request_report(path: &Path) -> Result<DaemonReport, ControlError> {
-    let request = |source| ControlError::Request {
-        path: path.to_owned(),
-        error: source,
-    };
-    let mut stream =
-        std::os::unix::net::UnixStream::connect(path).map_err(|source| match source.kind() {
-            std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound => {
-                ControlError::NotRunning {
-                    path: path.to_owned(),
-                    error: source,
-                }
-            }
-            _ => request(source),
-        })?;
-    stream
-        .set_read_timeout(Some(CLIENT_TIMEOUT))
-        .map_err(request)?;
-    stream.write_all(b"report\n").map_err(request)?;
-    let mut line = String::new();
-    BufReader::new(stream)
-        .read_line(&mut line)
-        .map_err(request)?;
+    let line = ask(path, b"report\n", CLIENT_TIMEOUT)?;
     if line.is_empty() {
-        return Err(request(std::io::ErrorKind::UnexpectedEof.into()));
+        return Err(ControlError::Request {
+            path: path.to_owned(),
+            error: std::io::ErrorKind::UnexpectedEof.into(),
+        });
     }
     match serde_json::from_str::<Answer>(&line) {
         Ok(Answer::Report(r)) => Ok(*r),
