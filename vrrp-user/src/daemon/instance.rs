@@ -12,7 +12,7 @@ use vrrp_common::{
 };
 
 use crate::{
-    bpf::{BpfError, Maps},
+    bpf::{BpfError, Delivery, Maps, XdpInstance},
     config::{self, AuthType, GlobalDefs, InitialState},
     engine::{self, Action, AdvertSeen, GarpParams, Input, InstanceParams, Reason, State},
     network::{
@@ -327,27 +327,30 @@ impl RunningInstance {
             },
             cfg.virtual_router_id,
         );
-        let mut flags = 0;
-        if cfg.is_unicast() {
-            flags |= instance_flags::UNICAST;
-            if cfg.check_unicast_src || global.vrrp_check_unicast_src {
-                flags |= instance_flags::CHECK_UNICAST_SRC;
+        let delivery = if cfg.is_unicast() {
+            Delivery::Unicast {
+                peers: cfg.unicast_peer.clone(),
+                check_source: cfg.check_unicast_src || global.vrrp_check_unicast_src,
             }
-        }
-        if cfg.v3_checksum_as_v2 {
-            flags |= instance_flags::CHECKSUM_AS_V2;
-        }
-        let (auth_type, auth_data) = match auth {
-            Auth::Pass(d) => (1, d),
-            _ => (0, [0; 8]),
+        } else {
+            Delivery::Multicast { group }
         };
-        let xdp_config = InstanceConfig {
-            version: version.number(),
-            flags,
-            auth_type,
-            v2_interval_s: cfg.advert_int.as_secs().clamp(1, 255) as u8,
-            auth_data,
+        let xdp = XdpInstance {
+            version,
+            family,
+            advert_int: cfg.advert_int,
+            auth,
+            delivery,
+            local: vec![source],
+            v3_checksum_as_v2: cfg.v3_checksum_as_v2,
+            // Peers are expected to send as we do: from a link-local address
+            // unless the configuration names another source.
+            link_local_source: matches!(source, IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80),
         };
+        let xdp_config = xdp.config().map_err(|e| InstanceError::Bpf {
+            instance: name.clone(),
+            source: Box::new(e.into()),
+        })?;
         // v3 checksums cover the pseudo-header, except v3_checksum_as_v2 over IPv4.
         let pseudo_header =
             version == Version::V3 && !(family == Family::V4 && cfg.v3_checksum_as_v2);
