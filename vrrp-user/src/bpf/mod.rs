@@ -330,20 +330,23 @@ impl Maps {
         })
     }
 
-    /// The live peers of every instance.
+    /// The live peers of every instance: those registered through this
+    /// handle (one lookup each), or, for a handle opened from pins, every
+    /// registered instance.
     pub fn all_peers(&self) -> Result<Vec<(PeerKey, PeerRecord)>, BpfError> {
-        let instances: Vec<(InstanceKey, InstanceConfig)> = self
-            .instances
-            .iter()
-            .collect::<Result<_, _>>()
-            .map_err(map_err(MAP_INSTANCES))?;
+        let instances: Vec<(InstanceKey, u32)> = if self.tables.is_empty() {
+            self.instances
+                .iter()
+                .map(|r| r.map(|(k, c)| (k, c.table)))
+                .collect::<Result<_, _>>()
+                .map_err(map_err(MAP_INSTANCES))?
+        } else {
+            self.tables.iter().map(|(k, t)| (*k, *t)).collect()
+        };
         let now = Mono::now();
         let mut all = Vec::new();
-        for (key, config) in instances {
-            let table = self
-                .peers
-                .get(&config.table, 0)
-                .map_err(map_err(MAP_PEERS))?;
+        for (key, table) in instances {
+            let table = self.peers.get(&table, 0).map_err(map_err(MAP_PEERS))?;
             all.extend(live_peers(key, &table, now));
         }
         Ok(all)
