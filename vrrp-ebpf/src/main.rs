@@ -8,8 +8,11 @@
 //! the stack still sees every packet; we only watch.
 //!
 //! Cost: a routine advert takes one hash lookup (INSTANCES), one array
-//! lookup (PEERS, inlined by the verifier), one clock read, and checksums
-//! summed straight from packet memory, 4 bytes per load: no copy, no helper.
+//! lookup (PEERS, inlined by the verifier), one clock read (the coarse
+//! clock for adverts every second or slower, see PRECISE_CLOCK_BELOW_CS),
+//! and checksums summed straight from packet memory, 4 bytes per load: no
+//! copy, no helper. A source already recorded under the current
+//! configuration skips the checks that depend on the source alone.
 #![no_std]
 #![no_main]
 // Packet words are read with one BPF load each (see `ld!`): the verifier

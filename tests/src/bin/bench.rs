@@ -160,6 +160,18 @@ fn main() -> Result<()> {
             auth: Auth::None,
         },
     )?;
+    // Under 1 s the precise clock is read (bpf_ktime_get_ns): the cost of that choice.
+    let advert_v6_fast = build_frame(
+        &FrameSpec::multicast(src6),
+        &Advert {
+            version: Version::V3,
+            vrid: 53,
+            priority: 110,
+            interval_cs: 5,
+            addrs: vec!["2001:db8::100".parse()?],
+            auth: Auth::None,
+        },
+    )?;
     let unknown = {
         let mut f = advert_v2.clone();
         f[14 + 20 + 1] = 99; // VRID nobody registered
@@ -185,6 +197,10 @@ fn main() -> Result<()> {
         ("non-VRRP TCP packet", tcp_frame()),
         ("routine VRRP v2 advert (IPv4, PASS)", advert_v2.clone()),
         ("routine VRRP v3 advert (IPv6)", advert_v6),
+        (
+            "routine VRRP v3 advert (IPv6), 50 ms: precise clock",
+            advert_v6_fast,
+        ),
         ("VRRP advert, unknown VRID", unknown),
         ("VRRP advert, bad IPv4 header checksum", bad_ip_checksum),
         ("VRRP advert, bad checksum", bad_checksum),
@@ -228,7 +244,8 @@ fn main() -> Result<()> {
     )?;
     let c = bench.rec.maps.counters()?;
     println!(
-        "goals: non-VRRP within 2 ns of the empty program; a routine advert under 60 ns in all"
+        "goals: non-VRRP within 2 ns of the empty program; a routine advert under 60 ns in all\n\
+         (adverts of 1 s or slower read the coarse clock, faster ones the precise one)"
     );
     println!(
         "recorded adverts during the run: {}, peers evicted: {}, events sent or suppressed: {} suppressed, {} lost",
