@@ -859,6 +859,34 @@ fn unicast_adverts_must_be_for_us_and_from_a_listed_peer() {
     );
 }
 
+/// The program keeps per-CPU copies of configurations; a change must apply
+/// to the very next advert.
+#[test]
+fn configuration_changes_apply_to_the_next_advert() {
+    let mut lab = Lab::with(51, &v2_pass());
+    let advert = frame(&FrameSpec::multicast(src4()), &advert_v2(51, 100));
+    for _ in 0..3 {
+        assert_eq!(lab.reason(&advert), None);
+    }
+    let mut slower = v2_pass();
+    slower.advert_int = Duration::from_secs(2);
+    lab.register(51, &slower);
+    assert_eq!(lab.reason(&advert), Some(DropReason::IntervalMismatch));
+    lab.register(51, &v2_pass());
+    assert_eq!(lab.reason(&advert), None);
+    let mut other_password = v2_pass();
+    other_password.auth = Auth::password(b"other");
+    lab.register(51, &other_password);
+    assert_eq!(lab.reason(&advert), Some(DropReason::AuthMismatch));
+    lab.rec.maps.remove_instance(key(Family::V4, 51)).unwrap();
+    lab.registry.instances.clear();
+    assert_eq!(lab.reason(&advert), Some(DropReason::UnknownVrid));
+    // Back, with an empty table: the source is new again.
+    lab.register(51, &v2_pass());
+    assert_eq!(lab.reason(&advert), None);
+    assert_eq!(lab.peer(Family::V4, 51, src4()).unwrap().adverts, 1);
+}
+
 #[test]
 fn only_significant_changes_reach_the_ring_buffer() {
     let mut lab = Lab::with(51, &v2_pass());

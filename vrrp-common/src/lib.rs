@@ -32,6 +32,10 @@ pub const MAP_PEERS: &str = "PEERS";
 pub const MAP_SOURCES: &str = "SOURCES";
 pub const MAP_COUNTERS: &str = "COUNTERS";
 pub const MAP_EVENTS: &str = "EVENTS";
+/// One u64, bumped by userspace after every change to INSTANCES: the XDP
+/// program's per-CPU copies of instance configurations are valid while it
+/// stays the same. Belongs to one loaded program; not pinned.
+pub const MAP_CONFIG_GEN: &str = "CONFIG_GEN";
 /// Name of the XDP program in the object.
 pub const PROGRAM_NAME: &str = "vrrp_rx";
 /// The empty XDP_PASS program shipped in the same object as a benchmark baseline.

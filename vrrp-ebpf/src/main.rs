@@ -55,6 +55,23 @@ static COUNTERS: PerCpuArray<Counters, 1> = PerCpuArray::new();
 #[btf_map]
 static EVENTS: RingBuf<PeerEvent, { EVENTS_RING_BYTES as usize }> = RingBuf::new();
 
+/// Bumped by userspace after every change to INSTANCES (MAP_CONFIG_GEN).
+#[btf_map]
+static CONFIG_GEN: Array<u64, 1> = Array::new();
+
+/// Per-CPU copies of instance configurations, one per VRID, valid while
+/// CONFIG_GEN holds `gen`: a routine advert then reads its configuration
+/// with two inlined array lookups instead of a hash lookup call.
+#[btf_map]
+static INSTANCE_CACHE: PerCpuArray<CachedInstance, 256> = PerCpuArray::new();
+
+#[repr(C)]
+pub struct CachedInstance {
+    key: InstanceKey,
+    gen: u64,
+    config: InstanceConfig,
+}
+
 /// Per-CPU working memory of the slot scans (see `launder`).
 #[btf_map]
 static SCRATCH: PerCpuArray<Scratch, 1> = PerCpuArray::new();
@@ -490,9 +507,23 @@ fn lookup_instance(
     if pdu + 2 > opaque(end) {
         return None;
     }
-    let key = InstanceKey::new(ifindex, family, ld8(pdu + 1));
-    // SAFETY: the value is only read; userspace replaces it whole (RCU).
-    INSTANCES.get_ptr(key).map(|p| unsafe { &*p })
+    let vrid = ld8(pdu + 1);
+    let key = InstanceKey::new(ifindex, family, vrid);
+    let gen = *CONFIG_GEN.get(0)?;
+    // SAFETY: per-CPU memory of this program, valid for this run.
+    let cached = unsafe { &mut *INSTANCE_CACHE.get_ptr_mut(vrid as u32)? };
+    if cached.gen == gen && cached.key == key {
+        return Some(&cached.config);
+    }
+    // Unknown VRIDs are not cached: they take the hash lookup every time.
+    // SAFETY: the value is copied at once; userspace replaces it whole (RCU).
+    let config = unsafe { &*INSTANCES.get_ptr(key)? };
+    // Read before the lookup: if userspace changed the instance since, the
+    // copy carries the older generation and the next advert fetches again.
+    cached.gen = gen;
+    cached.key = key;
+    cached.config = *config;
+    Some(&cached.config)
 }
 
 #[inline(always)]

@@ -24,7 +24,8 @@ use tokio::io::unix::AsyncFd;
 use tracing::{info, warn};
 use vrrp_common::{
     Counters, InstanceConfig, InstanceKey, PeerKey, PeerRecord, PeerTable, BASELINE_PROGRAM_NAME,
-    MAP_COUNTERS, MAP_EVENTS, MAP_INSTANCES, MAP_PEERS, MAP_SOURCES, MAX_INSTANCES, PROGRAM_NAME,
+    MAP_CONFIG_GEN, MAP_COUNTERS, MAP_EVENTS, MAP_INSTANCES, MAP_PEERS, MAP_SOURCES, MAX_INSTANCES,
+    PROGRAM_NAME,
 };
 
 pub use instance::{Delivery, XdpConfigError, XdpInstance};
@@ -92,10 +93,14 @@ pub enum BpfError {
 /// [`PeerTable`] per instance, at `InstanceConfig::table`) by the kernel
 /// only, except that registering or removing an instance zeroes its table.
 pub struct Maps {
-    pub instances: HashMap<MapData, InstanceKey, InstanceConfig>,
-    pub peers: Array<MapData, PeerTable>,
-    pub sources: HashMap<MapData, PeerKey, u8>,
-    pub counters: PerCpuArray<MapData, Counters>,
+    // Private: every change to INSTANCES must also bump CONFIG_GEN.
+    instances: HashMap<MapData, InstanceKey, InstanceConfig>,
+    peers: Array<MapData, PeerTable>,
+    sources: HashMap<MapData, PeerKey, u8>,
+    counters: PerCpuArray<MapData, Counters>,
+    /// MAP_CONFIG_GEN of the loaded program (None when opened from pins: a
+    /// reader never changes INSTANCES).
+    config_gen: Option<Array<MapData, u64>>,
     /// Table index of each instance registered through this handle, so
     /// reading one instance's peers is one lookup.
     tables: StdHashMap<InstanceKey, u32>,
@@ -120,6 +125,7 @@ impl Maps {
             peers: typed(MAP_PEERS, take(MAP_PEERS)?)?,
             sources: typed(MAP_SOURCES, take(MAP_SOURCES)?)?,
             counters: typed(MAP_COUNTERS, take(MAP_COUNTERS)?)?,
+            config_gen: Some(typed(MAP_CONFIG_GEN, take(MAP_CONFIG_GEN)?)?),
             tables: StdHashMap::new(),
         })
     }
@@ -135,8 +141,20 @@ impl Maps {
             peers: typed(MAP_PEERS, Map::Array(open(MAP_PEERS)?))?,
             sources: typed(MAP_SOURCES, Map::HashMap(open(MAP_SOURCES)?))?,
             counters: typed(MAP_COUNTERS, Map::PerCpuArray(open(MAP_COUNTERS)?))?,
+            config_gen: None,
             tables: StdHashMap::new(),
         })
+    }
+
+    /// Tells the program its cached configurations are stale; after every
+    /// change to INSTANCES.
+    fn instances_changed(&mut self) -> Result<(), BpfError> {
+        let Some(gen) = self.config_gen.as_mut() else {
+            return Ok(());
+        };
+        let now = gen.get(&0, 0).map_err(map_err(MAP_CONFIG_GEN))?;
+        gen.set(0, now.wrapping_add(1), 0)
+            .map_err(map_err(MAP_CONFIG_GEN))
     }
 
     /// The configuration the kernel holds for `key`, if registered.
@@ -194,7 +212,7 @@ impl Maps {
             .insert(key, config, 0)
             .map_err(map_err(MAP_INSTANCES))?;
         self.tables.insert(key, config.table);
-        Ok(())
+        self.instances_changed()
     }
 
     /// Changes a registered instance's configuration in place.
@@ -208,7 +226,8 @@ impl Maps {
         config.generation = config.generation.wrapping_add(1);
         self.instances
             .insert(key, config, 0)
-            .map_err(map_err(MAP_INSTANCES))
+            .map_err(map_err(MAP_INSTANCES))?;
+        self.instances_changed()
     }
 
     /// Names the current master (`None`: none known, or we are it): its
@@ -249,6 +268,7 @@ impl Maps {
         let config = self.instance(key)?;
         remove_ok_if_absent(MAP_INSTANCES, self.instances.remove(&key))?;
         self.tables.remove(&key);
+        self.instances_changed()?;
         if let Some(config) = config {
             self.peers
                 .set(config.table, PeerTable::default(), 0)
@@ -385,6 +405,7 @@ impl Maps {
             Ok(())
         }
         drain(MAP_INSTANCES, &mut self.instances)?;
+        self.instances_changed()?;
         drain(MAP_SOURCES, &mut self.sources)?;
         self.tables.clear();
         for t in 0..MAX_INSTANCES {
