@@ -412,6 +412,16 @@ fn tolerated_variants_are_accepted() {
         ("Ethernet padding", padded, a.clone()),
         ("28-byte trailer", hmac, a.clone()),
         ("40 VIPs", FrameSpec::multicast(src4()), many_vips),
+        (
+            "238 VIPs",
+            FrameSpec::multicast(src4()),
+            Advert {
+                addrs: (0..238u32)
+                    .map(|i| IpAddr::from((0xc633_6400u32 + i).to_be_bytes()))
+                    .collect(),
+                ..advert_v2(51, 100)
+            },
+        ),
     ] {
         assert_eq!(lab.reason(&frame(&spec, &advert)), None, "{what}");
     }
@@ -493,6 +503,20 @@ fn ipv4_malformed() -> Vec<(&'static str, Vec<u8>, DropReason)> {
         frame(&spec, &a)
     };
     let from = |src: &str| frame(&FrameSpec::multicast(ip(src)), &advert_v2(51, 100));
+    // 238 VIPs: a 968-byte PDU, summed as 3 blocks of 256 bytes, one of
+    // 128, one of 64 and a tail of 8.
+    let long = Advert {
+        addrs: (0..238u32)
+            .map(|i| IpAddr::from((0xc633_6400u32 + i).to_be_bytes()))
+            .collect(),
+        ..advert_v2(51, 100)
+    };
+    let long_frame = frame(&spec, &long);
+    let corrupt_at = |at: usize| {
+        let mut f = long_frame.clone();
+        f[VRRP + at] ^= 0x10;
+        f
+    };
     vec![
         (
             "cut inside the IPv4 header",
@@ -612,6 +636,26 @@ fn ipv4_malformed() -> Vec<(&'static str, Vec<u8>, DropReason)> {
         (
             "bad checksum",
             edit(|g| g[VRRP + 7] ^= 0x5a, false),
+            DropReason::BadChecksum,
+        ),
+        (
+            "bad checksum in a 256-byte block",
+            corrupt_at(600),
+            DropReason::BadChecksum,
+        ),
+        (
+            "bad checksum in the 128-byte block",
+            corrupt_at(800),
+            DropReason::BadChecksum,
+        ),
+        (
+            "bad checksum in the 64-byte block",
+            corrupt_at(920),
+            DropReason::BadChecksum,
+        ),
+        (
+            "bad checksum in the 8-byte tail",
+            corrupt_at(964),
             DropReason::BadChecksum,
         ),
         (
