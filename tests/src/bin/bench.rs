@@ -248,7 +248,8 @@ fn main() -> Result<()> {
          (adverts of 1 s or slower read the coarse clock, faster ones the precise one)"
     );
     println!(
-        "recorded adverts during the run: {}, peers evicted: {}, events sent or suppressed: {} suppressed, {} lost",
+        "recorded adverts during the run: {}, peers evicted: {}; events held back by the budget: {}, \
+         lost to the full ring (nobody reads it here): {}",
         c.accepted, c.peers_evicted, c.events_suppressed, c.events_lost
     );
     Ok(())
