@@ -79,17 +79,33 @@ fn recorder_follows_a_real_keepalived() -> Result<()> {
     assert_eq!(seen["counters"]["bad_checksum"], 0);
     assert_eq!(seen["counters"]["auth_mismatch"], 0);
 
-    // The same records through bpftool, with field names from BTF.
-    let dir = format!("/sys/fs/bpf/xvrrpd/v2/{}", rec_ns.name);
-    let dump = tests::output(Command::new("bpftool").args([
-        "map",
-        "dump",
-        "pinned",
-        &format!("{dir}/PEERS"),
-    ]))?;
+    // The same records through bpftool, with field names from BTF: the
+    // instance's table index from INSTANCES, then that table from PEERS.
+    let dir = xvrrpd::bpf::pin::root().join(&rec_ns.name);
+    let instances = tests::output(
+        Command::new("bpftool")
+            .args(["-j", "map", "dump", "pinned"])
+            .arg(dir.join("INSTANCES")),
+    )?;
+    let instances: serde_json::Value = serde_json::from_str(&instances)?;
+    let table = instances[0]["formatted"]["value"]["table"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("bpftool dump of INSTANCES: {instances}"));
+    let index: Vec<String> = (table as u32)
+        .to_le_bytes()
+        .iter()
+        .map(|b| b.to_string())
+        .collect();
+    let lookup = tests::output(
+        Command::new("bpftool")
+            .args(["-j", "map", "lookup", "pinned"])
+            .arg(dir.join("PEERS"))
+            .arg("key")
+            .args(&index),
+    )?;
     assert!(
-        dump.contains("\"priority\": 200") && dump.contains("last_ns"),
-        "bpftool dump: {dump}"
+        lookup.contains("\"priority\":200") && lookup.contains("last_ns"),
+        "bpftool lookup: {lookup}"
     );
 
     // Stopping keepalived sends a priority-0 advert.
@@ -119,6 +135,6 @@ fn recorder_follows_a_real_keepalived() -> Result<()> {
     );
     let link = rec_ns.ip(&["-d", "link", "show", "eth0"])?;
     assert!(!link.contains("xdp"), "XDP left attached: {link}");
-    assert!(!std::path::Path::new(&dir).exists(), "pins left in {dir}");
+    assert!(!dir.exists(), "pins left in {}", dir.display());
     Ok(())
 }

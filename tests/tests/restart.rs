@@ -181,7 +181,7 @@ fn after_kill_9_cleanup_releases_within_a_second() -> Result<()> {
         killed.elapsed()
     );
     // Nothing left: no pins, no state file.
-    let pins = std::path::Path::new("/sys/fs/bpf/xvrrpd/v2").join(&lab.nodes[0].ns.name);
+    let pins = xvrrpd::bpf::pin::root().join(&lab.nodes[0].ns.name);
     assert!(!pins.exists(), "{} left", pins.display());
     let state = std::path::Path::new("/run/xvrrpd").join(format!("{}.state", lab.nodes[0].ns.name));
     assert!(!state.exists(), "{} left", state.display());

@@ -257,7 +257,7 @@ fn reference() -> Roff {
     );
     term(
         &mut r,
-        "/sys/fs/bpf/xvrrpd/v2/NAMESPACE/",
+        "/sys/fs/bpf/xvrrpd/v3/NAMESPACE/",
         "Maps pinned while the daemon runs (PEERS, COUNTERS, INSTANCES), readable with \
          bpftool map dump pinned. NAMESPACE is the network namespace's name, default on \
          the host.",

@@ -4,17 +4,21 @@
 //! significant advert the kernel queues, until SIGINT or SIGTERM; then
 //! detaches and removes its pins, leaving nothing behind.
 
-use std::net::IpAddr;
+use std::{net::IpAddr, time::Duration};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use tokio::signal::unix;
-use tracing::info;
+use tracing::{info, warn};
 use vrrp_common::{
-    event_kind, instance_flags, InstanceConfig, InstanceKey, PeerEvent, PeerKey, FAMILY_IPV4,
-    FAMILY_IPV6,
+    event_kind, InstanceKey, PeerEvent, PeerKey, FAMILY_IPV4, FAMILY_IPV6, MAX_LOCAL_ADDRS,
 };
-use xvrrpd::{bpf::Recorder, status};
+use xvrrpd::{
+    bpf::{Delivery, Recorder, XdpInstance},
+    network::netlink,
+    packet::{Auth, Family, Version},
+    status,
+};
 
 use crate::PinArgs;
 
@@ -33,17 +37,27 @@ pub struct RecordArgs {
     #[arg(long)]
     ipv6: bool,
     /// v2: our advert interval in seconds (adverts with another are dropped).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=255))]
     advert_int: u8,
     /// v2: PASS password (8 characters at most).
     #[arg(long)]
     auth_pass: Option<String>,
+    /// Multicast group adverts are sent to (default 224.0.0.18 / ff02::12).
+    #[arg(long)]
+    group: Option<IpAddr>,
     /// The instances are unicast (multicast adverts are dropped).
     #[arg(long)]
     unicast: bool,
     /// With --unicast: accept only these sources (repeatable).
     #[arg(long = "peer")]
     peers: Vec<IpAddr>,
+    /// Our own addresses (repeatable; default: the interface's): unicast
+    /// adverts must be sent to one, adverts from one are dropped.
+    #[arg(long = "local")]
+    local: Vec<IpAddr>,
+    /// IPv6 multicast: also accept adverts from a source that is not link-local.
+    #[arg(long)]
+    any_source: bool,
     /// v3 over IPv4: checksum without the pseudo-header.
     #[arg(long)]
     checksum_as_v2: bool,
@@ -52,46 +66,91 @@ pub struct RecordArgs {
 }
 
 impl RecordArgs {
-    fn instance_config(&self) -> Result<(u8, InstanceConfig)> {
-        let family = if self.ipv6 { FAMILY_IPV6 } else { FAMILY_IPV4 };
-        let version = if self.ipv6 { 3 } else { self.version };
-        let mut flags = 0;
-        if self.unicast {
-            flags |= instance_flags::UNICAST;
+    fn family(&self) -> Family {
+        if self.ipv6 {
+            Family::V6
+        } else {
+            Family::V4
         }
-        if self.unicast && !self.peers.is_empty() {
-            flags |= instance_flags::CHECK_UNICAST_SRC;
-        }
-        if self.checksum_as_v2 {
-            flags |= instance_flags::CHECKSUM_AS_V2;
-        }
-        let mut auth_data = [0u8; 8];
-        let mut auth_type = 0;
-        if let Some(pass) = &self.auth_pass {
-            if version != 2 {
-                bail!("--auth-pass: authentication exists only in VRRP version 2");
+    }
+
+    /// The instance for one interface, whose own addresses are `local`.
+    fn instance(&self, local: Vec<IpAddr>) -> Result<XdpInstance> {
+        let family = self.family();
+        let version = if self.ipv6 || self.version == 3 {
+            Version::V3
+        } else {
+            Version::V2
+        };
+        let auth = match &self.auth_pass {
+            None => Auth::None,
+            Some(_) if version != Version::V2 => {
+                bail!("--auth-pass: authentication exists only in VRRP version 2")
             }
-            if pass.len() > 8 {
-                bail!("--auth-pass: {} bytes, PASS allows 8 at most", pass.len());
+            Some(pass) if pass.len() > 8 => {
+                bail!("--auth-pass: {} bytes, PASS allows 8 at most", pass.len())
             }
-            auth_data[..pass.len()].copy_from_slice(pass.as_bytes());
-            auth_type = 1;
-        }
-        Ok((
-            family,
-            InstanceConfig {
+            Some(pass) => Auth::password(pass.as_bytes()),
+        };
+        let advert_int = Duration::from_secs(u64::from(self.advert_int));
+        let mut instance = if self.unicast {
+            XdpInstance::unicast(
                 version,
-                flags,
-                auth_type,
-                v2_interval_s: self.advert_int,
-                auth_data,
-            },
-        ))
+                family,
+                self.peers.clone(),
+                !self.peers.is_empty(),
+                advert_int,
+                auth,
+                local,
+            )
+        } else {
+            let group = self.group.unwrap_or(family.multicast_group());
+            XdpInstance::multicast(version, group, advert_int, auth, local)
+        };
+        if let Delivery::Multicast { group } = &instance.delivery {
+            if Family::of(group) != family {
+                bail!("--group {group}: not an {family} address");
+            }
+        }
+        instance.v3_checksum_as_v2 = self.checksum_as_v2;
+        instance.link_local_source &= !self.any_source;
+        instance.config().context("the instance")?;
+        Ok(instance)
+    }
+
+    /// `--local`, or the interface's addresses of the family.
+    fn local_addresses(&self, interface: &str, ifindex: u32) -> Result<Vec<IpAddr>> {
+        if !self.local.is_empty() {
+            return Ok(self.local.clone());
+        }
+        let family = self.family();
+        let mut local: Vec<IpAddr> = netlink::addresses_blocking(ifindex)
+            .with_context(|| format!("interface {interface}: reading its addresses"))?
+            .into_iter()
+            .map(|a| a.addr)
+            .filter(|a| Family::of(a) == family)
+            .collect();
+        if local.len() > MAX_LOCAL_ADDRS {
+            warn!(%interface, count = local.len(), "only the first {MAX_LOCAL_ADDRS} addresses count as ours");
+            local.truncate(MAX_LOCAL_ADDRS);
+        }
+        Ok(local)
     }
 }
 
 pub fn run(args: RecordArgs) -> Result<()> {
-    let (family, config) = args.instance_config()?;
+    let map_family = if args.ipv6 { FAMILY_IPV6 } else { FAMILY_IPV4 };
+    // Bad arguments fail before anything is loaded; the interfaces' own
+    // addresses are read later, so an unspecified one stands in for them.
+    let stand_in = match args.family() {
+        Family::V4 => IpAddr::from(std::net::Ipv4Addr::UNSPECIFIED),
+        Family::V6 => IpAddr::from(std::net::Ipv6Addr::UNSPECIFIED),
+    };
+    args.instance(if args.local.is_empty() {
+        vec![stand_in]
+    } else {
+        args.local.clone()
+    })?;
     let pin_dir = args.pin.resolve()?;
     let mut recorder = Recorder::load(&pin_dir)?;
     info!(pin_dir = %pin_dir.display(), "maps pinned");
@@ -99,14 +158,17 @@ pub fn run(args: RecordArgs) -> Result<()> {
         for interface in &args.interfaces {
             let ifindex = nix::net::if_::if_nametoindex(interface.as_str())
                 .with_context(|| format!("interface {interface}: if_nametoindex"))?;
+            let instance = args
+                .instance(args.local_addresses(interface, ifindex)?)
+                .with_context(|| format!("interface {interface}"))?;
             recorder.attach(interface)?;
             for &vrid in &args.vrids {
-                let key = InstanceKey::new(ifindex, family, vrid);
-                recorder.maps.set_instance(key, config)?;
-                for peer in &args.peers {
-                    recorder.maps.allow_source(peer_key(key, *peer)?)?;
+                let key = InstanceKey::new(ifindex, map_family, vrid);
+                for peer in instance.unicast_peers() {
+                    peer_key(key, *peer)?;
                 }
-                info!(%interface, vrid, version = config.version, "instance registered");
+                recorder.maps.register(key, &instance)?;
+                info!(%interface, vrid, version = instance.version.number(), local = ?instance.local, "instance registered");
             }
         }
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -158,6 +220,7 @@ fn log_event(ev: &PeerEvent) {
         event_kind::PRIORITY_ZERO => "priority 0 (peer resigned)",
         event_kind::INTERVAL_CHANGED => "interval changed",
         event_kind::WHILE_MASTER => "advert while master",
+        event_kind::CATCH_UP => "events were held back",
         _ => "unknown event",
     };
     info!(
@@ -167,6 +230,7 @@ fn log_event(ev: &PeerEvent) {
         priority = ev.priority,
         previous_priority = ev.previous_priority,
         interval_ms = ev.interval_cs as u32 * 10,
+        suppressed_before = ev.suppressed,
         "{kind}"
     );
 }

@@ -5,12 +5,17 @@
 //! pinned …` shows what the kernel recorded, and so `xvrrpd peers` can read a
 //! running daemon's records.
 
+pub mod instance;
 pub mod pin;
 
-use std::path::{Path, PathBuf};
+use std::{
+    collections::{BTreeSet, HashMap as StdHashMap},
+    net::IpAddr,
+    path::{Path, PathBuf},
+};
 
 use aya::{
-    maps::{HashMap, Map, MapData, MapError, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, Map, MapData, MapError, PerCpuArray, RingBuf},
     programs::{ProgramError, Xdp, XdpMode},
     Ebpf, EbpfError, EbpfLoader,
 };
@@ -18,9 +23,14 @@ use thiserror::Error;
 use tokio::io::unix::AsyncFd;
 use tracing::{info, warn};
 use vrrp_common::{
-    Counters, InstanceConfig, InstanceKey, PeerKey, PeerRecord, BASELINE_PROGRAM_NAME,
-    MAP_COUNTERS, MAP_EVENTS, MAP_INSTANCES, MAP_PEERS, MAP_SOURCES, PROGRAM_NAME,
+    Counters, InstanceConfig, InstanceKey, PeerKey, PeerRecord, PeerTable, BASELINE_PROGRAM_NAME,
+    MAP_CONFIG_GEN, MAP_COUNTERS, MAP_EVENTS, MAP_INSTANCES, MAP_PEERS, MAP_SOURCES, MAX_INSTANCES,
+    PROGRAM_NAME,
 };
+
+pub use instance::{Delivery, XdpConfigError, XdpInstance};
+
+use crate::time::Mono;
 
 #[cfg(xvrrpd_ebpf)]
 static OBJECT: &[u8] = aya::include_bytes_aligned!(env!("XVRRPD_EBPF_OBJECT"));
@@ -65,16 +75,35 @@ pub enum BpfError {
     TestRun(#[source] ProgramError),
     #[error("reading /sys/devices/system/cpu/possible: {0}")]
     CpuCount(#[source] std::io::Error),
+    #[error("all {MAX_INSTANCES} instance slots of the XDP maps are taken")]
+    InstancesFull,
+    #[error("instance (ifindex {}, family {}, VRID {}) is not registered", .0.ifindex, .0.family, .0.vrid)]
+    NotRegistered(InstanceKey),
+    #[error("{source_addr} is not of the instance's address family")]
+    SourceFamily { source_addr: IpAddr },
+    #[error(transparent)]
+    Config(#[from] XdpConfigError),
     #[error(transparent)]
     Pin(#[from] pin::PinError),
 }
 
 /// Typed handles on the recorder's maps, from a loaded object or from pins.
+///
+/// INSTANCES (key → [`InstanceConfig`]) is written here only; PEERS (one
+/// [`PeerTable`] per instance, at `InstanceConfig::table`) by the kernel
+/// only, except that registering or removing an instance zeroes its table.
 pub struct Maps {
-    pub instances: HashMap<MapData, InstanceKey, InstanceConfig>,
-    pub peers: HashMap<MapData, PeerKey, PeerRecord>,
-    pub sources: HashMap<MapData, PeerKey, u8>,
-    pub counters: PerCpuArray<MapData, Counters>,
+    // Private: every change to INSTANCES must also bump CONFIG_GEN.
+    instances: HashMap<MapData, InstanceKey, InstanceConfig>,
+    peers: Array<MapData, PeerTable>,
+    sources: HashMap<MapData, PeerKey, u8>,
+    counters: PerCpuArray<MapData, Counters>,
+    /// MAP_CONFIG_GEN of the loaded program (None when opened from pins: a
+    /// reader never changes INSTANCES).
+    config_gen: Option<Array<MapData, u64>>,
+    /// Table index of each instance registered through this handle, so
+    /// reading one instance's peers is one lookup.
+    tables: StdHashMap<InstanceKey, u32>,
 }
 
 fn typed<T>(name: &'static str, map: Map) -> Result<T, BpfError>
@@ -82,6 +111,10 @@ where
     T: TryFrom<Map, Error = MapError>,
 {
     T::try_from(map).map_err(|source| BpfError::Map { name, source })
+}
+
+fn map_err(name: &'static str) -> impl Fn(MapError) -> BpfError {
+    move |source| BpfError::Map { name, source }
 }
 
 impl Maps {
@@ -92,6 +125,8 @@ impl Maps {
             peers: typed(MAP_PEERS, take(MAP_PEERS)?)?,
             sources: typed(MAP_SOURCES, take(MAP_SOURCES)?)?,
             counters: typed(MAP_COUNTERS, take(MAP_COUNTERS)?)?,
+            config_gen: Some(typed(MAP_CONFIG_GEN, take(MAP_CONFIG_GEN)?)?),
+            tables: StdHashMap::new(),
         })
     }
 
@@ -103,90 +138,253 @@ impl Maps {
         };
         Ok(Self {
             instances: typed(MAP_INSTANCES, Map::HashMap(open(MAP_INSTANCES)?))?,
-            peers: typed(MAP_PEERS, Map::HashMap(open(MAP_PEERS)?))?,
+            peers: typed(MAP_PEERS, Map::Array(open(MAP_PEERS)?))?,
             sources: typed(MAP_SOURCES, Map::HashMap(open(MAP_SOURCES)?))?,
             counters: typed(MAP_COUNTERS, Map::PerCpuArray(open(MAP_COUNTERS)?))?,
+            config_gen: None,
+            tables: StdHashMap::new(),
         })
     }
 
-    /// Registers (or updates) an instance so the kernel accepts its adverts.
-    pub fn set_instance(
-        &mut self,
-        key: InstanceKey,
-        config: InstanceConfig,
-    ) -> Result<(), BpfError> {
-        self.instances
-            .insert(key, config, 0)
-            .map_err(|source| BpfError::Map {
-                name: MAP_INSTANCES,
-                source,
-            })
+    /// Tells the program its cached configurations are stale; after every
+    /// change to INSTANCES.
+    fn instances_changed(&mut self) -> Result<(), BpfError> {
+        let Some(gen) = self.config_gen.as_mut() else {
+            return Ok(());
+        };
+        let now = gen.get(&0, 0).map_err(map_err(MAP_CONFIG_GEN))?;
+        gen.set(0, now.wrapping_add(1), 0)
+            .map_err(map_err(MAP_CONFIG_GEN))
     }
 
-    /// Unregisters an instance and forgets its peers.
-    pub fn remove_instance(&mut self, key: InstanceKey) -> Result<(), BpfError> {
-        remove_ok_if_absent(MAP_INSTANCES, self.instances.remove(&key))?;
-        for peer in self.peers_of(key)? {
-            remove_ok_if_absent(MAP_PEERS, self.peers.remove(&peer.0))?;
-        }
-        let sources: Vec<PeerKey> = self
-            .sources
-            .keys()
-            .filter_map(Result::ok)
-            .filter(|k| k.instance() == key)
-            .collect();
-        for s in sources {
-            remove_ok_if_absent(MAP_SOURCES, self.sources.remove(&s))?;
-        }
-        Ok(())
-    }
-
-    /// Allows a unicast source for an instance with CHECK_UNICAST_SRC.
-    pub fn allow_source(&mut self, peer: PeerKey) -> Result<(), BpfError> {
-        self.sources
-            .insert(peer, 1, 0)
-            .map_err(|source| BpfError::Map {
-                name: MAP_SOURCES,
-                source,
-            })
-    }
-
-    /// Every recorded peer.
-    pub fn all_peers(&self) -> Result<Vec<(PeerKey, PeerRecord)>, BpfError> {
-        self.peers
-            .iter()
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|source| BpfError::Map {
-                name: MAP_PEERS,
-                source,
-            })
-    }
-
-    /// The recorded peers of one instance.
-    pub fn peers_of(&self, key: InstanceKey) -> Result<Vec<(PeerKey, PeerRecord)>, BpfError> {
-        let mut all = self.all_peers()?;
-        all.retain(|(k, _)| k.instance() == key);
-        Ok(all)
-    }
-
-    /// One peer's record, if the kernel has one.
-    pub fn peer(&self, key: &PeerKey) -> Result<Option<PeerRecord>, BpfError> {
-        match self.peers.get(key, 0) {
-            Ok(r) => Ok(Some(r)),
+    /// The configuration the kernel holds for `key`, if registered.
+    pub fn instance(&self, key: InstanceKey) -> Result<Option<InstanceConfig>, BpfError> {
+        match self.instances.get(&key, 0) {
+            Ok(c) => Ok(Some(c)),
             Err(MapError::KeyNotFound) => Ok(None),
             Err(source) => Err(BpfError::Map {
-                name: MAP_PEERS,
+                name: MAP_INSTANCES,
                 source,
             }),
         }
     }
 
+    /// Registers `instance` and its unicast peers under `key`.
+    pub fn register(&mut self, key: InstanceKey, instance: &XdpInstance) -> Result<(), BpfError> {
+        self.set_instance(key, instance.config()?)?;
+        self.set_sources(key, instance.unicast_peers())
+    }
+
+    /// Registers (or updates) an instance so the kernel accepts its adverts.
+    ///
+    /// A new instance gets a free table, zeroed; an update keeps the table
+    /// and what the kernel recorded in it (the `table` and `generation` of
+    /// `config` are ignored: the generation is bumped on every change).
+    pub fn set_instance(
+        &mut self,
+        key: InstanceKey,
+        mut config: InstanceConfig,
+    ) -> Result<(), BpfError> {
+        match self.instance(key)? {
+            Some(existing) => {
+                config.table = existing.table;
+                config.generation = existing.generation.wrapping_add(1);
+            }
+            None => {
+                let used: BTreeSet<u32> = self
+                    .instances
+                    .iter()
+                    .map(|r| r.map(|(_, c)| c.table))
+                    .collect::<Result<_, _>>()
+                    .map_err(map_err(MAP_INSTANCES))?;
+                config.table = (0..MAX_INSTANCES)
+                    .find(|t| !used.contains(t))
+                    .ok_or(BpfError::InstancesFull)?;
+                config.generation = 0;
+                // Zeroed before the kernel can find it, so a new instance
+                // never inherits a removed one's peers.
+                self.peers
+                    .set(config.table, PeerTable::default(), 0)
+                    .map_err(map_err(MAP_PEERS))?;
+            }
+        }
+        self.instances
+            .insert(key, config, 0)
+            .map_err(map_err(MAP_INSTANCES))?;
+        self.tables.insert(key, config.table);
+        self.instances_changed()
+    }
+
+    /// Changes a registered instance's configuration in place.
+    pub fn update_instance(
+        &mut self,
+        key: InstanceKey,
+        change: impl FnOnce(&mut InstanceConfig),
+    ) -> Result<(), BpfError> {
+        let mut config = self.instance(key)?.ok_or(BpfError::NotRegistered(key))?;
+        change(&mut config);
+        config.generation = config.generation.wrapping_add(1);
+        self.instances
+            .insert(key, config, 0)
+            .map_err(map_err(MAP_INSTANCES))?;
+        self.instances_changed()
+    }
+
+    /// Names the current master (`None`: none known, or we are it): its
+    /// record is then never evicted, whatever floods the instance.
+    pub fn set_master(&mut self, key: InstanceKey, master: Option<IpAddr>) -> Result<(), BpfError> {
+        use vrrp_common::instance_flags::MASTER_KNOWN;
+        if let Some(m) = master {
+            if vrrp_common::family_of(&m) != key.family {
+                return Err(BpfError::SourceFamily { source_addr: m });
+            }
+        }
+        self.update_instance(key, |c| match master {
+            Some(m) => {
+                c.flags |= MASTER_KNOWN;
+                c.master = vrrp_common::addr_bytes(m);
+            }
+            None => {
+                c.flags &= !MASTER_KNOWN;
+                c.master = [0; 16];
+            }
+        })
+    }
+
+    /// As master every advert heard matters: the kernel then wakes us for each.
+    pub fn set_wake_on_any(&mut self, key: InstanceKey, on: bool) -> Result<(), BpfError> {
+        use vrrp_common::instance_flags::WAKE_ON_ANY;
+        self.update_instance(key, |c| {
+            if on {
+                c.flags |= WAKE_ON_ANY;
+            } else {
+                c.flags &= !WAKE_ON_ANY;
+            }
+        })
+    }
+
+    /// Unregisters an instance and forgets its peers and sources.
+    pub fn remove_instance(&mut self, key: InstanceKey) -> Result<(), BpfError> {
+        let config = self.instance(key)?;
+        remove_ok_if_absent(MAP_INSTANCES, self.instances.remove(&key))?;
+        self.tables.remove(&key);
+        self.instances_changed()?;
+        if let Some(config) = config {
+            self.peers
+                .set(config.table, PeerTable::default(), 0)
+                .map_err(map_err(MAP_PEERS))?;
+        }
+        for s in self.sources_of(key)? {
+            remove_ok_if_absent(MAP_SOURCES, self.sources.remove(&s))?;
+        }
+        Ok(())
+    }
+
+    fn sources_of(&self, key: InstanceKey) -> Result<Vec<PeerKey>, BpfError> {
+        self.sources
+            .keys()
+            .filter(|k| k.as_ref().map_or(true, |k| k.instance() == key))
+            .collect::<Result<_, _>>()
+            .map_err(map_err(MAP_SOURCES))
+    }
+
+    /// Bumps the instance's generation so the kernel checks its recorded
+    /// peers against SOURCES again.
+    fn sources_changed(&mut self, key: InstanceKey) -> Result<(), BpfError> {
+        if self.instance(key)?.is_none() {
+            return Ok(());
+        }
+        self.update_instance(key, |_| ())
+    }
+
+    /// Adds a configured unicast peer (allowed with CHECK_UNICAST_SRC, never evicted).
+    pub fn allow_source(&mut self, peer: PeerKey) -> Result<(), BpfError> {
+        self.sources
+            .insert(peer, 1, 0)
+            .map_err(map_err(MAP_SOURCES))?;
+        self.sources_changed(peer.instance())
+    }
+
+    /// Makes `peers` the instance's configured unicast peers.
+    pub fn set_sources(&mut self, key: InstanceKey, peers: &[IpAddr]) -> Result<(), BpfError> {
+        let wanted = peers
+            .iter()
+            .map(|p| PeerKey::for_source(key, *p).ok_or(BpfError::SourceFamily { source_addr: *p }))
+            .collect::<Result<Vec<_>, _>>()?;
+        let current = self.sources_of(key)?;
+        for old in current.iter().filter(|k| !wanted.contains(k)) {
+            remove_ok_if_absent(MAP_SOURCES, self.sources.remove(old))?;
+        }
+        for new in wanted.iter().filter(|k| !current.contains(k)) {
+            self.sources
+                .insert(*new, 1, 0)
+                .map_err(map_err(MAP_SOURCES))?;
+        }
+        if wanted.len() != current.len() || wanted.iter().any(|k| !current.contains(k)) {
+            self.sources_changed(key)?;
+        }
+        Ok(())
+    }
+
+    /// The raw peer table of one instance (stale and free slots included).
+    pub fn peer_table(&self, key: InstanceKey) -> Result<Option<PeerTable>, BpfError> {
+        let table = match self.tables.get(&key) {
+            Some(t) => *t,
+            None => match self.instance(key)? {
+                Some(c) => c.table,
+                None => return Ok(None),
+            },
+        };
+        self.peers
+            .get(&table, 0)
+            .map(Some)
+            .map_err(map_err(MAP_PEERS))
+    }
+
+    /// The live (not stale) peers of one instance: one map lookup when the
+    /// instance was registered through this handle.
+    pub fn peers_of(&self, key: InstanceKey) -> Result<Vec<(PeerKey, PeerRecord)>, BpfError> {
+        Ok(match self.peer_table(key)? {
+            Some(table) => live_peers(key, &table, Mono::now()),
+            None => Vec::new(),
+        })
+    }
+
+    /// The live peers of every instance: those registered through this
+    /// handle (one lookup each), or, for a handle opened from pins, every
+    /// registered instance.
+    pub fn all_peers(&self) -> Result<Vec<(PeerKey, PeerRecord)>, BpfError> {
+        let instances: Vec<(InstanceKey, u32)> = if self.tables.is_empty() {
+            self.instances
+                .iter()
+                .map(|r| r.map(|(k, c)| (k, c.table)))
+                .collect::<Result<_, _>>()
+                .map_err(map_err(MAP_INSTANCES))?
+        } else {
+            self.tables.iter().map(|(k, t)| (*k, *t)).collect()
+        };
+        let now = Mono::now();
+        let mut all = Vec::new();
+        for (key, table) in instances {
+            let table = self.peers.get(&table, 0).map_err(map_err(MAP_PEERS))?;
+            all.extend(live_peers(key, &table, now));
+        }
+        Ok(all)
+    }
+
+    /// One peer's record, if the kernel holds one (stale or not).
+    pub fn peer(&self, key: &PeerKey) -> Result<Option<PeerRecord>, BpfError> {
+        Ok(self.peer_table(key.instance())?.and_then(|t| {
+            t.slots
+                .iter()
+                .find(|s| s.record.in_use() && s.addr == key.addr)
+                .map(|s| s.record)
+        }))
+    }
+
     /// Counters summed over CPUs.
     pub fn counters(&self) -> Result<Counters, BpfError> {
-        let per_cpu = self.counters.get(&0, 0).map_err(|source| BpfError::Map {
-            name: MAP_COUNTERS,
-            source,
-        })?;
+        let per_cpu = self.counters.get(&0, 0).map_err(map_err(MAP_COUNTERS))?;
         let mut total = Counters::default();
         for c in per_cpu.iter() {
             total.accumulate(c);
@@ -207,18 +405,31 @@ impl Maps {
             Ok(())
         }
         drain(MAP_INSTANCES, &mut self.instances)?;
-        drain(MAP_PEERS, &mut self.peers)?;
+        self.instances_changed()?;
         drain(MAP_SOURCES, &mut self.sources)?;
+        self.tables.clear();
+        for t in 0..MAX_INSTANCES {
+            self.peers
+                .set(t, PeerTable::default(), 0)
+                .map_err(map_err(MAP_PEERS))?;
+        }
         let cpus = aya::util::nr_cpus().map_err(|(_, e)| BpfError::CpuCount(e))?;
         let zeros = aya::maps::PerCpuValues::try_from(vec![Counters::default(); cpus])
             .map_err(BpfError::CpuCount)?;
         self.counters
             .set(0, zeros, 0)
-            .map_err(|source| BpfError::Map {
-                name: MAP_COUNTERS,
-                source,
-            })
+            .map_err(map_err(MAP_COUNTERS))
     }
+}
+
+/// The in-use, not stale slots of `table` as (key, record), at `now`.
+pub fn live_peers(key: InstanceKey, table: &PeerTable, now: Mono) -> Vec<(PeerKey, PeerRecord)> {
+    table
+        .slots
+        .iter()
+        .filter(|s| s.record.in_use() && !s.record.is_stale(now.as_nanos()))
+        .map(|s| (PeerKey::in_instance(key, s.addr), s.record))
+        .collect()
 }
 
 fn remove_ok_if_absent(name: &'static str, r: Result<(), MapError>) -> Result<(), BpfError> {

@@ -16,7 +16,7 @@ pub const DEFAULT_MCAST_GROUP4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
 pub const DEFAULT_MCAST_GROUP6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
 pub const DEFAULT_PRIORITY: u8 = 100;
 /// The address owner's priority: becomes master at once and ignores track weights.
-pub const OWNER_PRIORITY: u8 = 255;
+pub use vrrp_common::PRIORITY_OWNER as OWNER_PRIORITY;
 pub const DEFAULT_ADVERT_INT: Duration = Duration::from_secs(1);
 pub const DEFAULT_GARP_MASTER_DELAY: Duration = Duration::from_secs(5);
 pub const DEFAULT_GARP_MASTER_REPEAT: u32 = 5;

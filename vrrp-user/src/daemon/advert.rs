@@ -5,11 +5,11 @@
 use std::net::IpAddr;
 
 use thiserror::Error;
-use vrrp_common::{instance_flags, InstanceConfig, InstanceKey};
+use vrrp_common::{instance_flags, InstanceKey};
 
 use super::plan::AdvertPlan;
 use crate::{
-    bpf::{BpfError, Maps},
+    bpf::{BpfError, Maps, XdpInstance},
     network::socket::{SocketError, VrrpSender},
     packet::{self, PacketError},
 };
@@ -41,32 +41,29 @@ pub enum AdvertError {
 pub struct AdvertIo {
     pub name: String,
     key: InstanceKey,
-    /// What the kernel holds for the instance (WAKE_ON_ANY toggles).
-    xdp: InstanceConfig,
     plan: AdvertPlan,
     sender: VrrpSender,
     /// The encoded PDUs (one per destination) at `encoded_priority`. Only
     /// the priority ever changes, so most sends reuse them.
     encoded: Vec<Vec<u8>>,
     encoded_priority: Option<u8>,
+    /// What the kernel was last told: wake us for every advert, and who
+    /// the master is.
+    wake_on_any: bool,
+    master: Option<IpAddr>,
 }
 
 impl AdvertIo {
-    pub fn new(
-        name: String,
-        key: InstanceKey,
-        xdp: InstanceConfig,
-        plan: AdvertPlan,
-        sender: VrrpSender,
-    ) -> Self {
+    pub fn new(name: String, key: InstanceKey, plan: AdvertPlan, sender: VrrpSender) -> Self {
         AdvertIo {
             name,
             key,
-            xdp,
             plan,
             sender,
             encoded: Vec::new(),
             encoded_priority: None,
+            wake_on_any: false,
+            master: None,
         }
     }
 
@@ -106,50 +103,63 @@ impl AdvertIo {
         first_error.map_or(Ok(()), Err)
     }
 
-    /// A reload changed the advert (VIP list, interval, priority): encode
-    /// afresh at the next send, and give the kernel the new checks, keeping
-    /// whether it wakes us for every advert.
+    fn kernel(&self) -> impl Fn(BpfError) -> AdvertError + '_ {
+        |source| AdvertError::Flags {
+            instance: self.name.clone(),
+            source: Box::new(source),
+        }
+    }
+
+    /// A reload changed the advert (VIP list, interval, priority) or the
+    /// receive checks: encode afresh at the next send, and give the kernel
+    /// the new checks, keeping what it knows of the master and whether it
+    /// wakes us for every advert.
     pub fn update(
         &mut self,
         plan: &AdvertPlan,
-        xdp: InstanceConfig,
+        xdp: &XdpInstance,
         maps: &mut Maps,
     ) -> Result<(), AdvertError> {
         if *plan != self.plan {
             self.plan = plan.clone();
             self.encoded_priority = None;
         }
-        let wake = self.xdp.flags & instance_flags::WAKE_ON_ANY;
-        self.register(
-            maps,
-            InstanceConfig {
-                flags: xdp.flags | wake,
-                ..xdp
-            },
-        )
-    }
-
-    /// Gives the kernel `cfg` for this instance, if it differs from what it has.
-    fn register(&mut self, maps: &mut Maps, cfg: InstanceConfig) -> Result<(), AdvertError> {
-        if cfg != self.xdp {
-            maps.set_instance(self.key, cfg)
-                .map_err(|source| AdvertError::Flags {
-                    instance: self.name.clone(),
-                    source: Box::new(source),
-                })?;
-            self.xdp = cfg;
-        }
-        Ok(())
+        let new = xdp.config().map_err(|e| (self.kernel())(e.into()))?;
+        let kept = instance_flags::WAKE_ON_ANY | instance_flags::MASTER_KNOWN;
+        maps.update_instance(self.key, |c| {
+            let old = *c;
+            *c = new;
+            c.flags |= old.flags & kept;
+            c.master = old.master;
+            // The kernel's table and the generation it counts from stay.
+            c.table = old.table;
+            c.generation = old.generation;
+        })
+        .map_err(self.kernel())?;
+        maps.set_sources(self.key, xdp.unicast_peers())
+            .map_err(self.kernel())
     }
 
     /// As master every advert heard matters: asks the kernel to wake us for each.
     pub fn set_wake_on_any(&mut self, maps: &mut Maps, on: bool) -> Result<(), AdvertError> {
-        let mut cfg = self.xdp;
-        if on {
-            cfg.flags |= instance_flags::WAKE_ON_ANY;
-        } else {
-            cfg.flags &= !instance_flags::WAKE_ON_ANY;
+        if on != self.wake_on_any {
+            maps.set_wake_on_any(self.key, on).map_err(self.kernel())?;
+            self.wake_on_any = on;
         }
-        self.register(maps, cfg)
+        Ok(())
+    }
+
+    /// Tells the kernel who the master is, so no flood of sources can
+    /// evict its record (`None`: none known, or we are it).
+    pub fn set_master(
+        &mut self,
+        maps: &mut Maps,
+        master: Option<IpAddr>,
+    ) -> Result<(), AdvertError> {
+        if master != self.master {
+            maps.set_master(self.key, master).map_err(self.kernel())?;
+            self.master = master;
+        }
+        Ok(())
     }
 }

@@ -49,10 +49,12 @@ pub enum Event {
         statuses: Vec<(TrackerId, Status)>,
         resume_master: Vec<bool>,
     },
-    /// Peer records just read from the kernel; `timer`: the deadline timer
-    /// fired (records are fed first, so a late timer sees fresh adverts).
+    /// Peer records just read from the kernel, all the live peers of each
+    /// instance in `read`; `timer`: the deadline timer fired (records are
+    /// fed first, so a late timer sees fresh adverts).
     Kernel {
         records: Vec<(PeerKey, PeerRecord)>,
+        read: Vec<InstanceKey>,
         timer: bool,
     },
     /// A tracker's status changed.
@@ -93,6 +95,12 @@ pub enum Command {
     WakeOnAny {
         instance: InstanceId,
         on: bool,
+    },
+    /// The master as a backup knows it (`None`: none, or we are it): the
+    /// kernel keeps its record whatever floods the instance.
+    MasterIs {
+        instance: InstanceId,
+        master: Option<std::net::IpAddr>,
     },
     /// A state change (logged, counted, shown in the status).
     Transition {
@@ -228,6 +236,8 @@ struct Controlled {
     /// Latest kernel arrival already fed to the engine, per peer.
     fed: HashMap<PeerKey, u64>,
     stats: InstanceStats,
+    /// The master last named to the kernel.
+    told_master: Option<std::net::IpAddr>,
 }
 
 impl Controlled {
@@ -279,6 +289,7 @@ impl Controller {
                     fed_fault: None,
                     fed: HashMap::new(),
                     stats: InstanceStats::default(),
+                    told_master: None,
                 })
             })
             .collect::<Result<_, _>>()?;
@@ -304,12 +315,17 @@ impl Controller {
         self
     }
 
-    /// Whether some backup's down timer falls due by `by`: only then does a
-    /// timer event need fresh kernel records (masters' timers don't).
-    pub fn backup_due_by(&self, by: Mono) -> bool {
-        self.instances.iter().any(|i| {
-            i.engine.state() == State::Backup && i.engine.next_deadline().is_some_and(|d| d <= by)
-        })
+    /// The backups whose down timer falls due by `by`: a timer event needs
+    /// fresh kernel records for those only (masters' timers need none).
+    pub fn backups_due_by(&self, by: Mono) -> Vec<InstanceKey> {
+        self.instances
+            .iter()
+            .filter(|i| {
+                i.engine.state() == State::Backup
+                    && i.engine.next_deadline().is_some_and(|d| d <= by)
+            })
+            .map(|i| i.key)
+            .collect()
     }
 
     /// The slot of each running instance, in config order.
@@ -374,6 +390,7 @@ impl Controller {
                         fed_fault: None,
                         fed: HashMap::new(),
                         stats: InstanceStats::default(),
+                        told_master: None,
                     }
                 }
             };
@@ -506,7 +523,11 @@ impl Controller {
                 }
                 self.settle_groups(now, &mut out);
             }
-            Event::Kernel { records, timer } => self.tick(&records, timer, now, &mut out),
+            Event::Kernel {
+                records,
+                read,
+                timer,
+            } => self.tick(&records, &read, timer, now, &mut out),
             Event::Tracker { tracker, status } => {
                 out.push(Command::Note(Note::TrackerChanged {
                     tracker: tracker.clone(),
@@ -596,12 +617,18 @@ impl Controller {
     fn tick(
         &mut self,
         records: &[(PeerKey, PeerRecord)],
+        read: &[InstanceKey],
         timer: bool,
         now: Mono,
         out: &mut Vec<Command>,
     ) {
         for i in 0..self.instances.len() {
             let inst = &mut self.instances[i];
+            if read.contains(&inst.key) {
+                // Peers the kernel no longer holds (expired, evicted junk)
+                // are forgotten here too, so a flood cannot grow this map.
+                inst.fed.retain(|k, _| records.iter().any(|(r, _)| r == k));
+            }
             let mut actions = Vec::new();
             for seen in unseen_adverts(inst.key, records, &mut inst.fed) {
                 inst.stats.adverts_fed += 1;
@@ -664,6 +691,7 @@ impl Controller {
                     queue.push_back((target, more));
                 }
             }
+            self.tell_master(i, out);
         }
     }
 
@@ -749,6 +777,22 @@ impl Controller {
             }
         }
         None
+    }
+
+    /// Names the master to the kernel when it changed.
+    fn tell_master(&mut self, i: usize, out: &mut Vec<Command>) {
+        let inst = &mut self.instances[i];
+        let master = match inst.engine.state() {
+            State::Backup => inst.engine.master_addr(),
+            _ => None,
+        };
+        if master != inst.told_master {
+            inst.told_master = master;
+            out.push(Command::MasterIs {
+                instance: inst.slot,
+                master,
+            });
+        }
     }
 
     fn members(&self, g: GroupId) -> Vec<Member> {

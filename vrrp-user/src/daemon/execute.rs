@@ -286,7 +286,7 @@ impl Executor {
     async fn one(&mut self, command: Command) {
         match command {
             // The advert thread's own; never routed here.
-            Command::SendAdvert { .. } | Command::WakeOnAny { .. } => {
+            Command::SendAdvert { .. } | Command::WakeOnAny { .. } | Command::MasterIs { .. } => {
                 debug!(?command, "advert-path command reached the executor")
             }
             Command::AddVips(i) => {
@@ -685,21 +685,9 @@ async fn start_instance(
         })
     };
     let mode = recorder.attach(&plan.interface).map_err(bpf)?;
-    recorder
-        .maps
-        .set_instance(plan.key, plan.xdp)
-        .map_err(bpf)?;
-    for &k in &plan.allowed_sources {
-        recorder.maps.allow_source(k).map_err(bpf)?;
-    }
+    recorder.maps.register(plan.key, &plan.xdp).map_err(bpf)?;
 
-    let advert = AdvertIo::new(
-        name.clone(),
-        plan.key,
-        plan.xdp,
-        plan.advert.clone(),
-        sender,
-    );
+    let advert = AdvertIo::new(name.clone(), plan.key, plan.advert.clone(), sender);
     let io = InstanceIo {
         name,
         holding: false,

@@ -12,9 +12,10 @@
 use std::{net::IpAddr, time::Duration};
 
 use thiserror::Error;
-use vrrp_common::{instance_flags, InstanceConfig, InstanceKey, PeerKey, FAMILY_IPV4, FAMILY_IPV6};
+use vrrp_common::{InstanceKey, FAMILY_IPV4, FAMILY_IPV6};
 
 use crate::{
+    bpf::{Delivery, XdpConfigError, XdpInstance},
     config::{self, AuthType, InitialState},
     engine::{self, GarpParams, InstanceParams},
     network::{netlink::Vip, vmac::VmacSpec},
@@ -29,6 +30,12 @@ pub enum PlanError {
         instance: String,
         #[source]
         source: engine::ParamsError,
+    },
+    #[error("instance {instance}: {source}")]
+    Xdp {
+        instance: String,
+        #[source]
+        source: XdpConfigError,
     },
     #[error("instance {instance}: VIP {vip}: unknown scope {scope:?}")]
     Scope {
@@ -80,9 +87,9 @@ pub struct InstancePlan {
     pub family: Family,
     pub engine: InstanceParams,
     pub advert: AdvertPlan,
-    pub xdp: InstanceConfig,
-    /// Unicast sources the kernel accepts (with `check_unicast_src`).
-    pub allowed_sources: Vec<PeerKey>,
+    /// What the XDP program checks adverts against (the unicast peers it
+    /// never evicts and, with `check_unicast_src`, the only ones it accepts).
+    pub xdp: XdpInstance,
     /// The macvlan to create for `use_vmac`; adverts, VIPs and GARPs go through it.
     pub vmac: Option<VmacSpec>,
     /// The interface adverts and GARPs leave from: the vmac or the VRRP interface.
@@ -254,33 +261,31 @@ pub fn plan(
     })?;
 
     let key = InstanceKey::new(facts.ifindex, af(family), cfg.virtual_router_id);
-    let mut flags = 0;
-    if unicast {
-        flags |= instance_flags::UNICAST;
-        if cfg.check_unicast_src || global.vrrp_check_unicast_src {
-            flags |= instance_flags::CHECK_UNICAST_SRC;
+    let delivery = if unicast {
+        Delivery::Unicast {
+            peers: cfg.unicast_peer.clone(),
+            check_source: cfg.check_unicast_src || global.vrrp_check_unicast_src,
         }
-    }
-    if cfg.v3_checksum_as_v2 {
-        flags |= instance_flags::CHECKSUM_AS_V2;
-    }
-    let (auth_type, auth_data) = match auth {
-        Auth::Pass(d) => (1, d),
-        _ => (0, [0; 8]),
+    } else {
+        Delivery::Multicast { group: group_addr }
     };
-    let xdp = InstanceConfig {
-        version: version.number(),
-        flags,
-        auth_type,
-        v2_interval_s: v2_interval_s(cfg.advert_int),
-        auth_data,
+    let xdp = XdpInstance {
+        version,
+        family,
+        advert_int: cfg.advert_int,
+        auth,
+        delivery,
+        local: vec![source],
+        v3_checksum_as_v2: cfg.v3_checksum_as_v2,
+        // Peers are expected to send as we do: from a link-local address
+        // unless the configuration names another source.
+        link_local_source: matches!(source, IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80),
     };
-    // The config check rejects peers of the other family.
-    let allowed_sources = cfg
-        .unicast_peer
-        .iter()
-        .filter_map(|p| PeerKey::for_source(key, *p))
-        .collect();
+    // Checked here so a bad combination is a plan error, not a failure later.
+    xdp.config().map_err(|source| PlanError::Xdp {
+        instance: name.clone(),
+        source,
+    })?;
 
     let ignore_weights = group.is_some_and(|g| !active_groups(config)[g].tracking_weight);
     Ok(InstancePlan {
@@ -291,7 +296,6 @@ pub fn plan(
         engine: params,
         advert,
         xdp,
-        allowed_sources,
         vmac,
         send_interface,
         vips,
@@ -332,6 +336,7 @@ mod tests {
 
     use super::*;
     use crate::track::TrackerId;
+    use vrrp_common::instance_flags;
 
     fn config(text: &str) -> config::Config {
         let loaded = config::load_str(text, Path::new("/etc/keepalived/keepalived.conf")).unwrap();
@@ -376,9 +381,13 @@ mod tests {
         assert!(!p.advert.pseudo_header);
         assert_eq!(p.advert.destinations, vec![p.advert.group]);
         // Kernel: the same interval in seconds and the same password.
-        assert_eq!(p.xdp.v2_interval_s, 3);
-        assert_eq!((p.xdp.version, p.xdp.auth_type), (2, 1));
-        assert_eq!(&p.xdp.auth_data[..6], b"secret");
+        let k = p.xdp.config().unwrap();
+        assert_eq!(k.v2_interval_s, 3);
+        assert_eq!((k.version, k.auth_type), (2, 1));
+        assert_eq!(&k.auth_data[..6], b"secret");
+        // Multicast to the group; our own source is what the kernel drops.
+        assert_eq!(k.group[..4], [224, 0, 0, 18]);
+        assert_eq!((k.local_count, &k.local[0][..4]), (1, &[192, 0, 2, 2][..]));
         assert_eq!(p.key, InstanceKey::new(7, FAMILY_IPV4, 51));
         // VIPs: scope parsed once, brd and label kept, dev honoured.
         assert_eq!(p.vips[0].interface, "eth1");
@@ -405,11 +414,15 @@ mod tests {
         assert_eq!(a.engine.advert_interval, Duration::from_millis(50));
         assert_eq!(a.advert.template.interval_cs, 5);
         assert!(a.advert.pseudo_header);
-        assert_eq!(a.xdp.version, 3);
-        assert_eq!(a.xdp.flags & instance_flags::CHECKSUM_AS_V2, 0);
+        let k = a.xdp.config().unwrap();
+        assert_eq!(k.version, 3);
+        assert_eq!(k.flags & instance_flags::CHECKSUM_AS_V2, 0);
         let b = plan(&c, 1, &facts("192.0.2.2")).unwrap();
         assert!(!b.advert.pseudo_header);
-        assert_ne!(b.xdp.flags & instance_flags::CHECKSUM_AS_V2, 0);
+        assert_ne!(
+            b.xdp.config().unwrap().flags & instance_flags::CHECKSUM_AS_V2,
+            0
+        );
         let v6 = plan(&c, 2, &facts("fe80::2")).unwrap();
         assert_eq!(v6.family, Family::V6);
         assert_eq!(v6.engine.version, Version::V3);
@@ -429,12 +442,14 @@ mod tests {
         let p = plan(&c, 0, &facts("10.0.0.1")).unwrap();
         assert!(p.advert.unicast);
         assert_eq!(p.advert.destinations.len(), 2);
-        assert_eq!(p.allowed_sources.len(), 2);
         assert_eq!(
-            p.allowed_sources[1].source(),
-            "10.0.0.3".parse::<IpAddr>().unwrap()
+            p.xdp.unicast_peers(),
+            &[
+                "10.0.0.2".parse::<IpAddr>().unwrap(),
+                "10.0.0.3".parse().unwrap()
+            ]
         );
-        let f = p.xdp.flags;
+        let f = p.xdp.config().unwrap().flags;
         assert_ne!(f & instance_flags::UNICAST, 0);
         assert_ne!(f & instance_flags::CHECK_UNICAST_SRC, 0);
     }

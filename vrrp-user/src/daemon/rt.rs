@@ -22,7 +22,7 @@ use nix::sys::{
 };
 use thiserror::Error;
 use tokio::sync::{mpsc::UnboundedSender, oneshot};
-use vrrp_common::PeerEvent;
+use vrrp_common::{InstanceKey, PeerEvent};
 
 use super::{
     advert::AdvertIo,
@@ -267,6 +267,14 @@ impl Loop<'_> {
                         let _ = self.out.send(ToExecutor::Error(e.to_string()));
                     }
                 }
+                Command::MasterIs { instance, master } => {
+                    let Some(advert) = self.parts.adverts.get_mut(&instance) else {
+                        continue;
+                    };
+                    if let Err(e) = advert.set_master(&mut self.parts.maps, master) {
+                        let _ = self.out.send(ToExecutor::Error(e.to_string()));
+                    }
+                }
                 Command::WakeOnAny { instance, on } => {
                     let Some(advert) = self.parts.adverts.get_mut(&instance) else {
                         continue;
@@ -282,21 +290,31 @@ impl Loop<'_> {
         }
     }
 
-    /// The kernel's records, when they can matter: after a ring event, or
-    /// when some backup's down timer is due.
-    fn kernel_event(&mut self, ring: bool, timer: bool) {
-        let need = ring || self.parts.controller.backup_due_by(Mono::now());
-        let records = if need {
-            self.parts.maps.all_peers().unwrap_or_else(|e| {
-                let _ = self
-                    .out
-                    .send(ToExecutor::Error(format!("reading peer records: {e}")));
-                Vec::new()
-            })
-        } else {
-            Vec::new()
-        };
-        self.dispatch(Event::Kernel { records, timer });
+    /// The kernel's records where they can matter: the instances the ring
+    /// events name, and the backups whose down timer is due. One map read
+    /// per instance; masters' timers read nothing.
+    fn kernel_event(&mut self, mut read: Vec<InstanceKey>, timer: bool) {
+        if timer {
+            read.extend(self.parts.controller.backups_due_by(Mono::now()));
+        }
+        read.sort_unstable_by_key(|k| (k.ifindex, k.family, k.vrid));
+        read.dedup();
+        let mut records = Vec::new();
+        for key in &read {
+            match self.parts.maps.peers_of(*key) {
+                Ok(peers) => records.extend(peers),
+                Err(e) => {
+                    let _ = self
+                        .out
+                        .send(ToExecutor::Error(format!("reading peer records: {e}")));
+                }
+            }
+        }
+        self.dispatch(Event::Kernel {
+            records,
+            read,
+            timer,
+        });
     }
 
     /// First half of a reload: the instances that go stop as at shutdown,
@@ -329,7 +347,7 @@ impl Loop<'_> {
                 continue;
             }
             if let Some(advert) = self.parts.adverts.get_mut(slot) {
-                if let Err(e) = advert.update(&plan.advert, plan.xdp, &mut self.parts.maps) {
+                if let Err(e) = advert.update(&plan.advert, &plan.xdp, &mut self.parts.maps) {
                     let _ = self.out.send(ToExecutor::Error(e.to_string()));
                 }
             }
@@ -402,7 +420,7 @@ fn run(
             Err(nix::Error::EINTR) => continue,
             Err(e) => return Err(sys("epoll_wait")(e)),
         };
-        let (mut fired, mut ring) = (false, false);
+        let (mut fired, mut ring, mut named) = (false, false, Vec::new());
         for ev in &ready[..n] {
             match ev.data() {
                 TIMER => {
@@ -413,7 +431,13 @@ fn run(
                 }
                 RING => {
                     while let Some(item) = lp.parts.ring.next() {
-                        ring |= item.len() >= std::mem::size_of::<PeerEvent>();
+                        if item.len() >= std::mem::size_of::<PeerEvent>() {
+                            let event: PeerEvent = bytemuck::pod_read_unaligned(
+                                &item[..std::mem::size_of::<PeerEvent>()],
+                            );
+                            named.push(event.key.instance());
+                            ring = true;
+                        }
                     }
                 }
                 _ => {
@@ -423,7 +447,7 @@ fn run(
             }
         }
         if fired || ring {
-            lp.kernel_event(ring, fired);
+            lp.kernel_event(named, fired);
         }
         while let Ok(input) = rx.try_recv() {
             let event = match input {

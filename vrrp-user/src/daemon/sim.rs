@@ -399,7 +399,7 @@ impl Sim {
             segment,
             vrid,
             family: io.plan.key.family,
-            version: io.plan.xdp.version,
+            version: io.plan.xdp.version.number(),
             src,
             priority,
             interval_cs: io.plan.advert.template.interval_cs,
@@ -472,11 +472,12 @@ impl Sim {
                     self.process(pending);
                 }
                 (Some((_, node)), _) => {
-                    let records = self.records(node);
+                    let (records, read) = self.records(node);
                     self.deliver(
                         node,
                         Event::Kernel {
                             records,
+                            read,
                             timer: true,
                         },
                     );
@@ -492,12 +493,12 @@ impl Sim {
         self.run_until(self.now + d);
     }
 
-    fn records(&self, node: NodeId) -> Vec<(PeerKey, PeerRecord)> {
-        self.nodes[node]
-            .records
-            .iter()
-            .map(|(k, r)| (*k, *r))
-            .collect()
+    /// Every record the node's kernel holds, and every instance (all read).
+    fn records(&self, node: NodeId) -> (Vec<(PeerKey, PeerRecord)>, Vec<vrrp_common::InstanceKey>) {
+        let n = &self.nodes[node];
+        let records = n.records.iter().map(|(k, r)| (*k, *r)).collect();
+        let read = n.plans.iter().map(|p| p.key).collect();
+        (records, read)
     }
 
     fn process(&mut self, pending: Pending) {
@@ -527,8 +528,8 @@ impl Sim {
         };
         let plan = &n.io[&slot].plan;
         let v2_mismatch =
-            w.version == 2 && u16::from(plan.xdp.v2_interval_s) * 100 != w.interval_cs;
-        if plan.xdp.version != w.version || v2_mismatch {
+            w.version == 2 && plan.xdp.advert_int.as_millis() != u128::from(w.interval_cs) * 10;
+        if plan.xdp.version.number() != w.version || v2_mismatch {
             return;
         }
         let Some(key) = PeerKey::for_source(plan.key, w.src) else {
@@ -567,11 +568,12 @@ impl Sim {
             }
         };
         if wake {
-            let records = self.records(node);
+            let (records, read) = self.records(node);
             self.deliver(
                 node,
                 Event::Kernel {
                     records,
+                    read,
                     timer: false,
                 },
             );
@@ -600,7 +602,7 @@ impl Sim {
                     segment: io.segment,
                     vrid: plan.key.vrid,
                     family: plan.key.family,
-                    version: plan.xdp.version,
+                    version: plan.xdp.version.number(),
                     src: plan.advert.source,
                     priority,
                     interval_cs: plan.advert.template.interval_cs,
@@ -639,7 +641,7 @@ impl Sim {
             } => self.nodes[node]
                 .notifies
                 .push((now, owner, state, priority)),
-            Command::GarpBurst { .. } | Command::Note(_) => {}
+            Command::GarpBurst { .. } | Command::MasterIs { .. } | Command::Note(_) => {}
         }
     }
 

@@ -6,10 +6,8 @@ use std::{net::IpAddr, time::Duration};
 
 use crate::packet::{Family, Version, V2_MAX_INTERVAL_S, V3_MAX_INTERVAL_CS};
 
-/// Priority of the address owner: goes master at once, ignores tracking weights.
-pub const PRIORITY_OWNER: u8 = 255;
-/// Priority sent when leaving master: "take over now".
-pub const PRIORITY_STOP: u8 = 0;
+/// The owner's and the stop priority (255, 0) are defined once, in vrrp-common.
+pub use vrrp_common::{PRIORITY_OWNER, PRIORITY_STOP};
 /// keepalived's default `priority`.
 pub const DEFAULT_PRIORITY: u8 = 100;
 

@@ -29,9 +29,7 @@ pub const ETH_BROADCAST: MacAddr = [0xff; 6];
 pub const ETH_ALL_NODES: MacAddr = [0x33, 0x33, 0, 0, 0, 1];
 pub const IPV6_ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
 
-const ETH_P_IP: u16 = 0x0800;
-const ETH_P_ARP: u16 = 0x0806;
-const ETH_P_IPV6: u16 = 0x86dd;
+use vrrp_common::{ETH_P_ARP, ETH_P_IP, ETH_P_IPV6};
 const IPPROTO_ICMPV6: u8 = 58;
 const ND_NEIGHBOR_ADVERT: u8 = 136;
 const ND_OPT_TARGET_LL_ADDR: u8 = 2;

@@ -20,8 +20,8 @@ use thiserror::Error;
 
 use super::{netlink, Family};
 
-/// IANA protocol number of VRRP.
-pub const IPPROTO_VRRP: i32 = 112;
+/// IANA protocol number of VRRP, as the socket API types it.
+pub const IPPROTO_VRRP: i32 = vrrp_common::IPPROTO_VRRP as i32;
 /// VRRP IPv4 multicast group (RFC 3768 / 5798), keepalived's `vrrp_mcast_group4` default.
 pub const VRRP_GROUP_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
 /// VRRP IPv6 multicast group, keepalived's `vrrp_mcast_group6` default.

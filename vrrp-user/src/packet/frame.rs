@@ -4,14 +4,14 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use vrrp_common::{ETH_P_IP, ETH_P_IPV6};
+
 use super::{
     decode, encode, internet_checksum, Advert, Family, PacketError, IPPROTO_VRRP, VRRP_TOS,
     VRRP_TTL,
 };
 
-const ETH_HEADER_LEN: usize = 14;
-const ETHERTYPE_IPV4: u16 = 0x0800;
-const ETHERTYPE_IPV6: u16 = 0x86dd;
+pub(super) const ETH_HEADER_LEN: usize = 14;
 const IPV4_MIN_HEADER_LEN: usize = 20;
 const IPV4_MAX_OPTIONS_LEN: usize = 40;
 const IPV6_HEADER_LEN: usize = 40;
@@ -93,7 +93,7 @@ pub fn build_frame(spec: &FrameSpec, advert: &Advert) -> Result<Vec<u8>, PacketE
     frame.extend_from_slice(&spec.src_mac);
     match (spec.src_ip, spec.dst_ip) {
         (IpAddr::V4(src), IpAddr::V4(dst)) => {
-            frame.extend_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
+            frame.extend_from_slice(&ETH_P_IP.to_be_bytes());
             let mut options = spec.ipv4_options.clone();
             options.resize(options.len().div_ceil(4) * 4, 0);
             if options.len() > IPV4_MAX_OPTIONS_LEN {
@@ -117,7 +117,7 @@ pub fn build_frame(spec: &FrameSpec, advert: &Advert) -> Result<Vec<u8>, PacketE
             frame.extend_from_slice(&header);
         }
         (IpAddr::V6(src), IpAddr::V6(dst)) => {
-            frame.extend_from_slice(&ETHERTYPE_IPV6.to_be_bytes());
+            frame.extend_from_slice(&ETH_P_IPV6.to_be_bytes());
             // version 6, traffic class, flow label 0
             let first_word = (6u32 << 28) | (u32::from(spec.tos) << 20);
             frame.extend_from_slice(&first_word.to_be_bytes());
@@ -146,9 +146,27 @@ pub struct ParsedFrame {
     pub advert: Advert,
 }
 
-/// Parses Ethernet + IPv4/IPv6 + VRRP, checking the IPv4 header checksum and
-/// the VRRP checksum (v3 with the pseudo-header). No IPv6 extension headers.
-pub fn parse_frame(frame: &[u8]) -> Result<ParsedFrame, PacketError> {
+/// The IP layer of a frame, checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IpPacket<'a> {
+    pub family: Family,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// TTL / hop limit.
+    pub ttl: u8,
+    /// TOS / traffic class.
+    pub tos: u8,
+    /// IPv4 protocol / IPv6 next header.
+    pub protocol: u8,
+    /// The payload as long as the IP header says (Ethernet padding cut off).
+    pub payload: &'a [u8],
+}
+
+/// Parses Ethernet + IPv4/IPv6 and checks the IP layer as the kernel's
+/// `ip_rcv` / `ipv6_rcv` do, in the recorder's order: IPv4 version and
+/// header length, header checksum, total length, then fragments (refused
+/// for protocol 112 only: VRRP is never fragmented). No IPv6 extension headers.
+pub fn parse_ip(frame: &[u8]) -> Result<IpPacket<'_>, PacketError> {
     if frame.len() < ETH_HEADER_LEN {
         return Err(PacketError::FrameTooShort {
             layer: "Ethernet",
@@ -158,7 +176,7 @@ pub fn parse_frame(frame: &[u8]) -> Result<ParsedFrame, PacketError> {
     let ethertype = u16::from_be_bytes([frame[12], frame[13]]);
     let ip = &frame[ETH_HEADER_LEN..];
     match ethertype {
-        ETHERTYPE_IPV4 => {
+        ETH_P_IP => {
             if ip.len() < IPV4_MIN_HEADER_LEN {
                 return Err(PacketError::FrameTooShort {
                     layer: "IPv4",
@@ -176,27 +194,32 @@ pub fn parse_frame(frame: &[u8]) -> Result<ParsedFrame, PacketError> {
                 return Err(PacketError::BadIpv4HeaderChecksum);
             }
             let total_len = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
-            if total_len > ip.len() || total_len < header_len {
+            if total_len < header_len {
+                return Err(PacketError::IpLengthBelowHeader {
+                    ip_len: total_len,
+                    header_len,
+                });
+            }
+            if total_len > ip.len() {
                 return Err(PacketError::IpLengthBeyondFrame {
                     ip_len: total_len,
                     available: ip.len(),
                 });
             }
-            if ip[9] != IPPROTO_VRRP {
-                return Err(PacketError::NotVrrp(ip[9]));
+            if ip[9] == IPPROTO_VRRP && u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff != 0 {
+                return Err(PacketError::Fragment);
             }
-            let src = IpAddr::V4(Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]));
-            let dst = IpAddr::V4(Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]));
-            let advert = decode(&ip[header_len..total_len], Family::V4, Some((src, dst)))?;
-            Ok(ParsedFrame {
-                src_ip: src,
-                dst_ip: dst,
+            Ok(IpPacket {
+                family: Family::V4,
+                src: IpAddr::V4(Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15])),
+                dst: IpAddr::V4(Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19])),
                 ttl: ip[8],
                 tos: ip[1],
-                advert,
+                protocol: ip[9],
+                payload: &ip[header_len..total_len],
             })
         }
-        ETHERTYPE_IPV6 => {
+        ETH_P_IPV6 => {
             if ip.len() < IPV6_HEADER_LEN {
                 return Err(PacketError::FrameTooShort {
                     layer: "IPv6",
@@ -213,26 +236,38 @@ pub fn parse_frame(frame: &[u8]) -> Result<ParsedFrame, PacketError> {
                     available: ip.len(),
                 });
             }
-            if ip[6] != IPPROTO_VRRP {
-                return Err(PacketError::NotVrrp(ip[6]));
-            }
             let address = |at: usize| {
                 let mut octets = [0u8; 16];
                 octets.copy_from_slice(&ip[at..at + 16]);
                 IpAddr::V6(Ipv6Addr::from(octets))
             };
-            let (src, dst) = (address(8), address(24));
-            let pdu = &ip[IPV6_HEADER_LEN..IPV6_HEADER_LEN + payload_len];
-            let advert = decode(pdu, Family::V6, Some((src, dst)))?;
-            let tclass = ((u16::from_be_bytes([ip[0], ip[1]]) >> 4) & 0xff) as u8;
-            Ok(ParsedFrame {
-                src_ip: src,
-                dst_ip: dst,
+            Ok(IpPacket {
+                family: Family::V6,
+                src: address(8),
+                dst: address(24),
                 ttl: ip[7],
-                tos: tclass,
-                advert,
+                tos: ((u16::from_be_bytes([ip[0], ip[1]]) >> 4) & 0xff) as u8,
+                protocol: ip[6],
+                payload: &ip[IPV6_HEADER_LEN..IPV6_HEADER_LEN + payload_len],
             })
         }
         other => Err(PacketError::NotIp(other)),
     }
+}
+
+/// Parses Ethernet + IPv4/IPv6 + VRRP, checking the IPv4 header checksum and
+/// the VRRP checksum (v3 with the pseudo-header). No IPv6 extension headers.
+pub fn parse_frame(frame: &[u8]) -> Result<ParsedFrame, PacketError> {
+    let ip = parse_ip(frame)?;
+    if ip.protocol != IPPROTO_VRRP {
+        return Err(PacketError::NotVrrp(ip.protocol));
+    }
+    let advert = decode(ip.payload, ip.family, Some((ip.src, ip.dst)))?;
+    Ok(ParsedFrame {
+        src_ip: ip.src,
+        dst_ip: ip.dst,
+        ttl: ip.ttl,
+        tos: ip.tos,
+        advert,
+    })
 }

@@ -14,6 +14,7 @@
 
 mod checksum;
 mod frame;
+pub mod receive;
 
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
@@ -21,14 +22,16 @@ use std::{
 };
 
 pub use checksum::{internet_checksum, Checksum};
-pub use frame::{build_frame, multicast_mac, parse_frame, FrameSpec, ParsedFrame};
+pub use frame::{
+    build_frame, multicast_mac, parse_frame, parse_ip, FrameSpec, IpPacket, ParsedFrame,
+};
+use vrrp_common::DropReason;
+/// IP protocol number of VRRP; TTL / hop limit adverts are sent with (multicast
+/// adverts with another are dropped).
+pub use vrrp_common::{IPPROTO_VRRP, VRRP_TTL};
 
-/// IP protocol number of VRRP.
-pub const IPPROTO_VRRP: u8 = 112;
 /// The only VRRP packet type.
 pub const VRRP_TYPE_ADVERTISEMENT: u8 = 1;
-/// TTL / hop limit adverts are sent with; multicast adverts with another are dropped.
-pub const VRRP_TTL: u8 = 255;
 /// TOS / traffic class of adverts (network control).
 pub const VRRP_TOS: u8 = 0xc0;
 /// Default IPv4 multicast group (`vrrp_mcast_group4`).
@@ -108,10 +111,48 @@ pub enum PacketError {
     BadIpv4HeaderChecksum,
     #[error("IP length {ip_len} exceeds the {available} bytes present")]
     IpLengthBeyondFrame { ip_len: usize, available: usize },
+    #[error("IPv4 total length {ip_len} is below its header length {header_len}")]
+    IpLengthBelowHeader { ip_len: usize, header_len: usize },
+    #[error("IPv4 fragment (VRRP is never fragmented)")]
+    Fragment,
     #[error("IP protocol / next header {0} is not VRRP (112)")]
     NotVrrp(u8),
     #[error("IPv4 options of {0} bytes exceed 40")]
     Ipv4OptionsTooLong(usize),
+}
+
+impl PacketError {
+    /// The recorder's drop counter for this error, where the XDP program
+    /// checks the same thing (`None`: not a received advert's fault, or not
+    /// a VRRP frame at all).
+    pub fn reason(&self) -> Option<DropReason> {
+        use PacketError::*;
+        Some(match self {
+            TooShortForHeader { .. } | FrameTooShort { .. } | IpLengthBeyondFrame { .. } => {
+                DropReason::Truncated
+            }
+            UnknownVersion(_) | V2OverIpv6 => DropReason::BadVersion,
+            NotAnAdvertisement(_) => DropReason::BadType,
+            TooShortForAddresses { .. } => DropReason::BadLength,
+            BadChecksum { .. } => DropReason::BadChecksum,
+            ZeroInterval => DropReason::IntervalMismatch,
+            IpVersionMismatch { .. } | BadIpv4HeaderLength(_) | IpLengthBelowHeader { .. } => {
+                DropReason::BadIpHeader
+            }
+            BadIpv4HeaderChecksum => DropReason::BadIpChecksum,
+            Fragment => DropReason::Fragment,
+            PseudoHeaderRequired
+            | PseudoHeaderFamily { .. }
+            | TooManyAddresses(_)
+            | MixedFamilies(_)
+            | IntervalNotWholeSeconds(_)
+            | IntervalOutOfRange { .. }
+            | AuthenticationInV3
+            | NotIp(_)
+            | NotVrrp(_)
+            | Ipv4OptionsTooLong(_) => return None,
+        })
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -324,13 +365,18 @@ pub fn encode(advert: &Advert, pseudo: Option<(IpAddr, IpAddr)>) -> Result<Vec<u
     Ok(pdu)
 }
 
-/// Decodes a VRRP PDU received over `family`. Trailing bytes after the PDU
-/// are ignored. `pseudo` as for [`encode`]; v3 over IPv6 requires it.
-pub fn decode(
-    pdu: &[u8],
-    family: Family,
-    pseudo: Option<(IpAddr, IpAddr)>,
-) -> Result<Advert, PacketError> {
+/// The fixed header's first fields, checked: what the receive path needs
+/// before it knows the instance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub version: Version,
+    pub vrid: u8,
+    pub priority: u8,
+    pub count: u8,
+}
+
+/// Checks and reads the header of a PDU: length, version, type.
+pub fn decode_header(pdu: &[u8]) -> Result<Header, PacketError> {
     if pdu.len() < HEADER_LEN {
         return Err(PacketError::TooShortForHeader { len: pdu.len() });
     }
@@ -340,6 +386,22 @@ pub fn decode(
     if packet_type != VRRP_TYPE_ADVERTISEMENT {
         return Err(PacketError::NotAnAdvertisement(packet_type));
     }
+    Ok(Header {
+        version,
+        vrid: pdu[1],
+        priority: pdu[2],
+        count: pdu[3],
+    })
+}
+
+/// Decodes a VRRP PDU received over `family`. Trailing bytes after the PDU
+/// are ignored. `pseudo` as for [`encode`]; v3 over IPv6 requires it.
+pub fn decode(
+    pdu: &[u8],
+    family: Family,
+    pseudo: Option<(IpAddr, IpAddr)>,
+) -> Result<Advert, PacketError> {
+    let Header { version, .. } = decode_header(pdu)?;
     check_pseudo(version, family, pseudo)?;
     let count = pdu[3];
     let needed = pdu_len(version, usize::from(count), family);
