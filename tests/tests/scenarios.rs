@@ -143,9 +143,11 @@ fn link_down_moves_the_vip() -> Result<()> {
     lab.segment.hub.ip(&["link", "set", "p0", "up"])?;
     assert!(
         lab.wait_holder(0, Duration::from_secs(10)),
-        "back after recovery: {:?}\n{}",
+        "back after recovery: {:?}\n{}\n{}\nB's kernel: {:#}",
         lab.holders(VIP),
-        a.log_text()
+        a.log_text(),
+        b.log_text(),
+        lab.peers_json(1).unwrap_or_default()
     );
     Ok(())
 }

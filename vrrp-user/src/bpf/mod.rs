@@ -98,8 +98,9 @@ pub struct Maps {
     peers: Array<MapData, PeerTable>,
     sources: HashMap<MapData, PeerKey, u8>,
     counters: PerCpuArray<MapData, Counters>,
-    /// MAP_CONFIG_GEN of the loaded program (None when opened from pins: a
-    /// reader never changes INSTANCES).
+    /// MAP_CONFIG_GEN: bumped after every change to INSTANCES so the
+    /// program drops its cached copies. Pinned too: the daemon's advert
+    /// thread changes flags through a handle opened from the pins.
     config_gen: Option<Array<MapData, u64>>,
     /// Table index of each instance registered through this handle, so
     /// reading one instance's peers is one lookup.
@@ -141,7 +142,11 @@ impl Maps {
             peers: typed(MAP_PEERS, Map::Array(open(MAP_PEERS)?))?,
             sources: typed(MAP_SOURCES, Map::HashMap(open(MAP_SOURCES)?))?,
             counters: typed(MAP_COUNTERS, Map::PerCpuArray(open(MAP_COUNTERS)?))?,
-            config_gen: None,
+            // Absent only beside an older daemon; a reader then never writes.
+            config_gen: open(MAP_CONFIG_GEN)
+                .ok()
+                .map(|m| typed(MAP_CONFIG_GEN, Map::Array(m)))
+                .transpose()?,
             tables: StdHashMap::new(),
         })
     }
@@ -487,6 +492,7 @@ impl Recorder {
             MAP_SOURCES,
             MAP_COUNTERS,
             MAP_EVENTS,
+            MAP_CONFIG_GEN,
         ];
         let paths: Vec<PathBuf> = names.iter().map(|n| pin_dir.join(n)).collect();
         let mut loader = EbpfLoader::new();
