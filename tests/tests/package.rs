@@ -35,7 +35,7 @@ const SEARCHED_FOR_LEFTOVERS: &[&str] = &["/etc", "/usr", "/var/lib/dpkg/info", 
 
 #[test]
 fn package_installs_where_its_unit_and_pages_say_and_purges_clean() -> Result<()> {
-    assert!(tests::is_root(), "run as root (cargo xtask test)");
+    tests::require_root!();
     let deb = package_file()?;
     // Two worktrees' suites can run at once on this machine: one installs at a time.
     let _lock = lock("/run/lock/xvrrpd-package-test.lock")?;

@@ -26,7 +26,7 @@ vrrp_instance VI_1 {
 
 #[test]
 fn recorder_follows_a_real_keepalived() -> Result<()> {
-    assert!(tests::is_root(), "run as root (cargo xtask test)");
+    tests::require_root!();
     let tmp = TempDir::new("recorder")?;
     let ka_ns = Netns::new()?;
     let rec_ns = Netns::new()?;

@@ -296,6 +296,7 @@ fn drained_events(ring: &mut aya::maps::RingBuf<aya::maps::MapData>) -> Vec<Peer
 
 #[test]
 fn valid_v2_advert_is_recorded_with_every_field() {
+    tests::require_root!();
     let mut lab = Lab::with(51, &v2_pass());
     let before = Mono::now().as_nanos();
     assert_eq!(
@@ -337,6 +338,7 @@ fn valid_v2_advert_is_recorded_with_every_field() {
 
 #[test]
 fn v3_ipv4_and_ipv6_adverts_are_recorded() {
+    tests::require_root!();
     let mut lab = Lab::new();
     lab.register(52, &v3(Family::V4));
     lab.register(53, &v3(Family::V6));
@@ -367,6 +369,7 @@ fn v3_ipv4_and_ipv6_adverts_are_recorded() {
 /// Frames captured from keepalived 2.2.7 (tests/src/bin/capture_fixtures.rs).
 #[test]
 fn keepalived_captures_are_accepted() {
+    tests::require_root!();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
     let cases: [(&str, u8, XdpInstance, u8); 3] = [
         ("keepalived-v2-ipv4-pass.pcap", 51, v2_pass(), 150),
@@ -392,6 +395,7 @@ fn keepalived_captures_are_accepted() {
 
 #[test]
 fn tolerated_variants_are_accepted() {
+    tests::require_root!();
     let a = advert_v2(51, 100);
     let mut options = FrameSpec::multicast(src4());
     options.ipv4_options = vec![0x94, 0x04, 0, 0]; // router alert
@@ -444,6 +448,7 @@ fn tolerated_variants_are_accepted() {
 
 #[test]
 fn non_vrrp_and_short_frames_pass_uncounted() {
+    tests::require_root!();
     let mut lab = Lab::with(51, &v2_pass());
     let good = frame(&FrameSpec::multicast(src4()), &advert_v2(51, 100));
     let mut tcp = good.clone();
@@ -683,6 +688,7 @@ fn ipv4_malformed() -> Vec<(&'static str, Vec<u8>, DropReason)> {
 
 #[test]
 fn malformed_ipv4_adverts_are_counted_by_reason() {
+    tests::require_root!();
     let mut lab = Lab::with(51, &v2_pass());
     for (what, f, want) in ipv4_malformed() {
         assert_eq!(lab.reason(&f), Some(want), "{what}");
@@ -696,6 +702,7 @@ fn malformed_ipv4_adverts_are_counted_by_reason() {
 
 #[test]
 fn a_zero_interval_is_refused() {
+    tests::require_root!();
     // v2: interval 0 with a valid checksum.
     let mut lab = Lab::with(51, &v2_pass());
     let mut f = frame(&FrameSpec::multicast(src4()), &advert_v2(51, 100));
@@ -787,6 +794,7 @@ fn ipv6_malformed() -> Vec<(&'static str, Vec<u8>, DropReason)> {
 
 #[test]
 fn malformed_ipv6_adverts_are_counted_by_reason() {
+    tests::require_root!();
     let mut lab = Lab::with(53, &v3(Family::V6));
     for (what, f, want) in ipv6_malformed() {
         assert_eq!(lab.reason(&f), Some(want), "{what}");
@@ -809,6 +817,7 @@ fn malformed_ipv6_adverts_are_counted_by_reason() {
 
 #[test]
 fn v3_checksum_as_v2_follows_the_instance_flag() {
+    tests::require_root!();
     let a = advert_v3(52, 100, vec![vip4()]);
     let mut as_v2 = FrameSpec::multicast(src4());
     as_v2.v3_checksum_as_v2 = true;
@@ -839,6 +848,7 @@ fn v3_checksum_as_v2_follows_the_instance_flag() {
 
 #[test]
 fn unicast_adverts_must_be_for_us_and_from_a_listed_peer() {
+    tests::require_root!();
     let mut lab = Lab::with(51, &unicast_v2(true, vec![src4()]));
     let mut a = advert_v2(51, 100);
     a.auth = Auth::None;
@@ -907,6 +917,7 @@ fn unicast_adverts_must_be_for_us_and_from_a_listed_peer() {
 /// to the very next advert.
 #[test]
 fn configuration_changes_apply_to_the_next_advert() {
+    tests::require_root!();
     let mut lab = Lab::with(51, &v2_pass());
     let advert = frame(&FrameSpec::multicast(src4()), &advert_v2(51, 100));
     for _ in 0..3 {
@@ -933,6 +944,7 @@ fn configuration_changes_apply_to_the_next_advert() {
 
 #[test]
 fn only_significant_changes_reach_the_ring_buffer() {
+    tests::require_root!();
     let mut lab = Lab::with(51, &v2_pass());
     let mut ring = lab.rec.take_events().unwrap();
     let spec = FrameSpec::multicast(src4());
@@ -967,22 +979,29 @@ fn only_significant_changes_reach_the_ring_buffer() {
     assert_eq!(ev.len(), 1);
     assert_eq!((ev[0].kind, ev[0].priority), (event_kind::PRIORITY_ZERO, 0));
 
-    // As master, every advert heard is significant.
-    lab.rec
-        .maps
-        .set_wake_on_any(key(Family::V4, 51), true)
-        .unwrap();
+    // As master, every advert heard is significant. The daemon's advert
+    // thread sets the flag through a handle opened from the pins: the
+    // program must see the change at the next advert, whatever it cached.
+    let mut pinned = xvrrpd::bpf::Maps::open_pinned(lab.rec.pin_dir()).unwrap();
+    pinned.set_wake_on_any(key(Family::V4, 51), true).unwrap();
     lab.run(&frame(&spec, &advert_v2(51, 0)));
     let ev = drained_events(&mut ring);
     assert_eq!(ev.len(), 1);
     assert_eq!(ev[0].kind, event_kind::WHILE_MASTER);
     assert!(ev[0].arrived_ns > 0);
+    pinned.set_wake_on_any(key(Family::V4, 51), false).unwrap();
+    lab.run(&frame(&spec, &advert_v2(51, 0)));
+    assert!(
+        drained_events(&mut ring).is_empty(),
+        "the flag is off again"
+    );
 }
 
 /// A flood of new sources spends the instance's event budget, is counted,
 /// and the next event that goes out says how many were held back.
 #[test]
 fn a_flood_of_new_sources_is_held_to_the_event_budget() {
+    tests::require_root!();
     let mut lab = Lab::with(51, &v2_pass());
     let mut ring = lab.rec.take_events().unwrap();
     let flood = 500;
@@ -1020,6 +1039,7 @@ fn a_flood_of_new_sources_is_held_to_the_event_budget() {
 
 #[test]
 fn the_record_keeps_when_the_previous_priority_was_last_heard() {
+    tests::require_root!();
     let mut lab = Lab::with(51, &v2_pass());
     let spec = FrameSpec::multicast(src4());
     let record = |lab: &Lab| lab.peer(Family::V4, 51, src4()).expect("recorded");
@@ -1068,6 +1088,7 @@ fn live_sources(lab: &Lab, key: InstanceKey) -> Vec<IpAddr> {
 
 #[test]
 fn a_higher_priority_peer_is_recorded_after_a_flood_and_stays() {
+    tests::require_root!();
     let mut lab = Lab::with(51, &v2_pass());
     let key = key(Family::V4, 51);
     let flood = 3000;
@@ -1096,6 +1117,7 @@ fn a_higher_priority_peer_is_recorded_after_a_flood_and_stays() {
 
 #[test]
 fn the_master_and_listed_peers_survive_a_flood() {
+    tests::require_root!();
     // Multicast: the master (priority 100) and a flood at priorities up to
     // 254, so the master is not the highest, from sources that each send
     // twice, so it is not the only peer heard more than once either. Named
@@ -1148,6 +1170,7 @@ fn the_master_and_listed_peers_survive_a_flood() {
 
 #[test]
 fn a_flood_of_one_shot_sources_evicts_only_one_shot_sources() {
+    tests::require_root!();
     let mut lab = Lab::with(51, &v2_pass());
     let key = key(Family::V4, 51);
     // Two peers heard regularly, below the top priority.
@@ -1169,6 +1192,7 @@ fn a_flood_of_one_shot_sources_evicts_only_one_shot_sources() {
 
 #[test]
 fn stale_peers_expire_and_their_slots_are_reused() {
+    tests::require_root!();
     // v3 at 10 ms: stale after 12 intervals, 120 ms.
     let mut lab = Lab::with(52, &v3(Family::V4));
     let key = key(Family::V4, 52);
@@ -1196,6 +1220,7 @@ fn stale_peers_expire_and_their_slots_are_reused() {
 /// implementations, on every instance kind.
 #[test]
 fn xdp_and_packet_receive_agree_on_every_case() {
+    tests::require_root!();
     let mut lab = Lab::new();
     lab.register(51, &v2_pass());
     lab.register(52, &v3(Family::V4));
@@ -1352,11 +1377,13 @@ fn fuzz(seed: u64, frames: usize) {
 
 #[test]
 fn fuzz_with_a_fixed_seed() {
+    tests::require_root!();
     fuzz(0x5eed_0001_c0ff_ee00, 6000);
 }
 
 #[test]
 fn fuzz_with_a_random_seed() {
+    tests::require_root!();
     let seed = Mono::now().as_nanos() ^ u64::from(std::process::id()) << 32;
     println!("random fuzz seed {seed:#x} (rerun: fuzz({seed:#x}, 6000))");
     fuzz(seed, 6000);
@@ -1364,6 +1391,7 @@ fn fuzz_with_a_random_seed() {
 
 #[test]
 fn maps_are_pinned_for_bpftool_and_removed_with_the_recorder() {
+    tests::require_root!();
     let mut lab = Lab::with(51, &v2_pass());
     lab.run(&frame(&FrameSpec::multicast(src4()), &advert_v2(51, 150)));
     let dir = lab.rec.pin_dir().to_owned();
