@@ -635,7 +635,11 @@ impl Controller {
                 inst.stats.priority_zero_received += u64::from(seen.priority == 0);
                 actions.extend(inst.engine.handle(Input::Advert(seen), now));
             }
-            if timer {
+            // A backup acts on its timer only after its records were read
+            // for this very moment ("records before timer"): one left out
+            // waits for the next event, which reads it.
+            let records_read = read.contains(&inst.key);
+            if timer && (records_read || inst.engine.state() != State::Backup) {
                 let window = match inst.engine.state() {
                     State::Master => self.master_window,
                     _ => Duration::ZERO,
@@ -929,5 +933,77 @@ mod tests {
         let got = unseen_adverts(instance, &[(peer, record(50, 7_000, 200, 3_000))], &mut fed);
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].arrived, Mono(7_000));
+    }
+}
+
+#[cfg(test)]
+mod timer_tests {
+    use std::{path::Path, time::Duration};
+
+    use super::*;
+    use crate::daemon::plan::{self, LinkFacts};
+
+    fn controller() -> (Controller, InstanceKey) {
+        let c = crate::config::load_str(
+            "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n priority 100\n \
+             virtual_ipaddress {\n 192.0.2.10\n }\n}\n",
+            Path::new("/etc/keepalived/keepalived.conf"),
+        )
+        .unwrap()
+        .config;
+        let facts = LinkFacts {
+            ifindex: 2,
+            source: "192.0.2.2".parse().unwrap(),
+        };
+        let p = plan::plan(&c, 0, &facts).unwrap();
+        let key = p.key;
+        (Controller::new(&[p], &[]).unwrap(), key)
+    }
+
+    #[test]
+    fn a_backup_acts_on_its_timer_only_with_its_records_read() {
+        let (mut c, key) = controller();
+        let t0 = Mono(1_000_000_000);
+        c.handle(
+            Event::Start {
+                primary_up: vec![true],
+                statuses: vec![],
+                resume_master: vec![false],
+            },
+            t0,
+        );
+        let due = c.next_deadline().unwrap();
+        let late = due + Duration::from_millis(1);
+        assert_eq!(c.backups_due_by(late), vec![key]);
+        // Timer fired, but this instance's records were not read: no move.
+        let out = c.handle(
+            Event::Kernel {
+                records: vec![],
+                read: vec![],
+                timer: true,
+            },
+            late,
+        );
+        assert!(
+            !out.iter().any(|c| matches!(c, Command::Transition { .. })),
+            "{out:?}"
+        );
+        assert_eq!(c.engine(0).unwrap().state(), State::Backup);
+        // Read, and nothing fresh: the master is gone, we take over.
+        let out = c.handle(
+            Event::Kernel {
+                records: vec![],
+                read: vec![key],
+                timer: true,
+            },
+            late,
+        );
+        assert!(out.iter().any(|c| matches!(
+            c,
+            Command::Transition {
+                to: State::Master,
+                ..
+            }
+        )));
     }
 }

@@ -252,7 +252,15 @@ struct Loop<'a> {
 
 impl Loop<'_> {
     fn dispatch(&mut self, event: Event) {
-        let commands = self.parts.controller.handle(event, Mono::now());
+        self.dispatch_at(event, Mono::now());
+    }
+
+    /// With the `now` the event was built at: the records read for it and
+    /// the timers it runs must agree on the moment, or a backup whose
+    /// deadline falls between two clock reads would time out on records
+    /// that were never read.
+    fn dispatch_at(&mut self, event: Event, now: Mono) {
+        let commands = self.parts.controller.handle(event, now);
         self.run_commands(commands);
     }
 
@@ -294,8 +302,9 @@ impl Loop<'_> {
     /// events name, and the backups whose down timer is due. One map read
     /// per instance; masters' timers read nothing.
     fn kernel_event(&mut self, mut read: Vec<InstanceKey>, timer: bool) {
+        let now = Mono::now();
         if timer {
-            read.extend(self.parts.controller.backups_due_by(Mono::now()));
+            read.extend(self.parts.controller.backups_due_by(now));
         }
         read.sort_unstable_by_key(|k| (k.ifindex, k.family, k.vrid));
         read.dedup();
@@ -310,11 +319,14 @@ impl Loop<'_> {
                 }
             }
         }
-        self.dispatch(Event::Kernel {
-            records,
-            read,
-            timer,
-        });
+        self.dispatch_at(
+            Event::Kernel {
+                records,
+                read,
+                timer,
+            },
+            now,
+        );
     }
 
     /// First half of a reload: the instances that go stop as at shutdown,
