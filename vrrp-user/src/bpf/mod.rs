@@ -331,6 +331,22 @@ impl Maps {
         Ok(())
     }
 
+    /// Remembers which table `key` uses, so that reading its peers through
+    /// this handle is one lookup (a handle opened from the pins does not
+    /// know the tables of instances registered elsewhere). Call again after
+    /// the instance is registered anew.
+    pub fn learn_table(&mut self, key: InstanceKey) -> Result<(), BpfError> {
+        match self.instance(key)? {
+            Some(c) => {
+                self.tables.insert(key, c.table);
+            }
+            None => {
+                self.tables.remove(&key);
+            }
+        }
+        Ok(())
+    }
+
     /// The raw peer table of one instance (stale and free slots included).
     pub fn peer_table(&self, key: InstanceKey) -> Result<Option<PeerTable>, BpfError> {
         let table = match self.tables.get(&key) {

@@ -11,7 +11,7 @@ use super::plan::AdvertPlan;
 use crate::{
     bpf::{BpfError, Maps, XdpInstance},
     network::socket::{SocketError, VrrpSender},
-    packet::{self, PacketError},
+    packet::{self, build_frame, FrameSpec, PacketError},
 };
 
 #[derive(Debug, Error)]
@@ -38,11 +38,24 @@ pub enum AdvertError {
     },
 }
 
+/// How a multicast advert leaves as a whole frame (see `network::frames`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FramePath {
+    /// The interface it leaves from (the vmac with `use_vmac`).
+    pub ifindex: u32,
+    /// Its MAC (the virtual MAC with `use_vmac`).
+    pub mac: [u8; 6],
+}
+
 pub struct AdvertIo {
     pub name: String,
     key: InstanceKey,
     plan: AdvertPlan,
     sender: VrrpSender,
+    /// Multicast adverts go out as prebuilt frames, batched per interface.
+    frame_path: Option<FramePath>,
+    frame: Vec<u8>,
+    frame_priority: Option<u8>,
     /// The encoded PDUs (one per destination) at `encoded_priority`. Only
     /// the priority ever changes, so most sends reuse them.
     encoded: Vec<Vec<u8>>,
@@ -54,17 +67,31 @@ pub struct AdvertIo {
 }
 
 impl AdvertIo {
-    pub fn new(name: String, key: InstanceKey, plan: AdvertPlan, sender: VrrpSender) -> Self {
+    pub fn new(
+        name: String,
+        key: InstanceKey,
+        plan: AdvertPlan,
+        sender: VrrpSender,
+        frame_path: Option<FramePath>,
+    ) -> Self {
+        let frame_path = frame_path.filter(|_| !plan.unicast);
         AdvertIo {
             name,
             key,
             plan,
             sender,
+            frame_path,
+            frame: Vec::new(),
+            frame_priority: None,
             encoded: Vec::new(),
             encoded_priority: None,
             wake_on_any: false,
             master: None,
         }
+    }
+
+    pub fn key(&self) -> InstanceKey {
+        self.key
     }
 
     fn encode(&mut self, priority: u8) -> Result<(), AdvertError> {
@@ -82,6 +109,43 @@ impl AdvertIo {
         }
         self.encoded_priority = Some(priority);
         Ok(())
+    }
+
+    /// The interface this instance's adverts go out on as frames, if they do.
+    pub fn frame_ifindex(&self) -> Option<u32> {
+        self.frame_path.as_ref().map(|p| p.ifindex)
+    }
+
+    /// Builds (once per priority) the whole frame of the advert at `priority`.
+    pub fn prepare_frame(&mut self, priority: u8) -> Result<(), AdvertError> {
+        let Some(path) = &self.frame_path else {
+            return Ok(());
+        };
+        if self.frame_priority == Some(priority) {
+            return Ok(());
+        }
+        let mut advert = self.plan.template.clone();
+        advert.priority = priority;
+        let mut spec = FrameSpec::new(self.plan.source, self.plan.group);
+        spec.src_mac = path.mac;
+        spec.v3_checksum_as_v2 = !self.plan.pseudo_header;
+        self.frame = build_frame(&spec, &advert).map_err(|source| AdvertError::Encode {
+            instance: self.name.clone(),
+            priority,
+            source,
+        })?;
+        self.frame_priority = Some(priority);
+        Ok(())
+    }
+
+    /// The frame [`prepare_frame`](Self::prepare_frame) built.
+    pub fn frame(&self) -> &[u8] {
+        &self.frame
+    }
+
+    /// The priority of that frame.
+    pub fn frame_priority(&self) -> u8 {
+        self.frame_priority.unwrap_or(self.plan.template.priority)
     }
 
     /// Sends the advert at `priority` to every destination; the first
@@ -123,6 +187,7 @@ impl AdvertIo {
         if *plan != self.plan {
             self.plan = plan.clone();
             self.encoded_priority = None;
+            self.frame_priority = None;
         }
         let new = xdp.config().map_err(|e| (self.kernel())(e.into()))?;
         let kept = instance_flags::WAKE_ON_ANY | instance_flags::MASTER_KNOWN;

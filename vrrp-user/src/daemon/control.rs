@@ -328,6 +328,23 @@ impl Controller {
             .collect()
     }
 
+    /// The backups worth reading at a timer event at `now`: those due, and
+    /// those due within half their Master_Down_Interval. Reading early only
+    /// moves a down timer later (fresher records), never earlier, and with
+    /// many instances it gathers their reads into few wake-ups.
+    pub fn backups_to_read(&self, now: Mono) -> Vec<InstanceKey> {
+        self.instances
+            .iter()
+            .filter(|i| {
+                i.engine.state() == State::Backup
+                    && i.engine
+                        .next_deadline()
+                        .is_some_and(|d| d <= now + i.engine.master_down_interval() / 2)
+            })
+            .map(|i| i.key)
+            .collect()
+    }
+
     /// The slot of each running instance, in config order.
     pub fn slots(&self) -> Vec<InstanceId> {
         self.instances.iter().map(|i| i.slot).collect()
@@ -622,15 +639,25 @@ impl Controller {
         now: Mono,
         out: &mut Vec<Command>,
     ) {
+        // Each instance looks at its own records only (hundreds of
+        // instances, each read at once, must not cost instances × records).
+        let mut by_instance: HashMap<InstanceKey, Vec<(PeerKey, PeerRecord)>> = HashMap::new();
+        for (k, r) in records {
+            by_instance.entry(k.instance()).or_default().push((*k, *r));
+        }
+        let read: std::collections::HashSet<InstanceKey> = read.iter().copied().collect();
+        let none = Vec::new();
         for i in 0..self.instances.len() {
             let inst = &mut self.instances[i];
-            if read.contains(&inst.key) {
+            let mine = by_instance.get(&inst.key).unwrap_or(&none);
+            let records_read = read.contains(&inst.key);
+            if records_read {
                 // Peers the kernel no longer holds (expired, evicted junk)
                 // are forgotten here too, so a flood cannot grow this map.
-                inst.fed.retain(|k, _| records.iter().any(|(r, _)| r == k));
+                inst.fed.retain(|k, _| mine.iter().any(|(r, _)| r == k));
             }
             let mut actions = Vec::new();
-            for seen in unseen_adverts(inst.key, records, &mut inst.fed) {
+            for seen in unseen_adverts(inst.key, mine, &mut inst.fed) {
                 inst.stats.adverts_fed += 1;
                 inst.stats.priority_zero_received += u64::from(seen.priority == 0);
                 actions.extend(inst.engine.handle(Input::Advert(seen), now));
@@ -638,7 +665,6 @@ impl Controller {
             // A backup acts on its timer only after its records were read
             // for this very moment ("records before timer"): one left out
             // waits for the next event, which reads it.
-            let records_read = read.contains(&inst.key);
             if timer && (records_read || inst.engine.state() != State::Backup) {
                 let window = match inst.engine.state() {
                     State::Master => self.master_window,

@@ -22,7 +22,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tracing::{debug, error, info, warn};
 
 use super::{
-    advert::AdvertIo,
+    advert::{AdvertIo, FramePath},
     control::{Command, InstanceId, Note, NotifyOwner},
     held,
     plan::{self, GroupPlan, InstancePlan, LinkFacts, PlanError},
@@ -671,7 +671,7 @@ async fn start_instance(
 
     let vips = bind_vips(&plan, netlink, vmac.as_ref()).await?;
 
-    let mac = vmac.as_ref().map(|v| v.mac).or(link.mac).unwrap_or([0; 6]);
+    let mac = garp_mac(&vmac, &link).unwrap_or([0; 6]);
     let garp =
         GarpSender::open(&plan.send_interface, mac).map_err(|source| ExecuteError::Garp {
             instance: name.clone(),
@@ -687,7 +687,17 @@ async fn start_instance(
     let mode = recorder.attach(&plan.interface).map_err(bpf)?;
     recorder.maps.register(plan.key, &plan.xdp).map_err(bpf)?;
 
-    let advert = AdvertIo::new(name.clone(), plan.key, plan.advert.clone(), sender);
+    let frame_path = garp_mac(&vmac, &link).map(|mac| FramePath {
+        ifindex: vmac.as_ref().map_or(link.ifindex, |v| v.ifindex),
+        mac,
+    });
+    let advert = AdvertIo::new(
+        name.clone(),
+        plan.key,
+        plan.advert.clone(),
+        sender,
+        frame_path,
+    );
     let io = InstanceIo {
         name,
         holding: false,
@@ -699,6 +709,12 @@ async fn start_instance(
         plan,
     };
     Ok((io, advert, mode))
+}
+
+/// The MAC adverts and GARPs leave with: the vmac's virtual MAC, else the
+/// interface's own.
+fn garp_mac(vmac: &Option<Vmac>, link: &crate::network::netlink::Link) -> Option<[u8; 6]> {
+    vmac.as_ref().map(|v| v.mac).or(link.mac)
 }
 
 /// Resolves each VIP's interface: the vmac, or by name (the VRRP

@@ -36,6 +36,7 @@ use crate::{
     bpf::Maps,
     config,
     engine::State,
+    network::frames::FrameSender,
     notify::NotifyState,
     time::Mono,
     track::{Status, TrackerId},
@@ -248,6 +249,8 @@ impl RtThread {
 struct Loop<'a> {
     parts: RtParts,
     out: &'a UnboundedSender<ToExecutor>,
+    /// One AF_PACKET socket per interface multicast adverts leave from.
+    frame_senders: HashMap<u32, FrameSender>,
 }
 
 impl Loop<'_> {
@@ -265,13 +268,26 @@ impl Loop<'_> {
     }
 
     fn run_commands(&mut self, commands: Vec<Command>) {
+        // Multicast adverts are gathered and sent per interface at the end,
+        // in one sendmmsg each (see `network::frames`).
+        let mut batch: Vec<InstanceId> = Vec::new();
         for c in commands {
             match c {
                 Command::SendAdvert { instance, priority } => {
                     let Some(advert) = self.parts.adverts.get_mut(&instance) else {
                         continue;
                     };
-                    if let Err(e) = advert.send(priority) {
+                    let framed = advert.frame_ifindex().is_some()
+                        && match advert.prepare_frame(priority) {
+                            Ok(()) => true,
+                            Err(e) => {
+                                let _ = self.out.send(ToExecutor::Error(e.to_string()));
+                                false
+                            }
+                        };
+                    if framed {
+                        batch.push(instance);
+                    } else if let Err(e) = advert.send(priority) {
                         let _ = self.out.send(ToExecutor::Error(e.to_string()));
                     }
                 }
@@ -292,7 +308,73 @@ impl Loop<'_> {
                     }
                 }
                 other => {
+                    // Adverts before what follows them (the VIPs, the GARPs).
+                    if !batch.is_empty() {
+                        self.send_frames(std::mem::take(&mut batch));
+                    }
                     let _ = self.out.send(ToExecutor::Command(other));
+                }
+            }
+        }
+        if !batch.is_empty() {
+            self.send_frames(batch);
+        }
+    }
+
+    /// Sends the prepared frames of `batch`, grouped by interface. An
+    /// interface whose AF_PACKET socket cannot be had, or whose send
+    /// fails, falls back to each instance's raw IP socket.
+    fn send_frames(&mut self, batch: Vec<InstanceId>) {
+        let mut by_interface: HashMap<u32, Vec<InstanceId>> = HashMap::new();
+        for slot in batch {
+            if let Some(ifindex) = self
+                .parts
+                .adverts
+                .get(&slot)
+                .and_then(|a| a.frame_ifindex())
+            {
+                by_interface.entry(ifindex).or_default().push(slot);
+            }
+        }
+        for (ifindex, slots) in by_interface {
+            if let std::collections::hash_map::Entry::Vacant(v) = self.frame_senders.entry(ifindex)
+            {
+                match FrameSender::open(ifindex) {
+                    Ok(tx) => {
+                        v.insert(tx);
+                    }
+                    Err(e) => {
+                        let _ = self.out.send(ToExecutor::Error(format!(
+                            "{e}; multicast adverts go through the IP socket"
+                        )));
+                    }
+                }
+            }
+            let sent = match self.frame_senders.get(&ifindex) {
+                Some(tx) => {
+                    let frames: Vec<&[u8]> = slots
+                        .iter()
+                        .filter_map(|s| self.parts.adverts.get(s).map(|a| a.frame()))
+                        .collect();
+                    match tx.send_batch(&frames) {
+                        Ok(n) => n,
+                        Err(e) => {
+                            let _ = self.out.send(ToExecutor::Error(e.to_string()));
+                            // Try again next time; a closed socket is reopened.
+                            self.frame_senders.remove(&ifindex);
+                            0
+                        }
+                    }
+                }
+                None => 0,
+            };
+            for slot in &slots[sent.min(slots.len())..] {
+                let Some(advert) = self.parts.adverts.get_mut(slot) else {
+                    continue;
+                };
+                let priority = advert.frame_priority();
+                if let Err(e) = advert.send(priority) {
+                    let _ = self.out.send(ToExecutor::Error(e.to_string()));
                 }
             }
         }
@@ -304,7 +386,7 @@ impl Loop<'_> {
     fn kernel_event(&mut self, mut read: Vec<InstanceKey>, timer: bool) {
         let now = Mono::now();
         if timer {
-            read.extend(self.parts.controller.backups_due_by(now));
+            read.extend(self.parts.controller.backups_to_read(now));
         }
         read.sort_unstable_by_key(|k| (k.ifindex, k.family, k.vrid));
         read.dedup();
@@ -344,6 +426,16 @@ impl Loop<'_> {
         })));
     }
 
+    /// One lookup per instance read from now on (see `Maps::learn_table`).
+    fn learn_tables(&mut self) {
+        let keys: Vec<InstanceKey> = self.parts.adverts.values().map(|a| a.key()).collect();
+        for key in keys {
+            if let Err(e) = self.parts.maps.learn_table(key) {
+                let _ = self.out.send(ToExecutor::Error(e.to_string()));
+            }
+        }
+    }
+
     /// Second half: swap in the new set of instances.
     fn apply(&mut self, a: Applied) {
         let mut plans = a.plans;
@@ -364,6 +456,7 @@ impl Loop<'_> {
                 }
             }
         }
+        self.learn_tables();
         let result = self.parts.controller.reconfigure(
             &plans,
             &a.groups,
@@ -417,7 +510,12 @@ fn run(
         .add(wake.as_fd(), readable(WAKE))
         .map_err(sys("epoll_ctl(eventfd)"))?;
 
-    let mut lp = Loop { parts, out };
+    let mut lp = Loop {
+        parts,
+        out,
+        frame_senders: HashMap::new(),
+    };
+    lp.learn_tables();
     lp.dispatch(start);
     let mut ready = [EpollEvent::empty(); 3];
     loop {

@@ -4,10 +4,12 @@
 //! received by the XDP program, never read from a socket.
 //!
 //! - [`socket`]: raw IP protocol 112 sockets that send adverts (multicast or unicast).
+//! - [`frames`]: whole multicast advert frames, batched with `sendmmsg` over AF_PACKET.
 //! - [`garp`]: gratuitous ARP and unsolicited neighbour advertisements over AF_PACKET.
 //! - [`netlink`]: links, addresses, VIPs and link-state events over rtnetlink.
 //! - [`vmac`]: `use_vmac` macvlan interfaces with the VRRP virtual MAC.
 
+pub mod frames;
 pub mod garp;
 pub mod netlink;
 pub mod socket;
