@@ -43,6 +43,11 @@ const APPLIED: &[(&str, &[&str])] = &[
             "notify_fifo_script",
             "vrrp_notify_fifo",
             "vrrp_notify_fifo_script",
+            "vrrp_strict",
+            "dynamic_interfaces",
+            "vrrp_startup_delay",
+            "nftables",
+            "nftables_priority",
         ],
     ),
     (
@@ -79,7 +84,14 @@ const APPLIED: &[(&str, &[&str])] = &[
             "use_vmac",
             "dont_track_primary",
             "accept",
+            "no_accept",
+            "strict_mode",
             "v3_checksum_as_v2",
+            "virtual_ipaddress_excluded",
+            "virtual_routes",
+            "virtual_rules",
+            "vmac_xmit_base",
+            "promote_secondaries",
         ],
     ),
     ("authentication", &["auth_type", "auth_pass"]),
@@ -104,6 +116,8 @@ const APPLIED: &[(&str, &[&str])] = &[
             "quorum",
             "quorum_max",
             "delay",
+            "fork_delay",
+            "terminate_delay",
             "param_match",
             "full_command",
         ],
@@ -126,6 +140,8 @@ const APPLIED: &[(&str, &[&str])] = &[
 /// Blocks whose lines are values, not keywords; their options are checked separately.
 const VALUE_BLOCKS: &[&str] = &[
     "group",
+    "virtual_routes",
+    "virtual_rules",
     "unicast_peer",
     "track_interface",
     "track_script",
@@ -134,7 +150,7 @@ const VALUE_BLOCKS: &[&str] = &[
 ];
 
 /// Address options xvrrpd applies.
-const APPLIED_ADDRESS_OPTIONS: &[&str] = &["dev", "label", "scope", "brd", "broadcast"];
+const APPLIED_ADDRESS_OPTIONS: &[&str] = &["dev", "label", "scope", "brd", "broadcast", "no_track"];
 
 fn corpus() -> Vec<PathBuf> {
     let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
@@ -193,7 +209,7 @@ fn walk(context: &str, nodes: &[Node], reported: &BTreeSet<(PathBuf, u32)>, out:
             continue;
         }
         match node.name() {
-            "virtual_ipaddress" => {
+            "virtual_ipaddress" | "virtual_ipaddress_excluded" => {
                 for entry in node.children() {
                     for option in &entry.args {
                         let value = entry

@@ -24,6 +24,12 @@ pub const DEFAULT_GARP_MASTER_REPEAT: u32 = 5;
 pub const MAX_V3_ADVERT_INT: Duration = Duration::from_millis(40_950);
 /// VRRP PASS authentication carries at most 8 bytes.
 pub const MAX_AUTH_PASS_LEN: usize = 8;
+/// keepalived's nftables table and chain priority for accept mode's drop rules.
+pub const DEFAULT_NFTABLES_TABLE: &str = "keepalived";
+pub const DEFAULT_NFTABLES_PRIORITY: i32 = -1;
+/// `RTPROT_KEEPALIVED`: the protocol of tracked routes and rules, by which
+/// deletions are recognised.
+pub const RTPROT_KEEPALIVED: u8 = 18;
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct Config {
@@ -94,6 +100,18 @@ pub struct GlobalDefs {
     /// `vrrp_rlimit_rttime`: RLIMIT_RTTIME in microseconds (hard; the soft
     /// limit is half, as keepalived sets it).
     pub vrrp_rlimit_rttime: Option<u32>,
+    /// `vrrp_startup_delay`: no instance may become master before this long
+    /// after the daemon starts (its down timers run from then at the earliest).
+    #[serde(serialize_with = "secs")]
+    pub vrrp_startup_delay: Duration,
+    /// `dynamic_interfaces`: an instance whose interface is missing waits for
+    /// it in FAULT instead of failing the start.
+    pub dynamic_interfaces: bool,
+    /// `nftables [TABLE]`: the nftables table for the drop rules of instances
+    /// without accept mode (keepalived's default name is `keepalived`).
+    pub nftables_table: String,
+    /// `nftables_priority`: the priority of that table's input and output chains.
+    pub nftables_priority: i32,
 }
 
 impl Default for GlobalDefs {
@@ -119,6 +137,10 @@ impl Default for GlobalDefs {
             vrrp_priority: None,
             vrrp_no_swap: false,
             vrrp_rlimit_rttime: None,
+            vrrp_startup_delay: Duration::ZERO,
+            dynamic_interfaces: false,
+            nftables_table: DEFAULT_NFTABLES_TABLE.to_string(),
+            nftables_priority: DEFAULT_NFTABLES_PRIORITY,
         }
     }
 }
@@ -146,7 +168,11 @@ pub struct Instance {
     pub version: Version,
     pub authentication: Option<Authentication>,
     pub virtual_ipaddress: Vec<VirtualIp>,
+    /// Added and removed with the VIPs, never advertised (either family).
     pub virtual_ipaddress_excluded: Vec<VirtualIp>,
+    /// Installed while master, removed otherwise.
+    pub virtual_routes: Vec<VirtualRoute>,
+    pub virtual_rules: Vec<VirtualRule>,
     /// Source address for adverts (`unicast_src_ip`, or its older name `mcast_src_ip`).
     pub unicast_src_ip: Option<IpAddr>,
     pub unicast_peer: Vec<IpAddr>,
@@ -176,6 +202,9 @@ pub struct Instance {
     pub v3_checksum_as_v2: bool,
     /// keepalived's strict mode (`strict_mode`, or the global `vrrp_strict`).
     pub strict_mode: bool,
+    /// `promote_secondaries`: set the interface's sysctl while running, so
+    /// removing a VIP that is the primary of its subnet keeps the others.
+    pub promote_secondaries: bool,
 }
 
 impl Instance {
@@ -260,6 +289,8 @@ pub struct VirtualIp {
     pub dev: Option<String>,
     pub label: Option<String>,
     pub scope: Option<String>,
+    /// `no_track`: deleting it by hand does not take the instance out of MASTER.
+    pub no_track: bool,
 }
 
 impl VirtualIp {
@@ -358,8 +389,12 @@ pub struct TrackProcess {
     pub reverse: bool,
     pub quorum: u32,
     pub quorum_max: Option<u32>,
+    /// How long a quorum must have been gained (`fork_delay`) or lost
+    /// (`terminate_delay`) before it counts; `delay` sets both.
     #[serde(serialize_with = "secs")]
-    pub delay: Duration,
+    pub fork_delay: Duration,
+    #[serde(serialize_with = "secs")]
+    pub terminate_delay: Duration,
     pub param_match: Option<String>,
     pub full_command: bool,
 }
@@ -391,6 +426,107 @@ pub struct SyncGroup {
     /// `sync_group_tracking_weight`: members keep their tracker weights;
     /// without it a member's tracker failure faults the whole group.
     pub tracking_weight: bool,
+    /// Trackers written in the group: every member tracks them, with their
+    /// weights (keepalived adds them to each member).
+    pub track_interface: Vec<TrackInterface>,
+    pub track_script: Vec<TrackRef>,
+    pub track_process: Vec<TrackRef>,
+    pub track_file: Vec<TrackRef>,
+}
+
+/// An address with a prefix length (`10.0.0.0/8`, `default` is /0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct Prefix {
+    pub addr: IpAddr,
+    pub len: u8,
+}
+
+impl Prefix {
+    pub fn family(&self) -> Family {
+        Family::of(&self.addr)
+    }
+}
+
+impl std::fmt::Display for Prefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
+}
+
+/// The kind of a route (`ip route add TYPE PREFIX`) xvrrpd installs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum RouteKind {
+    Unicast,
+    Blackhole,
+    Unreachable,
+    Prohibit,
+    Throw,
+}
+
+/// A `virtual_routes` line, resolved: what `ip route add` would send.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct VirtualRoute {
+    pub kind: RouteKind,
+    pub destination: Prefix,
+    /// `src`: the preferred source address.
+    pub source: Option<IpAddr>,
+    /// `from`: the source prefix (IPv6 only).
+    pub from: Option<Prefix>,
+    /// `via`/`gw`.
+    pub via: Option<IpAddr>,
+    /// `dev`/`oif`.
+    pub dev: Option<String>,
+    /// RT_SCOPE_*; `None` lets the kernel choose (as iproute2 does).
+    pub scope: Option<u8>,
+    /// Routing table id (main 254 unless given).
+    pub table: u32,
+    /// `metric`/`priority`/`preference`.
+    pub metric: Option<u32>,
+    pub tos: u8,
+    /// RTPROT_*: keepalived's 18 for tracked routes.
+    pub protocol: Option<u8>,
+    pub onlink: bool,
+    /// `no_track`: a deletion by hand leaves the instance as it is.
+    pub no_track: bool,
+}
+
+impl VirtualRoute {
+    pub fn family(&self) -> Family {
+        self.destination.family()
+    }
+}
+
+/// What a rule does when it matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum RuleAction {
+    Table(u32),
+    Goto(u32),
+    Nop,
+    Blackhole,
+    Unreachable,
+    Prohibit,
+}
+
+/// A `virtual_rules` line, resolved: what `ip rule add` would send.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct VirtualRule {
+    #[serde(serialize_with = "family_name")]
+    pub family: Family,
+    pub from: Option<Prefix>,
+    pub to: Option<Prefix>,
+    /// keepalived gives a rule without one a priority counting down from 16384.
+    pub priority: u32,
+    pub action: RuleAction,
+    pub fwmark: Option<u32>,
+    pub fwmask: Option<u32>,
+    /// `iif`/`dev` and `oif`, by name.
+    pub iif: Option<String>,
+    pub oif: Option<String>,
+    /// `not`.
+    pub invert: bool,
+    pub tos: u8,
+    pub protocol: Option<u8>,
+    pub no_track: bool,
 }
 
 /// The prefix length of a single address of `family` (/32, /128).
@@ -399,6 +535,10 @@ pub fn host_prefix_len(family: Family) -> u8 {
         Family::V4 => 32,
         Family::V6 => 128,
     }
+}
+
+fn family_name<S: Serializer>(f: &Family, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&f.to_string())
 }
 
 fn version_number<S: Serializer>(v: &Version, s: S) -> Result<S::Ok, S::Error> {

@@ -32,6 +32,7 @@ pub(crate) fn validate(config: &mut Config, b: &mut Builder<'_>) {
             config.instances.push(instance);
         }
     }
+    sync_group_tracking(config, b);
     vrid_conflicts(config, b);
     shared_vips(config, b);
     weights_that_cannot_fail_over(config, b);
@@ -672,7 +673,17 @@ fn complete_instance(d: InstanceDraft, config: &Config, b: &mut Builder<'_>) -> 
     }
     let use_vmac = d
         .use_vmac
+        .clone()
         .map(|named| named.unwrap_or_else(|| format!("vrrp.{vrid}")));
+    let mut promote_secondaries = d.promote_secondaries;
+    if promote_secondaries && use_vmac.is_some() {
+        warn(
+            b,
+            "promote_secondaries",
+            "promote_secondaries is automatically set for vmacs; ignoring".into(),
+        );
+        promote_secondaries = false;
+    }
     let garp_master_delay = d.garp_master_delay.unwrap_or(g.vrrp_garp_master_delay);
     Some(Instance {
         name,
@@ -686,6 +697,8 @@ fn complete_instance(d: InstanceDraft, config: &Config, b: &mut Builder<'_>) -> 
         authentication,
         virtual_ipaddress: d.vips,
         virtual_ipaddress_excluded: d.excluded_vips,
+        virtual_routes: d.routes,
+        virtual_rules: d.rules,
         unicast_src_ip: d.src_ip,
         unicast_peer: d.peers,
         nopreempt,
@@ -708,7 +721,101 @@ fn complete_instance(d: InstanceDraft, config: &Config, b: &mut Builder<'_>) -> 
         check_unicast_src: d.check_unicast_src || g.vrrp_check_unicast_src,
         v3_checksum_as_v2: d.v3_checksum_as_v2,
         strict_mode: strict,
+        promote_secondaries,
     })
+}
+
+/// keepalived's `sync_group_tracking_init`: what a sync group tracks, every member
+/// tracks with the group's weight (the plan merges it into each member's trackers). A
+/// group with an address owner cannot use weights: they become 0.
+fn sync_group_tracking(config: &mut Config, b: &mut Builder<'_>) {
+    let instances = &config.instances;
+    for group in &mut config.sync_groups {
+        let members: Vec<&Instance> = group
+            .members
+            .iter()
+            .filter_map(|m| instances.iter().find(|i| &i.name == m))
+            .collect();
+        let has_owner = members.iter().any(|m| m.is_address_owner());
+        let at = group.defined_at.clone();
+        let name = group.name.clone();
+        let clear = |b: &mut Builder<'_>, what: &str, tracked: &str, weight: &mut i32| {
+            if has_owner && *weight != 0 {
+                b.d.warn_after(
+                    &at,
+                    what,
+                    format!(
+                        "{name}: weighted {} {tracked} with a member of priority 255; weight set to 0",
+                        what.replace('_', " ")
+                    ),
+                );
+                *weight = 0;
+            }
+        };
+        for t in &mut group.track_interface {
+            clear(b, "track_interface", &t.name.clone(), &mut t.weight);
+        }
+        for (kind, list) in [
+            ("track_script", &mut group.track_script),
+            ("track_process", &mut group.track_process),
+            ("track_file", &mut group.track_file),
+        ] {
+            for t in list.iter_mut() {
+                let own = match kind {
+                    "track_script" => config.scripts.get(&t.name).map(|s| s.weight),
+                    "track_process" => config.track_processes.get(&t.name).map(|p| p.weight),
+                    _ => config.track_files.get(&t.name).map(|f| f.weight),
+                };
+                let mut weight = t.weight.or(own).unwrap_or(0);
+                let before = weight;
+                clear(b, kind, &t.name.clone(), &mut weight);
+                if weight != before {
+                    t.weight = Some(0);
+                }
+            }
+        }
+        for member in &members {
+            for t in &group.track_interface {
+                if member
+                    .track_interface
+                    .iter()
+                    .any(|m| m.name == t.name && m.weight != 0)
+                    && t.weight != 0
+                {
+                    b.d.warn_after(
+                        &at,
+                        "track_interface",
+                        format!(
+                            "({}) track_interface {} is configured on VRRP instance and sync group. Remove vrrp instance or sync group config",
+                            member.name, t.name
+                        ),
+                    );
+                }
+            }
+            let both = [
+                ("track_script", &group.track_script, &member.track_script),
+                ("track_process", &group.track_process, &member.track_process),
+                ("track_file", &group.track_file, &member.track_file),
+            ];
+            for (kind, in_group, in_member) in both {
+                for t in in_group
+                    .iter()
+                    .filter(|t| in_member.iter().any(|m| m.name == t.name))
+                {
+                    b.d.lint(
+                        &at,
+                        kind,
+                        format!(
+                            "({}) {} {} is configured on VRRP instance and sync group: the group's weight is used (remove the instance's)",
+                            member.name,
+                            kind.replace('_', " "),
+                            t.name
+                        ),
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// keepalived rounds VRRPv2 intervals to whole seconds and VRRPv3 ones to 10 ms.

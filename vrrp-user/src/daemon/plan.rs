@@ -62,11 +62,16 @@ pub struct AdvertPlan {
     pub pseudo_header: bool,
 }
 
-/// A VIP and the interface it is added to (by name: the executor resolves it).
+/// A VIP and the interface it is added to (by name: the executor resolves it
+/// when it adds it, so a re-created interface gets it too).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlannedVip {
     pub interface: String,
     pub vip: Vip,
+    /// `virtual_ipaddress_excluded`: added and removed with the VIPs, not advertised.
+    pub excluded: bool,
+    /// `no_track`: deleting it by hand does not release the instance.
+    pub no_track: bool,
 }
 
 /// Everything one instance needs at run time.
@@ -85,9 +90,22 @@ pub struct InstancePlan {
     pub allowed_sources: Vec<PeerKey>,
     /// The macvlan to create for `use_vmac`; adverts, VIPs and GARPs go through it.
     pub vmac: Option<VmacSpec>,
-    /// The interface adverts and GARPs leave from: the vmac or the VRRP interface.
+    /// The interface adverts leave from: the vmac, or the VRRP interface
+    /// (also with `vmac_xmit_base`).
     pub send_interface: String,
+    /// The interface GARPs/NAs leave from and VIPs go on by default: the vmac
+    /// or the VRRP interface.
+    pub vip_interface: String,
+    /// VIPs, then excluded VIPs.
     pub vips: Vec<PlannedVip>,
+    /// Installed while master, removed otherwise.
+    pub routes: Vec<config::VirtualRoute>,
+    pub rules: Vec<config::VirtualRule>,
+    /// Traffic to the VIPs is dropped by the firewall while master (no
+    /// accept mode): keepalived's nftables rules.
+    pub drop_vip_traffic: bool,
+    /// `promote_secondaries` on the VRRP interface while running.
+    pub promote_secondaries: bool,
     /// What the instance tracks, weights resolved.
     pub tracked: Vec<Weighted>,
     /// Index of its (active) sync group, if any.
@@ -168,13 +186,25 @@ pub fn plan(
         spec
     });
     // With use_vmac, adverts leave through the vmac so they carry the
-    // virtual MAC, as keepalived's do.
-    let send_interface = vmac
+    // virtual MAC, as keepalived's do, unless vmac_xmit_base sends them from
+    // the parent.
+    let vip_interface = vmac
         .as_ref()
         .map_or_else(|| cfg.interface.clone(), |v| v.name.clone());
+    let send_interface = if cfg.vmac_xmit_base {
+        cfg.interface.clone()
+    } else {
+        vip_interface.clone()
+    };
 
     let mut vips = Vec::with_capacity(cfg.virtual_ipaddress.len());
-    for v in &cfg.virtual_ipaddress {
+    let excluded = cfg.virtual_ipaddress_excluded.iter().map(|v| (v, true));
+    for (v, excluded) in cfg
+        .virtual_ipaddress
+        .iter()
+        .map(|v| (v, false))
+        .chain(excluded)
+    {
         let scope = match v.scope.as_deref() {
             None => None,
             Some(s) => Some(scope_number(s).ok_or_else(|| PlanError::Scope {
@@ -188,7 +218,7 @@ pub fn plan(
             _ => None,
         };
         vips.push(PlannedVip {
-            interface: v.dev.clone().unwrap_or_else(|| send_interface.clone()),
+            interface: v.dev.clone().unwrap_or_else(|| vip_interface.clone()),
             vip: Vip {
                 addr: v.address,
                 prefix: v.prefix_len,
@@ -196,6 +226,8 @@ pub fn plan(
                 label: v.label.clone(),
                 scope,
             },
+            excluded,
+            no_track: v.no_track,
         });
     }
 
@@ -237,6 +269,7 @@ pub fn plan(
     params.preempt_delay = cfg.preempt_delay;
     params.initial_state_master = cfg.state == InitialState::Master;
     params.sync_group = group.is_some();
+    params.startup_delay = global.vrrp_startup_delay;
     params.garp = GarpParams {
         master_delay: cfg.garp_master_delay,
         master_repeat: cfg.garp_master_repeat,
@@ -294,11 +327,46 @@ pub fn plan(
         allowed_sources,
         vmac,
         send_interface,
+        vip_interface,
         vips,
-        tracked: priority::instance_items(cfg, config, ignore_weights),
+        routes: cfg.virtual_routes.clone(),
+        rules: cfg.virtual_rules.clone(),
+        drop_vip_traffic: !cfg.accept && !cfg.is_address_owner(),
+        promote_secondaries: cfg.promote_secondaries,
+        tracked: tracked_items(cfg, config, ignore_weights),
         group,
         dont_track_primary: cfg.dont_track_primary,
     })
+}
+
+/// What an instance tracks: its own trackers, then its sync group's, which
+/// every member tracks with the group's weight (keepalived's
+/// `sync_group_tracking_init`): a tracker written in both takes the group's
+/// weight unless the instance's is 0.
+pub fn tracked_items(
+    cfg: &config::Instance,
+    config: &config::Config,
+    ignore_weights: bool,
+) -> Vec<Weighted> {
+    let mut items = priority::instance_items(cfg, config, ignore_weights);
+    let Some(group) = config.sync_group_of(&cfg.name) else {
+        return items;
+    };
+    let as_instance = config::Instance {
+        track_interface: group.track_interface.clone(),
+        track_script: group.track_script.clone(),
+        track_process: group.track_process.clone(),
+        track_file: group.track_file.clone(),
+        ..cfg.clone()
+    };
+    for g in priority::instance_items(&as_instance, config, false) {
+        match items.iter_mut().find(|i| i.tracker == g.tracker) {
+            Some(own) if own.weight != 0 => *own = g,
+            Some(_) => {}
+            None => items.push(g),
+        }
+    }
+    items
 }
 
 /// Sync groups that run: a group left with fewer than two members (the

@@ -56,6 +56,7 @@ pub fn reason_words(reason: Reason) -> &'static str {
         Reason::Fault => "fault",
         Reason::FaultCleared => "fault cleared",
         Reason::SyncGroup => "sync group",
+        Reason::Deleted => "a VIP, route or rule was deleted",
         Reason::Shutdown => "shutdown",
     }
 }

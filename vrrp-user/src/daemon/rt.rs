@@ -118,6 +118,18 @@ pub enum RtInput {
     Reload(Box<ReloadRequest>),
     /// From the executor: the reload's I/O is ready.
     ReloadReady(Box<Applied>),
+    /// From the executor: something the instance holds was deleted.
+    Deleted {
+        instance: InstanceId,
+        what: String,
+    },
+    /// From the executor: the instance is bound to its re-created interface.
+    Rebound {
+        instance: InstanceId,
+        key: vrrp_common::InstanceKey,
+        source: std::net::IpAddr,
+        advert: Box<AdvertIo>,
+    },
     Shutdown,
 }
 
@@ -140,6 +152,9 @@ pub enum ToExecutor {
     Error(String),
     /// After the retired instances' last commands.
     Reload(Box<ExecReload>),
+    /// Where the executor reports deletions and re-bound interfaces (sent
+    /// once, when the advert thread starts).
+    Connect(RtSender),
 }
 
 /// The advert thread's belongings.
@@ -375,6 +390,7 @@ fn run(
         .add(wake.as_fd(), readable(WAKE))
         .map_err(sys("epoll_ctl(eventfd)"))?;
 
+    let _ = out.send(ToExecutor::Connect(me.clone()));
     let mut lp = Loop { parts, out };
     lp.dispatch(start);
     let mut ready = [EpollEvent::empty(); 3];
@@ -434,6 +450,21 @@ fn run(
                 RtInput::ReloadReady(a) => {
                     lp.apply(*a);
                     continue;
+                }
+                RtInput::Deleted { instance, what } => Event::Deleted { instance, what },
+                RtInput::Rebound {
+                    instance,
+                    key,
+                    source,
+                    advert,
+                } => {
+                    // The old socket (on the vanished interface) closes here.
+                    lp.parts.adverts.insert(instance, *advert);
+                    Event::Rebound {
+                        instance,
+                        key,
+                        source,
+                    }
                 }
                 RtInput::Snapshot(reply) => {
                     let c = &lp.parts.controller;

@@ -93,6 +93,8 @@ pub struct Node {
     pub sent: Vec<(Mono, InstanceId, u8)>,
     /// Notifies requested, in order.
     pub notifies: Vec<(Mono, NotifyOwner, NotifyState, u8)>,
+    /// Interfaces bound again: (time, slot, new ifindex).
+    pub rebinds: Vec<(Mono, InstanceId, u32)>,
     /// How late the daemon acts on its timer (a starved or paused daemon);
     /// the kernel still stamps arrivals on time.
     pub timer_latency: Duration,
@@ -248,6 +250,7 @@ impl Sim {
             changes: Vec::new(),
             sent: Vec::new(),
             notifies: Vec::new(),
+            rebinds: Vec::new(),
             timer_latency: Duration::ZERO,
             records: HashMap::new(),
             io,
@@ -605,6 +608,27 @@ impl Sim {
             } => self.nodes[node]
                 .notifies
                 .push((now, owner, state, priority)),
+            Command::Rebind {
+                instance, ifindex, ..
+            } => {
+                // The executor binds to the new interface in a moment.
+                let n = &mut self.nodes[node];
+                n.rebinds.push((now, instance, ifindex));
+                let io = n.io.get_mut(&instance).expect("commands name known slots");
+                let key =
+                    vrrp_common::InstanceKey::new(ifindex, io.plan.key.family, io.plan.key.vrid);
+                io.plan.key = key;
+                let source = io.plan.advert.source;
+                self.inject(
+                    now + Duration::from_millis(1),
+                    node,
+                    Event::Rebound {
+                        instance,
+                        key,
+                        source,
+                    },
+                );
+            }
             Command::GarpBurst { .. } | Command::Note(_) => {}
         }
     }

@@ -58,6 +58,12 @@ pub enum Input {
     SyncMaster,
     /// Sync group: another member left master for backup; follow it.
     SyncBackup,
+    /// One of our VIPs, routes or rules was deleted while master (keepalived's
+    /// `set_vrrp_backup`): send priority 0, release everything, and come back
+    /// after Skew_Time unless another master appears.
+    Release,
+    /// Sync group: another member was released that way; the same for us.
+    SyncRelease,
     Shutdown,
 }
 
@@ -138,6 +144,8 @@ pub enum Reason {
     FaultCleared,
     /// Moved with the other members of its sync group.
     SyncGroup,
+    /// A VIP, route or rule of ours was deleted while master.
+    Deleted,
     Shutdown,
 }
 
@@ -172,6 +180,8 @@ enum DownTimer {
     Skew,
     /// `state MASTER` (not owner) at startup: `MAI + Skew_min`.
     InitialMaster,
+    /// The address owner waiting out `vrrp_startup_delay`: master as soon as it ends.
+    Owner,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -223,6 +233,8 @@ pub struct Instance {
     /// Sync group member whose down timer expired: ready to go master with
     /// the group. Cleared by any advert that holds us in backup.
     wants_master: bool,
+    /// End of `vrrp_startup_delay`: no down timer expires before it.
+    startup_until: Option<Mono>,
 }
 
 impl Instance {
@@ -238,7 +250,14 @@ impl Instance {
             preempt_wake: None,
             master_addr: None,
             wants_master: false,
+            startup_until: None,
         })
+    }
+
+    /// The interface came back with another address: the tie-break and the
+    /// own-advert check use it from now on.
+    pub fn set_primary_addr(&mut self, addr: IpAddr) {
+        self.params.primary_addr = addr;
     }
 
     pub fn params(&self) -> &InstanceParams {
@@ -380,6 +399,20 @@ impl Instance {
                     self.enter_backup(now, DownTimer::MasterDown, Reason::SyncGroup, &mut actions);
                 }
             }
+            Input::Release | Input::SyncRelease => {
+                if let Phase::Master(_) = self.phase {
+                    let reason = match input {
+                        Input::Release => Reason::Deleted,
+                        _ => Reason::SyncGroup,
+                    };
+                    actions.push(Action::SendAdvert {
+                        priority: PRIORITY_STOP,
+                    });
+                    actions.push(Action::RemoveVips);
+                    // "We want a quick transition back to master."
+                    self.enter_backup(now, DownTimer::Skew, reason, &mut actions);
+                }
+            }
             Input::Shutdown => self.on_shutdown(&mut actions),
         }
         actions
@@ -389,8 +422,18 @@ impl Instance {
         if self.phase != Phase::Initialize {
             return;
         }
+        if !self.params.startup_delay.is_zero() {
+            self.startup_until = Some(now + self.params.startup_delay);
+        }
         if self.faulted {
             self.enter_fault(actions);
+        } else if self.owner_wants_master() && self.startup_until.is_some() {
+            // keepalived puts the owner in BACKUP silently with a down timer
+            // that ends with the delay.
+            self.phase = Phase::Backup(BackupTimers {
+                basis: now,
+                kind: DownTimer::Owner,
+            });
         } else if self.owner_wants_master() {
             self.enter_master(now, Reason::AddressOwner, actions);
         } else {
@@ -565,6 +608,7 @@ impl Instance {
                 } else {
                     let reason = match backup.kind {
                         DownTimer::Skew => Reason::PriorityZeroReceived,
+                        DownTimer::Owner => Reason::AddressOwner,
                         DownTimer::MasterDown | DownTimer::InitialMaster => Reason::MasterDownTimer,
                     };
                     self.enter_master(now, reason, actions);
@@ -720,8 +764,14 @@ impl Instance {
                 self.master_adver_interval
                     + timers::min_skew_time(version, self.master_adver_interval)
             }
+            DownTimer::Owner => Duration::ZERO,
         };
-        backup.basis + span
+        // keepalived runs down timers from the end of vrrp_startup_delay at the earliest.
+        let basis = match self.startup_until {
+            Some(until) if until > backup.basis => until,
+            _ => backup.basis,
+        };
+        basis + span
     }
 
     fn adopt_interval(&mut self, advertised: Duration, actions: &mut Vec<Action>) {

@@ -97,6 +97,9 @@ pub struct InstanceParams {
     /// (`Input::SyncMaster`) once every member wants to, as keepalived does
     /// ("prefer backup state to avoid thrashing").
     pub sync_group: bool,
+    /// `vrrp_startup_delay`: no down timer expires before this long after
+    /// `Startup` (keepalived counts them from the end of the delay).
+    pub startup_delay: Duration,
 }
 
 impl InstanceParams {
@@ -116,6 +119,7 @@ impl InstanceParams {
             down_timer_adverts: 3,
             garp: GarpParams::default(),
             sync_group: false,
+            startup_delay: Duration::ZERO,
         }
     }
 

@@ -53,6 +53,7 @@ impl Builder<'_> {
             dev: None,
             label: None,
             scope: None,
+            no_track: false,
         };
         let mut args = entry.args.iter();
         while let Some(option) = args.next() {
@@ -66,11 +67,7 @@ impl Builder<'_> {
                 continue;
             }
             if name == "no_track" {
-                self.d.lint(
-                    &option.at,
-                    kw,
-                    "xvrrpd does not track VIP deletion, so no_track changes nothing",
-                );
+                vip.no_track = true;
                 continue;
             }
             let takes_value = matches!(

@@ -31,7 +31,6 @@ const UNAPPLIED_VRRP_GLOBALS: &[&str] = &[
     "vrrp_lower_prio_no_advert",
     "vrrp_higher_prio_send_advert",
     "vrrp_down_timer_adverts",
-    "vrrp_startup_delay",
     "vrrp_min_garp",
     "vrrp_garp_extra_if",
     "vrrp_vmac_garp_intvl",
@@ -40,8 +39,6 @@ const UNAPPLIED_VRRP_GLOBALS: &[&str] = &[
     "max_auto_priority",
     "min_auto_priority_delay",
     "vrrp_iptables",
-    "nftables",
-    "nftables_priority",
     "nftables_ifindex",
     "nftables_counters",
     "vrrp_notify_priority_changes",
@@ -213,14 +210,22 @@ impl Builder<'_> {
                 }
             }
             "vrrp_check_unicast_src" => g.vrrp_check_unicast_src = true,
-            "vrrp_strict" => {
-                g.vrrp_strict = true;
-                self.d.lint(
-                    kw.at(),
-                    "vrrp_strict",
-                    "strict mode's rules are checked; its firewall rules that drop traffic to the \
-                     VIPs are not installed by xvrrpd",
-                );
+            "vrrp_strict" => g.vrrp_strict = true,
+            "vrrp_startup_delay" => {
+                if let Some(v) = self.secs_arg(kw, MICROS / 1000, u64::from(u32::MAX)) {
+                    g.vrrp_startup_delay = Duration::from_secs_f64(v);
+                }
+            }
+            "nftables" => {
+                // keepalived: an optional table name, default `keepalived`.
+                if let Some(name) = kw.arg(0) {
+                    g.nftables_table = name.text.clone();
+                }
+            }
+            "nftables_priority" => {
+                if let Some(v) = self.int_arg(kw, i64::from(i32::MIN), i64::from(i32::MAX)) {
+                    g.nftables_priority = v as i32;
+                }
             }
             "script_user" => match kw.arg(0) {
                 Some(user) => {
@@ -285,6 +290,7 @@ impl Builder<'_> {
             }
             "dynamic_interfaces" => {
                 self.dynamic_interfaces = true;
+                g.dynamic_interfaces = true;
                 if let Some(option) = kw.arg(0) {
                     if option.text != "allow_if_changes" {
                         self.d.warn(
@@ -294,11 +300,6 @@ impl Builder<'_> {
                         );
                     }
                 }
-                self.d.lint(
-                    kw.at(),
-                    kw.name(),
-                    "xvrrpd does not wait for missing interfaces: they must exist when it starts",
-                );
             }
             "default_interface" => match kw.arg(0) {
                 Some(name) => {

@@ -21,10 +21,7 @@ const UNAPPLIED_INSTANCE_KEYWORDS: &[&str] = &[
     "debug",
     "kernel_rx_buf_size",
     "unicast_ttl",
-    "virtual_routes",
-    "virtual_rules",
     "track_bfd",
-    "promote_secondaries",
     "linkbeat_use_polling",
     "old_unicast_checksum",
     "use_ipvlan",
@@ -80,6 +77,9 @@ pub(crate) struct InstanceDraft {
     pub auth_pass: Option<String>,
     pub vips: Vec<VirtualIp>,
     pub excluded_vips: Vec<VirtualIp>,
+    pub routes: Vec<VirtualRoute>,
+    pub rules: Vec<VirtualRule>,
+    pub promote_secondaries: bool,
     pub src_ip: Option<IpAddr>,
     pub peers: Vec<IpAddr>,
     /// A unicast keyword was given (keepalived goes unicast only with peers).
@@ -136,6 +136,9 @@ impl InstanceDraft {
             auth_pass: None,
             vips: Vec::new(),
             excluded_vips: Vec::new(),
+            routes: Vec::new(),
+            rules: Vec::new(),
+            promote_secondaries: false,
             src_ip: None,
             peers: Vec::new(),
             unicast_configured: false,
@@ -303,11 +306,6 @@ impl Builder<'_> {
             }
             "virtual_ipaddress_excluded" => {
                 self.value_block_args(kw);
-                self.d.lint(
-                    kw.at(),
-                    kw.name(),
-                    "excluded addresses are checked but not added by xvrrpd yet",
-                );
                 // Excluded addresses are not advertised, so they may be of either family.
                 for entry in kw.children() {
                     if let Some(vip) = self.vip(entry, false) {
@@ -410,14 +408,6 @@ impl Builder<'_> {
             "strict_mode" => {
                 if let Some(v) = self.optional_true_false(kw, &i.name) {
                     i.strict_mode = Some(v);
-                    if v {
-                        self.d.lint(
-                            kw.at(),
-                            kw.name(),
-                            "strict mode's rules are checked; its firewall rules that drop traffic \
-                             to the VIPs are not installed by xvrrpd",
-                        );
-                    }
                 }
             }
             "down_timer_adverts" => {
@@ -484,24 +474,11 @@ impl Builder<'_> {
                 }
             }
             "use_vmac" => self.use_vmac(kw, i),
-            "vmac_xmit_base" => {
-                i.vmac_xmit_base = true;
-                self.d.lint(
-                    kw.at(),
-                    kw.name(),
-                    "not applied by xvrrpd: its adverts leave through the vmac",
-                );
-            }
+            "vmac_xmit_base" => i.vmac_xmit_base = true,
             "dont_track_primary" => i.dont_track_primary = true,
             "accept" => i.accept = Some(true),
-            "no_accept" => {
-                i.accept = Some(false);
-                self.d.lint(
-                    kw.at(),
-                    kw.name(),
-                    "xvrrpd installs no firewall rule: traffic to the VIPs is accepted",
-                );
-            }
+            "no_accept" => i.accept = Some(false),
+            "promote_secondaries" => i.promote_secondaries = true,
             "smtp_alert" => {
                 self.optional_true_false(kw, &i.name);
                 self.alert_mail_not_sent(kw);
@@ -533,12 +510,12 @@ impl Builder<'_> {
                 );
             }
             "virtual_routes" => {
-                self.routes(kw, super::route::RouteBlock::Virtual);
-                self.not_implemented(kw);
+                let routes = self.routes(kw, super::route::RouteBlock::Virtual);
+                i.routes.extend(routes);
             }
             "virtual_rules" => {
-                self.rules(kw, super::route::RouteBlock::Virtual);
-                self.not_implemented(kw);
+                let rules = self.rules(kw, super::route::RouteBlock::Virtual);
+                i.rules.extend(rules);
             }
             name if UNAPPLIED_INSTANCE_KEYWORDS.contains(&name) => self.not_implemented(kw),
             _ => return false,
@@ -717,11 +694,16 @@ impl Builder<'_> {
                         "PASS" => i.auth_type = Some(AuthType::Pass),
                         "AH" => {
                             i.auth_type = Some(AuthType::Ah);
-                            self.d.lint(
+                            // Running without it would leave both nodes master.
+                            self.d.push(
+                                crate::config::diagnostic::Severity::Error,
+                                crate::config::diagnostic::Verdict::Silent,
                                 entry.at(),
                                 "auth_type",
-                                "IPsec AH authentication is not implemented by xvrrpd: its adverts \
-                                 carry no AH header and an AH peer ignores them",
+                                "IPsec AH authentication is not supported by xvrrpd: its adverts \
+                                 would carry no AH header, an AH peer would ignore them and both \
+                                 nodes would become master. Use auth_type PASS, or no \
+                                 authentication block, on every node (keepalived deprecates AH)",
                             );
                         }
                         other => self.d.warn(

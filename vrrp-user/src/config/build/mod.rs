@@ -133,6 +133,8 @@ pub(crate) struct Builder<'a> {
     global_overflow: Vec<(Location, Vec<Item<'static>>)>,
     /// Where alert mail (SMTP) was first configured: said in full there only.
     first_alert_mail_keyword: Option<Location>,
+    /// The priority keepalived gives the next rule written without one (IPv4, IPv6).
+    pub next_rule_priority: (u32, u32),
 }
 
 impl<'a> Builder<'a> {
@@ -156,6 +158,7 @@ impl<'a> Builder<'a> {
             overflow: Vec::new(),
             global_overflow: Vec::new(),
             first_alert_mail_keyword: None,
+            next_rule_priority: route::first_rule_priorities(),
         }
     }
 
@@ -212,8 +215,12 @@ impl<'a> Builder<'a> {
                     }
                 }
                 "static_ipaddress" => b.static_addresses(node),
-                "static_routes" => b.routes(node, route::RouteBlock::Static),
-                "static_rules" => b.rules(node, route::RouteBlock::Static),
+                "static_routes" => {
+                    b.routes(node, route::RouteBlock::Static);
+                }
+                "static_rules" => {
+                    b.rules(node, route::RouteBlock::Static);
+                }
                 "virtual_server" => b.virtual_server(node, &mut lvs),
                 "virtual_server_group" => b.virtual_server_group(node, &mut lvs),
                 name if OTHER_SECTIONS.contains(&name) || GLOBAL_ROOT_KEYWORDS.contains(&name) => {
@@ -386,14 +393,12 @@ impl<'a> Builder<'a> {
         let kind = self.host.interface(name);
         if kind == InterfaceKind::Missing {
             if self.dynamic_interfaces {
-                self.d.push(
-                    super::diagnostic::Severity::Error,
-                    super::diagnostic::Verdict::Silent,
+                self.d.lint(
                     at,
                     "dynamic_interfaces",
                     format!(
-                        "interface {name} does not exist: keepalived waits for it \
-                         (dynamic_interfaces), xvrrpd needs it when it starts"
+                        "interface {name} does not exist yet: what uses it waits for it \
+                         (dynamic_interfaces; an instance on it stays in FAULT until it appears)"
                     ),
                 );
                 return InterfaceKind::Present;
