@@ -283,6 +283,29 @@ impl Sim {
         }
     }
 
+    /// Before `start`: `interface` does not exist on `node` yet (with
+    /// `dynamic_interfaces`, its instances wait in FAULT): they are planned
+    /// without an interface, as the executor plans them.
+    pub fn without_interface(&mut self, node: NodeId, interface: &str) {
+        let n = &mut self.nodes[node];
+        for plan in n.plans.iter_mut().filter(|p| p.interface == interface) {
+            plan.key.ifindex = 0;
+        }
+        for io in
+            n.io.values_mut()
+                .filter(|io| io.plan.interface == interface)
+        {
+            io.plan.key.ifindex = 0;
+        }
+        let groups = plan::groups(&n.config);
+        n.controller = Controller::new(&n.plans, &groups).expect("valid params");
+    }
+
+    /// The interface index the instance in `slot` is bound to (0: none).
+    pub fn ifindex(&self, node: NodeId, slot: InstanceId) -> u32 {
+        self.nodes[node].io[&slot].plan.key.ifindex
+    }
+
     /// SIGHUP with `keepalived_conf` as the new file, as the daemon does it:
     /// removed and replaced instances stop, kept ones carry on with their
     /// state, new ones start.
