@@ -498,3 +498,175 @@ fn ah_is_refused_at_check_time_with_what_to_use_instead() -> Result<()> {
     assert!(!run.status.success(), "xvrrpd run accepted AH");
     Ok(())
 }
+
+/// Global advert and GARP settings, as keepalived reads them, on the wire; keepalived
+/// with the same file stays backup (it agrees on the group, version and interval).
+#[test]
+fn global_advert_and_garp_settings_on_the_wire_with_keepalived() -> Result<()> {
+    tests::require_root!();
+    let lab = Lab::new(2)?;
+    let config = |priority: u8| {
+        format!(
+            r#"
+global_defs {{
+    vrrp_mcast_group4 224.0.0.19
+    vrrp_version 3
+    vrrp_garp_master_repeat 2
+    vrrp_garp_master_delay 2
+    vrrp_garp_interval 0.2
+    vrrp_startup_delay 3
+}}
+vrrp_instance VI_1 {{
+    state BACKUP
+    interface eth0
+    virtual_router_id 51
+    priority {priority}
+    advert_int 0.5
+    virtual_ipaddress {{
+        {VIP}/24
+    }}
+}}
+"#
+        )
+    };
+    let adverts = watch_adverts(&lab, "globals")?;
+    let garp = lab.watch_garp()?;
+    let xv = lab.xvrrpd(0, &config(200))?;
+    // vrrp_startup_delay: without it the first advert would go out at
+    // Master_Down_Interval (about 1.6 s); with it not before 3 s.
+    std::thread::sleep(Duration::from_millis(2500));
+    let ours = |log: &str| {
+        log.lines()
+            .filter(|l| l.contains("192.0.2.1 > "))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        ours(&adverts.log_text()).is_empty(),
+        "advertised within the startup delay:\n{}",
+        adverts.log_text()
+    );
+    assert!(
+        lab.wait_holder(0, Duration::from_secs(5)),
+        "{}",
+        xv.log_text()
+    );
+    // To the configured group, as VRRPv3 at 50 centiseconds.
+    std::thread::sleep(Duration::from_secs(1));
+    let lines = ours(&adverts.log_text());
+    assert!(!lines.is_empty());
+    for l in &lines {
+        assert!(
+            l.contains("> 224.0.0.19") && l.contains("VRRPv3") && l.contains("intvl 50cs"),
+            "{l}"
+        );
+    }
+    // vrrp_garp_master_repeat 2 at once, 2 more after vrrp_garp_master_delay, no refresh.
+    std::thread::sleep(Duration::from_secs(3));
+    let garps = tests::vrrp_lab::garp_count(&garp);
+    assert_eq!(garps, 4, "{}", garp.log_text());
+    let ka = lab.keepalived(1, &config(100))?;
+    lab.steady(0, Duration::from_secs(4))
+        .map_err(anyhow::Error::msg)?;
+    assert_eq!(entering(&ka, "MASTER"), 0, "{}", ka.log_text());
+    Ok(())
+}
+
+fn sysctl(ns: &Netns, key: &str) -> String {
+    ns.sh(&format!("cat /proc/sys/net/ipv4/conf/{key}"))
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
+/// Instance options that act on the host: promote_secondaries set while running
+/// and reset at stop, a vmac's parent ARP settings restored at stop, and
+/// vmac_xmit_base sending adverts from the parent while GARPs carry the virtual MAC.
+#[test]
+fn instance_options_in_the_kernel_and_on_the_wire() -> Result<()> {
+    tests::require_root!();
+    let lab = Lab::new(1)?;
+    let ns = &lab.nodes[0].ns;
+    let before = (
+        sysctl(ns, "eth0/promote_secondaries"),
+        sysctl(ns, "eth0/arp_ignore"),
+        sysctl(ns, "eth0/arp_filter"),
+    );
+    assert_eq!(before, ("0".into(), "0".into(), "0".into()));
+    let config = format!(
+        r#"
+vrrp_instance VI_1 {{
+    interface eth0
+    virtual_router_id 51
+    priority 200
+    advert_int 1
+    use_vmac
+    vmac_xmit_base
+    virtual_ipaddress {{
+        {VIP}/24
+    }}
+}}
+vrrp_instance VI_2 {{
+    interface eth0
+    virtual_router_id 52
+    priority 200
+    advert_int 1
+    promote_secondaries
+    virtual_ipaddress {{
+        192.0.2.102/24
+    }}
+}}
+"#
+    );
+    let mut dump = lab.observer.ns.command("tcpdump");
+    dump.args(["-i", "eth0", "-n", "-e", "-l", "-U", "ip proto 112 or arp"]);
+    let wire = lab.observer.ns.spawn(dump, &lab.dir.path("xmit.log"))?;
+    std::thread::sleep(Duration::from_millis(300));
+    let mut xv = lab.xvrrpd(0, &config)?;
+    assert!(
+        tests::wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+            ns.has_address("vrrp.51", VIP) && ns.has_address("eth0", "192.0.2.102")
+        }),
+        "{}",
+        xv.log_text()
+    );
+    assert_eq!(sysctl(ns, "eth0/promote_secondaries"), "1");
+    assert_eq!(sysctl(ns, "vrrp.51/promote_secondaries"), "1");
+    assert_eq!(
+        (sysctl(ns, "eth0/arp_ignore"), sysctl(ns, "eth0/arp_filter")),
+        ("1".into(), "1".into())
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let parent_mac = ns
+        .ip(&["-br", "link", "show", "dev", "eth0"])?
+        .split_whitespace()
+        .nth(2)
+        .unwrap_or_default()
+        .to_owned();
+    let log = wire.log_text();
+    let advert = log
+        .lines()
+        .find(|l| l.contains("vrid 51"))
+        .with_context(|| format!("no advert of VRID 51:\n{log}"))?;
+    assert!(
+        advert.starts_with(&parent_mac) || advert.contains(&format!(" {parent_mac} >")),
+        "vmac_xmit_base: the advert should come from eth0's MAC {parent_mac}: {advert}"
+    );
+    let garp = log
+        .lines()
+        .find(|l| l.contains("ARP") && l.contains(VIP))
+        .with_context(|| format!("no GARP for the VIP:\n{log}"))?;
+    assert!(
+        garp.contains("00:00:5e:00:01:33"),
+        "the GARP should carry the virtual MAC: {garp}"
+    );
+    xv.terminate(Duration::from_secs(10))
+        .context("xvrrpd stops")?;
+    let after = (
+        sysctl(ns, "eth0/promote_secondaries"),
+        sysctl(ns, "eth0/arp_ignore"),
+        sysctl(ns, "eth0/arp_filter"),
+    );
+    assert_eq!(after, before, "sysctls not restored at stop");
+    Ok(())
+}

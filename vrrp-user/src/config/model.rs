@@ -486,8 +486,19 @@ pub struct VirtualRoute {
     /// RTPROT_*: keepalived's 18 for tracked routes.
     pub protocol: Option<u8>,
     pub onlink: bool,
+    /// How it is added next to a matching route (`add`, `prepend`, `append`).
+    pub how: RouteAdd,
     /// `no_track`: a deletion by hand leaves the instance as it is.
     pub no_track: bool,
+}
+
+/// keepalived prepends a route unless told `add` (fail if a matching route
+/// exists) or `append` (after it), as `ip route prepend/add/append`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum RouteAdd {
+    Prepend,
+    Add,
+    Append,
 }
 
 impl VirtualRoute {

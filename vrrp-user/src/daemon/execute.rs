@@ -1021,6 +1021,11 @@ async fn kernel_route(
         tos: spec.tos,
         protocol: spec.protocol.unwrap_or(config::RTPROT_KEEPALIVED),
         onlink: spec.onlink,
+        how: match spec.how {
+            config::RouteAdd::Prepend => routes::AddHow::Prepend,
+            config::RouteAdd::Add => routes::AddHow::Add,
+            config::RouteAdd::Append => routes::AddHow::Append,
+        },
     })
 }
 

@@ -10,13 +10,18 @@
 
 use std::net::IpAddr;
 
+use futures::StreamExt;
+use netlink_packet_core::{
+    NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_EXCL,
+    NLM_F_REQUEST,
+};
 use netlink_packet_route::{
     route::{
         RouteAddress, RouteAttribute, RouteFlag, RouteHeader, RouteMessage, RouteProtocol,
         RouteScope, RouteType,
     },
     rule::{RuleAction, RuleAttribute, RuleFlag, RuleMessage},
-    AddressFamily,
+    AddressFamily, RouteNetlinkMessage,
 };
 
 use super::{
@@ -78,6 +83,17 @@ pub struct Route {
     /// keepalived's 18 unless configured otherwise (untracked routes only).
     pub protocol: u8,
     pub onlink: bool,
+    /// Next to a matching route of another gateway: before it (keepalived's
+    /// default), fail (`add`), or after it (`append`).
+    pub how: AddHow,
+}
+
+/// `ip route prepend` (NLM_F_CREATE), `add` (| NLM_F_EXCL), `append` (| NLM_F_APPEND).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AddHow {
+    Prepend,
+    Add,
+    Append,
 }
 
 impl Route {
@@ -365,11 +381,29 @@ fn ip_of(a: &RouteAddress) -> Option<IpAddr> {
 }
 
 impl Netlink {
-    /// Adds `route`; one already there is adopted.
+    /// Adds `route` as keepalived does (prepended unless `add`/`append`); the
+    /// same route already there is adopted.
     pub async fn add_route(&self, route: &Route) -> Result<AddOutcome, NetlinkError> {
-        let mut request = self.handle().route().add();
-        *request.message_mut() = route.message();
-        match request.execute().await {
+        let mut req = NetlinkMessage::from(RouteNetlinkMessage::NewRoute(route.message()));
+        let how = match route.how {
+            AddHow::Prepend => 0,
+            AddHow::Add => NLM_F_EXCL,
+            AddHow::Append => NLM_F_APPEND,
+        };
+        req.header.flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | how;
+        let result = async {
+            let mut response = self.handle().clone().request(req)?;
+            while let Some(msg) = response.next().await {
+                if let NetlinkPayload::Error(e) = msg.payload {
+                    if e.code.is_some() {
+                        return Err(rtnetlink::Error::NetlinkError(e));
+                    }
+                }
+            }
+            Ok(())
+        }
+        .await;
+        match result {
             Ok(()) => Ok(AddOutcome::Added),
             Err(e) => match NetlinkError::from_rtnl("RTM_NEWROUTE", route.to_string(), e) {
                 e if e.errno() == Some(libc::EEXIST) => Ok(AddOutcome::AlreadyPresent),

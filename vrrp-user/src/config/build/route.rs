@@ -12,7 +12,7 @@ use crate::config::diagnostic::{Location, Severity, Verdict};
 use crate::config::host::InterfaceKind;
 use crate::config::lexer::Token;
 use crate::config::model::{
-    Family, Prefix, RouteKind, RuleAction, VirtualRoute, VirtualRule, RTPROT_KEEPALIVED,
+    Family, Prefix, RouteAdd, RouteKind, RuleAction, VirtualRoute, VirtualRule, RTPROT_KEEPALIVED,
 };
 use crate::config::syntax::Node;
 
@@ -220,6 +220,7 @@ impl Builder<'_> {
             tos: 0,
             protocol: None,
             onlink: false,
+            how: RouteAdd::Prepend,
             no_track: false,
         };
         let mut destination: Option<(String, Option<Prefix>)> = None;
@@ -383,9 +384,9 @@ impl Builder<'_> {
                     route.dev = Some(name.to_string());
                 }
                 "onlink" => route.onlink = true,
-                // How to add it (create, fail if present, prepend, append): xvrrpd adds
-                // it if missing and adopts it if present.
-                "add" | "prepend" | "append" => {}
+                "add" => route.how = RouteAdd::Add,
+                "prepend" => route.how = RouteAdd::Prepend,
+                "append" => route.how = RouteAdd::Append,
                 "no_track" => route.no_track = true,
                 "or" => {
                     problem(
