@@ -670,3 +670,71 @@ vrrp_instance VI_2 {{
     assert_eq!(after, before, "sysctls not restored at stop");
     Ok(())
 }
+
+/// `static_ipaddress`, `static_routes` and `static_rules` on a node, whatever its
+/// state: (address, route, rule) present.
+fn statics(ns: &Netns) -> (bool, bool, bool) {
+    let addr = ns.has_address("eth0", "198.51.100.20");
+    let route = ns
+        .ip(&["route", "show", "198.51.100.128/25"])
+        .is_ok_and(|r| r.contains("via 192.0.2.254") && r.contains("proto keepalived"));
+    let rule = ns.ip(&["rule", "show"]).is_ok_and(|r| {
+        r.lines()
+            .any(|l| l.starts_with("200:") && l.contains("from 198.51.100.20 lookup 100"))
+    });
+    (addr, route, rule)
+}
+
+#[test]
+fn static_addresses_routes_and_rules_are_kept_as_keepalived_keeps_them() -> Result<()> {
+    tests::require_root!();
+    let lab = Lab::new(2)?;
+    let config = |priority: u8| {
+        format!(
+            "static_ipaddress {{\n    198.51.100.20/32 dev eth0\n}}\n\
+             static_routes {{\n    198.51.100.128/25 via 192.0.2.254 dev eth0\n}}\n\
+             static_rules {{\n    from 198.51.100.20 table 100 priority 200\n}}\n{}",
+            tests::vrrp_lab::instance_config(priority, "")
+        )
+    };
+    let mut xv = lab.xvrrpd(0, &config(200))?;
+    let mut ka = lab.keepalived(1, &config(100))?;
+    let all = (true, true, true);
+    assert!(
+        tests::wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+            statics(&lab.nodes[0].ns) == all && statics(&lab.nodes[1].ns) == all
+        }),
+        "static blocks on both nodes, master and backup alike: {:?} {:?}\n{}",
+        statics(&lab.nodes[0].ns),
+        statics(&lab.nodes[1].ns),
+        xv.log_text()
+    );
+    // Deleted by hand: put back. keepalived 2.2.7 puts the address back but, as
+    // observed here, not the route (its reinstate_static_route is not reached);
+    // xvrrpd puts back both, as keepalived's source intends.
+    for i in [0, 1] {
+        let ns = &lab.nodes[i].ns;
+        ns.ip(&["route", "del", "198.51.100.128/25"])?;
+        ns.ip(&["addr", "del", "198.51.100.20/32", "dev", "eth0"])?;
+        let want = if i == 0 { all } else { (true, false, true) };
+        assert!(
+            tests::wait_until(
+                Duration::from_secs(3),
+                Duration::from_millis(50),
+                || statics(ns) == want
+            ),
+            "node {i} did not put its statics back: {:?}",
+            statics(ns)
+        );
+    }
+    // Removed at stop, by both.
+    xv.terminate(Duration::from_secs(10))
+        .context("xvrrpd stops")?;
+    ka.terminate(Duration::from_secs(10))
+        .context("keepalived stops")?;
+    for i in [0, 1] {
+        let left = statics(&lab.nodes[i].ns);
+        assert_eq!(left, (false, false, false), "node {i} after stop");
+    }
+    Ok(())
+}

@@ -989,3 +989,37 @@ fn sync_group_trackers_apply_to_every_member_with_their_weight() {
         assert_eq!(sim.nodes[a].state(i), State::Backup);
     }
 }
+
+#[test]
+fn down_timer_adverts_lengthens_the_master_down_interval() {
+    let mut sim = Sim::new();
+    let a = sim.add_node(
+        "a",
+        &instance("VI_1", "eth0", 51, 200, " down_timer_adverts 5"),
+        "10.0.0.1",
+    );
+    sim.start(a, vec![]);
+    sim.run_until(t(secs(20.0)));
+    let five = timers::master_down_interval(Version::V2, 200, SECOND, 5);
+    assert_eq!(five, 5 * SECOND + skew(200));
+    assert_eq!(
+        sim.nodes[a].timeline(0),
+        vec![(EPOCH, State::Backup), (t(five), State::Master)]
+    );
+}
+
+#[test]
+fn dont_track_primary_ignores_the_link_state_but_not_its_loss() {
+    let mut sim = pair(200, 100, " dont_track_primary", "");
+    sim.run_until(t(secs(10.5)));
+    let index = sim.ifindex(0, 0);
+    // Down: still master.
+    sim.inject(t(secs(10.5)), 0, link(index, "eth0", false, false));
+    sim.run_until(t(secs(15.0)));
+    assert_eq!(sim.masters("VI_1"), vec![0]);
+    // Gone: FAULT all the same, as keepalived downs every instance of a lost interface.
+    sim.inject(t(secs(15.0)), 0, link(index, "eth0", false, true));
+    sim.run_until(t(secs(20.0)));
+    assert_eq!(sim.nodes[0].state(0), State::Fault);
+    assert_eq!(sim.masters("VI_1"), vec![1]);
+}

@@ -20,6 +20,8 @@ pub const OWNER_PRIORITY: u8 = 255;
 pub const DEFAULT_ADVERT_INT: Duration = Duration::from_secs(1);
 pub const DEFAULT_GARP_MASTER_DELAY: Duration = Duration::from_secs(5);
 pub const DEFAULT_GARP_MASTER_REPEAT: u32 = 5;
+/// Adverts missed before the master is declared down (the RFC's 3).
+pub const DEFAULT_DOWN_TIMER_ADVERTS: u32 = 3;
 /// VRRPv3 carries the interval in 12 bits of centiseconds.
 pub const MAX_V3_ADVERT_INT: Duration = Duration::from_millis(40_950);
 /// VRRP PASS authentication carries at most 8 bytes.
@@ -39,6 +41,11 @@ pub struct Config {
     pub track_processes: BTreeMap<String, TrackProcess>,
     pub track_files: BTreeMap<String, TrackFile>,
     pub sync_groups: Vec<SyncGroup>,
+    /// `static_ipaddress`, `static_routes`, `static_rules`: added at start, put
+    /// back when deleted (unless `no_track`), removed at stop, as keepalived does.
+    pub static_addresses: Vec<VirtualIp>,
+    pub static_routes: Vec<VirtualRoute>,
+    pub static_rules: Vec<VirtualRule>,
 }
 
 impl Config {
@@ -112,6 +119,16 @@ pub struct GlobalDefs {
     pub nftables_table: String,
     /// `nftables_priority`: the priority of that table's input and output chains.
     pub nftables_priority: i32,
+    /// `vrrp_down_timer_adverts`: the default of instances' `down_timer_adverts`.
+    pub vrrp_down_timer_adverts: u32,
+    /// `vrrp_garp_lower_prio_delay`/`_repeat`: instances' defaults (keepalived
+    /// falls back to `vrrp_garp_master_delay`/`_repeat`).
+    #[serde(serialize_with = "opt_secs")]
+    pub vrrp_garp_lower_prio_delay: Option<Duration>,
+    pub vrrp_garp_lower_prio_repeat: Option<u32>,
+    /// `vrrp_lower_prio_no_advert`, `vrrp_higher_prio_send_advert`: instances' defaults.
+    pub vrrp_lower_prio_no_advert: bool,
+    pub vrrp_higher_prio_send_advert: bool,
 }
 
 impl Default for GlobalDefs {
@@ -141,6 +158,11 @@ impl Default for GlobalDefs {
             dynamic_interfaces: false,
             nftables_table: DEFAULT_NFTABLES_TABLE.to_string(),
             nftables_priority: DEFAULT_NFTABLES_PRIORITY,
+            vrrp_down_timer_adverts: DEFAULT_DOWN_TIMER_ADVERTS,
+            vrrp_garp_lower_prio_delay: None,
+            vrrp_garp_lower_prio_repeat: None,
+            vrrp_lower_prio_no_advert: false,
+            vrrp_higher_prio_send_advert: false,
         }
     }
 }
@@ -185,6 +207,18 @@ pub struct Instance {
     #[serde(serialize_with = "opt_secs")]
     pub garp_master_refresh: Option<Duration>,
     pub garp_master_refresh_repeat: u32,
+    /// GARPs when a lower-priority advert reaches the master, and again after the delay.
+    #[serde(serialize_with = "secs")]
+    pub garp_lower_prio_delay: Duration,
+    pub garp_lower_prio_repeat: u32,
+    /// As master, do not answer a lower-priority advert with an advert.
+    pub lower_prio_no_advert: bool,
+    /// As master, send an advert before yielding to a higher-priority one.
+    pub higher_prio_send_advert: bool,
+    /// Adverts missed before the master is declared down.
+    pub down_timer_adverts: u32,
+    /// `mcast_dst_ip`: this instance's multicast group instead of the global one.
+    pub mcast_dst_ip: Option<IpAddr>,
     pub track_interface: Vec<TrackInterface>,
     pub track_script: Vec<TrackRef>,
     pub track_process: Vec<TrackRef>,
@@ -227,8 +261,11 @@ impl Instance {
         self.advert_int
     }
 
-    /// Where adverts are sent when multicasting.
+    /// Where adverts are sent when multicasting: `mcast_dst_ip`, else the global group.
     pub fn multicast_group(&self, global: &GlobalDefs) -> IpAddr {
+        if let Some(group) = self.mcast_dst_ip {
+            return group;
+        }
         match self.family() {
             Family::V4 => IpAddr::V4(global.vrrp_mcast_group4),
             Family::V6 => IpAddr::V6(global.vrrp_mcast_group6),

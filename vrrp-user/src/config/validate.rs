@@ -529,12 +529,14 @@ fn complete_instance(d: InstanceDraft, config: &Config, b: &mut Builder<'_>) -> 
             preempt_delay = Duration::ZERO;
         }
     }
-    if d.down_timer_adverts_set && strict {
+    let mut down_timer_adverts = d.down_timer_adverts.unwrap_or(g.vrrp_down_timer_adverts);
+    if down_timer_adverts != DEFAULT_DOWN_TIMER_ADVERTS && strict {
         warn(
             b,
             "down_timer_adverts",
             "down_timer_adverts is incompatible with strict mode; reset".into(),
         );
+        down_timer_adverts = DEFAULT_DOWN_TIMER_ADVERTS;
     }
     let mut accept = d.accept.unwrap_or(owner || !strict);
     if accept && !owner && strict && version == Version::V2 {
@@ -545,20 +547,53 @@ fn complete_instance(d: InstanceDraft, config: &Config, b: &mut Builder<'_>) -> 
         );
         accept = false;
     }
-    if unicast && d.mcast_dst_ip {
+    let mut mcast_dst_ip = d.mcast_dst_ip.as_ref().map(|(a, _)| *a);
+    if unicast && mcast_dst_ip.is_some() {
         warn(
             b,
             "mcast_dst_ip",
             "multicast destination given with unicast; ignored".into(),
         );
+        mcast_dst_ip = None;
     }
+    // keepalived: strict mode sends no extra GARPs and no advert answering a
+    // lower priority; otherwise the globals (which default to the GARP master
+    // settings) apply.
+    let garp_master_repeat = d.garp_master_repeat.unwrap_or(g.vrrp_garp_master_repeat);
+    let mut garp_lower_prio_repeat = d.garp_lower_prio_repeat.unwrap_or(if strict {
+        0
+    } else {
+        g.vrrp_garp_lower_prio_repeat
+            .unwrap_or(g.vrrp_garp_master_repeat)
+    });
+    let mut garp_lower_prio_delay = d.garp_lower_prio_delay.unwrap_or(if strict {
+        Duration::ZERO
+    } else {
+        g.vrrp_garp_lower_prio_delay
+            .unwrap_or(g.vrrp_garp_master_delay)
+    });
+    let mut lower_prio_no_advert = d
+        .lower_prio_no_advert
+        .unwrap_or(strict || g.vrrp_lower_prio_no_advert);
+    let mut higher_prio_send_advert = d
+        .higher_prio_send_advert
+        .unwrap_or(!strict && g.vrrp_higher_prio_send_advert);
     if strict {
-        if d.garp_lower_prio_set {
+        if d.garp_lower_prio_repeat.is_some_and(|r| r > 0) {
             warn(
                 b,
                 "garp_lower_prio_repeat",
                 "strict mode requires no repeat gratuitous ARPs; reset".into(),
             );
+            garp_lower_prio_repeat = 0;
+        }
+        if d.garp_lower_prio_delay.is_some_and(|d| !d.is_zero()) {
+            warn(
+                b,
+                "garp_lower_prio_delay",
+                "strict mode requires no delayed gratuitous ARPs; reset".into(),
+            );
+            garp_lower_prio_delay = Duration::ZERO;
         }
         if d.lower_prio_no_advert == Some(false) {
             warn(
@@ -566,6 +601,7 @@ fn complete_instance(d: InstanceDraft, config: &Config, b: &mut Builder<'_>) -> 
                 "lower_prio_no_advert",
                 "strict mode requires lower_prio_no_advert; reset".into(),
             );
+            lower_prio_no_advert = true;
         }
         if d.higher_prio_send_advert == Some(true) {
             warn(
@@ -573,6 +609,7 @@ fn complete_instance(d: InstanceDraft, config: &Config, b: &mut Builder<'_>) -> 
                 "higher_prio_send_advert",
                 "strict mode requires higher_prio_send_advert off; reset".into(),
             );
+            higher_prio_send_advert = false;
         }
     }
     let advert_int = match &d.advert_int {
@@ -704,7 +741,13 @@ fn complete_instance(d: InstanceDraft, config: &Config, b: &mut Builder<'_>) -> 
         nopreempt,
         preempt_delay,
         garp_master_delay,
-        garp_master_repeat: d.garp_master_repeat.unwrap_or(g.vrrp_garp_master_repeat),
+        garp_master_repeat,
+        garp_lower_prio_delay,
+        garp_lower_prio_repeat,
+        lower_prio_no_advert,
+        higher_prio_send_advert,
+        down_timer_adverts,
+        mcast_dst_ip,
         garp_master_refresh: d.garp_master_refresh.unwrap_or(g.vrrp_garp_master_refresh),
         garp_master_refresh_repeat: d
             .garp_master_refresh_repeat

@@ -176,6 +176,16 @@ pub struct Executor {
     /// The parents of our vmacs: their ARP settings before the first vmac.
     vmac_parents: HashMap<u32, ParentArp>,
     rebinds: HashMap<InstanceId, PendingRebind>,
+    /// `static_ipaddress`/`static_routes`/`static_rules` as added.
+    statics: Statics,
+}
+
+/// What the static blocks put on the host, with `no_track` for each.
+#[derive(Debug, Default)]
+struct Statics {
+    addrs: Vec<AddedVip>,
+    routes: Vec<(Route, bool)>,
+    rules: Vec<(Rule, bool)>,
 }
 
 /// The interface's advert source; a fresh IPv6 link-local is tentative for
@@ -233,27 +243,207 @@ impl Executor {
                 notify: g.notify.clone(),
             })
             .collect();
+        let mut executor = Executor {
+            instances,
+            groups: group_io,
+            netlink,
+            recorder,
+            notifier,
+            firewall: Firewall::new(
+                &config.global.nftables_table,
+                config.global.nftables_priority,
+            ),
+            config: config.clone(),
+            rt: None,
+            vmac_parents,
+            rebinds: HashMap::new(),
+            statics: Statics::default(),
+        };
+        executor.apply_statics().await;
         Ok(Started {
-            executor: Executor {
-                instances,
-                groups: group_io,
-                netlink,
-                recorder,
-                notifier,
-                firewall: Firewall::new(
-                    &config.global.nftables_table,
-                    config.global.nftables_priority,
-                ),
-                config: config.clone(),
-                rt: None,
-                vmac_parents,
-                rebinds: HashMap::new(),
-            },
+            executor,
             plans,
             groups,
             adverts,
             attachments,
         })
+    }
+
+    /// Brings the static addresses, routes and rules in line with the
+    /// configuration: adds what is missing, removes what is no longer in it.
+    async fn apply_statics(&mut self) {
+        let wanted_addrs: Vec<(String, Vip, bool)> = self
+            .config
+            .static_addresses
+            .iter()
+            .map(|v| {
+                (
+                    v.dev.clone().unwrap_or_else(|| "eth0".into()),
+                    plan::vip_of(v),
+                    v.no_track,
+                )
+            })
+            .collect();
+        let gone: Vec<AddedVip> = self
+            .statics
+            .addrs
+            .iter()
+            .filter(|a| {
+                !wanted_addrs
+                    .iter()
+                    .any(|(i, v, _)| *i == a.interface && *v == a.vip)
+            })
+            .cloned()
+            .collect();
+        self.statics.addrs.retain(|a| !gone.contains(a));
+        for a in gone {
+            if let Err(e) = self.netlink.del_vip(a.ifindex, &a.vip).await {
+                warn!(address = %a.vip, error = %e, "removing a static address");
+            }
+        }
+        for (interface, vip, no_track) in wanted_addrs {
+            if self
+                .statics
+                .addrs
+                .iter()
+                .any(|a| a.interface == interface && a.vip == vip)
+            {
+                continue;
+            }
+            let Some(ifindex) = resolve(&self.netlink, &interface, None).await else {
+                warn!(%interface, address = %vip, "static address: the interface does not exist");
+                continue;
+            };
+            match self.netlink.add_vip(ifindex, &vip).await {
+                Ok(_) => self.statics.addrs.push(AddedVip {
+                    ifindex,
+                    interface,
+                    vip,
+                    no_track,
+                }),
+                Err(e) => warn!(address = %vip, error = %e, "adding a static address"),
+            }
+        }
+        let mut wanted_routes = Vec::new();
+        for spec in &self.config.static_routes {
+            match kernel_route(&self.netlink, spec, None).await {
+                Some(r) => wanted_routes.push((r, spec.no_track)),
+                None => {
+                    warn!(dev = ?spec.dev, "static route {}: its interface does not exist", spec.destination)
+                }
+            }
+        }
+        let (keep, drop): (Vec<_>, Vec<_>) = std::mem::take(&mut self.statics.routes)
+            .into_iter()
+            .partition(|(r, _)| wanted_routes.iter().any(|(w, _)| w == r));
+        self.statics.routes = keep;
+        for (r, _) in drop {
+            if let Err(e) = self.netlink.del_route(&r).await {
+                warn!(error = %e, "removing a static route");
+            }
+        }
+        for (route, no_track) in wanted_routes {
+            if self.statics.routes.iter().any(|(r, _)| *r == route) {
+                continue;
+            }
+            match self.netlink.add_route(&route).await {
+                Ok(_) => self.statics.routes.push((route, no_track)),
+                Err(e) => warn!(error = %e, "adding a static route"),
+            }
+        }
+        let wanted_rules: Vec<(Rule, bool)> = self
+            .config
+            .static_rules
+            .iter()
+            .map(|spec| (kernel_rule(spec), spec.no_track))
+            .collect();
+        let (keep, drop): (Vec<_>, Vec<_>) = std::mem::take(&mut self.statics.rules)
+            .into_iter()
+            .partition(|(r, _)| wanted_rules.iter().any(|(w, _)| w == r));
+        self.statics.rules = keep;
+        for (r, _) in drop {
+            if let Err(e) = self.netlink.del_rule(&r).await {
+                warn!(error = %e, "removing a static rule");
+            }
+        }
+        for (rule, no_track) in wanted_rules {
+            if self.statics.rules.iter().any(|(r, _)| *r == rule) {
+                continue;
+            }
+            match self.netlink.add_rule(&rule).await {
+                Ok(_) => self.statics.rules.push((rule, no_track)),
+                Err(e) => warn!(error = %e, "adding a static rule"),
+            }
+        }
+    }
+
+    /// A static address, route or rule deleted by someone else is put back,
+    /// as keepalived's `reinstate_static_*` do.
+    async fn reinstate_static(&mut self, d: &Deletion) {
+        match d {
+            Deletion::Address { ifindex, addr } => {
+                let found = self
+                    .statics
+                    .addrs
+                    .iter()
+                    .find(|a| !a.no_track && a.ifindex == *ifindex && a.vip.addr == *addr)
+                    .cloned();
+                if let Some(a) = found {
+                    info!(address = %a.vip, interface = %a.interface, "static address deleted: putting it back");
+                    if let Err(e) = self.netlink.add_vip(a.ifindex, &a.vip).await {
+                        warn!(address = %a.vip, error = %e, "putting a static address back");
+                    }
+                }
+            }
+            Deletion::Route(msg) => {
+                let found = self
+                    .statics
+                    .routes
+                    .iter()
+                    .find(|(r, no_track)| !no_track && r.matches(msg))
+                    .map(|(r, _)| r.clone());
+                if let Some(r) = found {
+                    info!(route = %r, "static route deleted: putting it back");
+                    if let Err(e) = self.netlink.add_route(&r).await {
+                        warn!(route = %r, error = %e, "putting a static route back");
+                    }
+                }
+            }
+            Deletion::Rule(msg) => {
+                let found = self
+                    .statics
+                    .rules
+                    .iter()
+                    .find(|(r, no_track)| !no_track && r.matches(msg))
+                    .map(|(r, _)| r.clone());
+                if let Some(r) = found {
+                    info!(rule = %r, "static rule deleted: putting it back");
+                    if let Err(e) = self.netlink.add_rule(&r).await {
+                        warn!(rule = %r, error = %e, "putting a static rule back");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes the static addresses, routes and rules off (at stop, as keepalived).
+    async fn remove_statics(&mut self) {
+        let statics = std::mem::take(&mut self.statics);
+        for (r, _) in statics.rules {
+            if let Err(e) = self.netlink.del_rule(&r).await {
+                warn!(error = %e, "removing a static rule");
+            }
+        }
+        for (r, _) in statics.routes {
+            if let Err(e) = self.netlink.del_route(&r).await {
+                warn!(error = %e, "removing a static route");
+            }
+        }
+        for a in statics.addrs {
+            if let Err(e) = self.netlink.del_vip(a.ifindex, &a.vip).await {
+                warn!(address = %a.vip, error = %e, "removing a static address");
+            }
+        }
     }
 
     /// The instance in `slot`, if it still runs.
@@ -646,6 +836,7 @@ impl Executor {
                 self.drop_instance(io).await;
             }
         }
+        self.remove_statics().await;
         if let Err(e) = self.firewall.shutdown().await {
             warn!(error = %e, "removing the accept-mode firewall tables");
         }
@@ -711,6 +902,7 @@ impl Executor {
             }
         }
         self.config = r.config.clone();
+        self.apply_statics().await;
         let mut plans = Vec::new();
         let mut assigned = Vec::new();
         let mut primary_up = Vec::new();
@@ -907,7 +1099,10 @@ impl Executor {
                         ToExecutor::Connect(rt) => self.rt = Some(rt),
                     }
                 }
-                Some(d) = next_deletion(&mut deletions) => self.deleted(&d),
+                Some(d) = next_deletion(&mut deletions) => {
+                    self.deleted(&d);
+                    self.reinstate_static(&d).await;
+                }
                 _ = sleep_until(next_retry) => self.retry_rebinds().await,
             }
         }

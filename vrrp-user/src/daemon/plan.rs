@@ -145,6 +145,20 @@ pub fn scope_number(scope: &str) -> Option<u8> {
     }
 }
 
+/// An address line as the kernel gets it (`plan` refuses an unknown scope).
+pub fn vip_of(v: &config::VirtualIp) -> Vip {
+    Vip {
+        addr: v.address,
+        prefix: v.prefix_len,
+        brd: match v.broadcast {
+            Some(IpAddr::V4(b)) => Some(b),
+            _ => None,
+        },
+        label: v.label.clone(),
+        scope: v.scope.as_deref().and_then(scope_number),
+    }
+}
+
 /// The advert's authentication: PASS only exists in v2.
 fn auth(cfg: &config::Instance, version: Version) -> Auth {
     match (&cfg.authentication, version) {
@@ -205,27 +219,16 @@ pub fn plan(
         .map(|v| (v, false))
         .chain(excluded)
     {
-        let scope = match v.scope.as_deref() {
-            None => None,
-            Some(s) => Some(scope_number(s).ok_or_else(|| PlanError::Scope {
+        if let Some(s) = v.scope.as_deref().filter(|s| scope_number(s).is_none()) {
+            return Err(PlanError::Scope {
                 instance: name.clone(),
                 vip: v.address,
                 scope: s.to_owned(),
-            })?),
-        };
-        let brd = match v.broadcast {
-            Some(IpAddr::V4(b)) => Some(b),
-            _ => None,
-        };
+            });
+        }
         vips.push(PlannedVip {
             interface: v.dev.clone().unwrap_or_else(|| vip_interface.clone()),
-            vip: Vip {
-                addr: v.address,
-                prefix: v.prefix_len,
-                brd,
-                label: v.label.clone(),
-                scope,
-            },
+            vip: vip_of(v),
             excluded,
             no_track: v.no_track,
         });
@@ -270,11 +273,16 @@ pub fn plan(
     params.initial_state_master = cfg.state == InitialState::Master;
     params.sync_group = group.is_some();
     params.startup_delay = global.vrrp_startup_delay;
+    params.down_timer_adverts = cfg.down_timer_adverts;
+    params.lower_prio_no_advert = cfg.lower_prio_no_advert;
+    params.higher_prio_send_advert = cfg.higher_prio_send_advert;
     params.garp = GarpParams {
         master_delay: cfg.garp_master_delay,
         master_repeat: cfg.garp_master_repeat,
         master_refresh: cfg.garp_master_refresh.unwrap_or(Duration::ZERO),
         master_refresh_repeat: cfg.garp_master_refresh_repeat,
+        lower_prio_repeat: cfg.garp_lower_prio_repeat,
+        lower_prio_delay: cfg.garp_lower_prio_delay,
         spacing: match family {
             Family::V4 => global.vrrp_garp_interval,
             Family::V6 => global.vrrp_gna_interval,
@@ -549,6 +557,48 @@ mod tests {
                 name: "G".into(),
                 members: vec![0, 1]
             }]
+        );
+    }
+
+    #[test]
+    fn multicast_groups_global_and_per_instance() {
+        let c = config(
+            "global_defs {\n vrrp_mcast_group4 224.0.0.19\n vrrp_mcast_group6 ff02::13\n}\n\
+             vrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 192.0.2.1\n }\n}\n\
+             vrrp_instance B {\n interface eth0\n virtual_router_id 2\n mcast_dst_ip 224.0.0.42\n \
+             virtual_ipaddress {\n 192.0.2.2\n }\n}\n\
+             vrrp_instance C {\n interface eth0\n virtual_router_id 3\n virtual_ipaddress {\n fe80::3\n }\n}\n",
+        );
+        let group = |i: usize, src: &str| plan(&c, i, &facts(src)).unwrap().advert.destinations;
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(group(0, "192.0.2.9"), vec![ip("224.0.0.19")]);
+        assert_eq!(group(1, "192.0.2.9"), vec![ip("224.0.0.42")]);
+        assert_eq!(group(2, "fe80::9"), vec![ip("ff02::13")]);
+    }
+
+    #[test]
+    fn excluded_vips_are_added_but_never_advertised() {
+        let c = config(
+            "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 192.0.2.1\n }\n \
+             virtual_ipaddress_excluded {\n 198.51.100.1\n 2001:db8::1 no_track\n }\n}\n",
+        );
+        let p = plan(&c, 0, &facts("192.0.2.9")).unwrap();
+        assert_eq!(
+            p.advert.template.addrs,
+            vec!["192.0.2.1".parse::<IpAddr>().unwrap()]
+        );
+        let planned: Vec<(String, bool, bool)> = p
+            .vips
+            .iter()
+            .map(|v| (v.vip.addr.to_string(), v.excluded, v.no_track))
+            .collect();
+        assert_eq!(
+            planned,
+            vec![
+                ("192.0.2.1".to_string(), false, false),
+                ("198.51.100.1".to_string(), true, false),
+                ("2001:db8::1".to_string(), true, true),
+            ]
         );
     }
 

@@ -562,6 +562,9 @@ impl Instance {
                 true => Reason::HigherPriorityAdvert,
                 false => Reason::EqualPriorityHigherAddress,
             };
+            if self.params.higher_prio_send_advert {
+                actions.push(Action::SendAdvert { priority: ours });
+            }
             self.adopt_interval(seen.interval, actions);
             actions.push(Action::RemoveVips);
             self.master_addr = Some(seen.src);
@@ -570,8 +573,11 @@ impl Instance {
         }
 
         // keepalived's "forcing a new election": the other side must hear a
-        // better master now, and hosts must learn our MAC again.
-        actions.push(Action::SendAdvert { priority: ours });
+        // better master now (unless lower_prio_no_advert), and hosts must
+        // learn our MAC again.
+        if !self.params.lower_prio_no_advert {
+            actions.push(Action::SendAdvert { priority: ours });
+        }
         let (repeat, delay) = (
             self.params.garp.lower_prio_repeat,
             self.params.garp.lower_prio_delay,

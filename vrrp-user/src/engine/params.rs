@@ -100,6 +100,12 @@ pub struct InstanceParams {
     /// `vrrp_startup_delay`: no down timer expires before this long after
     /// `Startup` (keepalived counts them from the end of the delay).
     pub startup_delay: Duration,
+    /// `lower_prio_no_advert`: as master, do not answer a lower-priority
+    /// advert with an advert of our own.
+    pub lower_prio_no_advert: bool,
+    /// `higher_prio_send_advert`: as master, send an advert at our priority
+    /// before yielding to a higher one.
+    pub higher_prio_send_advert: bool,
 }
 
 impl InstanceParams {
@@ -120,6 +126,8 @@ impl InstanceParams {
             garp: GarpParams::default(),
             sync_group: false,
             startup_delay: Duration::ZERO,
+            lower_prio_no_advert: false,
+            higher_prio_send_advert: false,
         }
     }
 

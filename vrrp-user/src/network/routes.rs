@@ -170,7 +170,7 @@ impl Route {
         h.address_family == family
             && table == self.table
             && h.destination_prefix_length == self.destination.len
-            && metric == self.metric.unwrap_or(0)
+            && metric == self.metric.unwrap_or(default_metric(self.family()))
             && h.tos == self.tos
             && (self.oif.is_none() || oif == self.oif)
             && dst == self.destination.addr
@@ -358,6 +358,16 @@ impl std::fmt::Display for Rule {
     }
 }
 
+/// The metric the kernel gives a route added without one: IPv6 routes get
+/// 1024 (IP6_RT_PRIO_USER). keepalived compares with 0 and so misses the
+/// deletion of such an IPv6 route; xvrrpd notices it.
+fn default_metric(family: Family) -> u32 {
+    match family {
+        Family::V4 => 0,
+        Family::V6 => 1024,
+    }
+}
+
 fn address_family(family: Family) -> AddressFamily {
     match family {
         Family::V4 => AddressFamily::Inet,
@@ -451,6 +461,279 @@ impl Netlink {
                 }
                 e => Err(e),
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{process::Command, time::Duration};
+
+    use futures::StreamExt;
+
+    use super::*;
+    use crate::network::{
+        monitor::{Deletion, Deletions},
+        testns::VethPair,
+    };
+
+    fn net(text: &str) -> Net {
+        let (a, l) = text.split_once('/').unwrap();
+        Net {
+            addr: a.parse().unwrap(),
+            len: l.parse().unwrap(),
+        }
+    }
+
+    fn route(destination: &str) -> Route {
+        Route {
+            kind: kind::UNICAST,
+            destination: net(destination),
+            from: None,
+            pref_src: None,
+            gateway: None,
+            oif: None,
+            scope: None,
+            table: MAIN_TABLE,
+            metric: None,
+            tos: 0,
+            protocol: 18,
+            onlink: false,
+            how: AddHow::Prepend,
+        }
+    }
+
+    fn rule(priority: u32, action: u8) -> Rule {
+        Rule {
+            family: Family::V4,
+            from: None,
+            to: None,
+            priority,
+            action,
+            table: 0,
+            goto: None,
+            fwmark: None,
+            fwmask: None,
+            iif: None,
+            oif: None,
+            invert: false,
+            tos: 0,
+            protocol: Some(18),
+        }
+    }
+
+    #[test]
+    fn routes_and_rules_in_the_kernel_and_their_deletions_recognised() {
+        crate::testing::require_root!();
+        let pair = VethPair::new();
+        let ns = pair.a.name.clone();
+        pair.a
+            .ip(&["addr", "add", "192.0.2.1/24", "dev", &pair.a_if]);
+        pair.a.ip(&[
+            "addr",
+            "add",
+            "2001:db8:1::1/64",
+            "dev",
+            &pair.a_if,
+            "nodad",
+        ]);
+        let a_if = pair.a_if.clone();
+        let (shown, deleted) = pair.a.run(move || async move {
+            let nl = Netlink::new().unwrap();
+            let ifindex = nl.link_by_name(&a_if).await.unwrap().ifindex;
+            let routes = vec![
+                Route {
+                    gateway: Some("192.0.2.254".parse().unwrap()),
+                    oif: Some(ifindex),
+                    pref_src: Some("192.0.2.1".parse().unwrap()),
+                    table: 100,
+                    metric: Some(7),
+                    tos: 0x10,
+                    ..route("198.51.100.0/24")
+                },
+                Route {
+                    kind: kind::BLACKHOLE,
+                    metric: Some(3),
+                    ..route("203.0.113.0/24")
+                },
+                Route {
+                    kind: kind::UNREACHABLE,
+                    table: 101,
+                    ..route("10.9.0.0/16")
+                },
+                Route {
+                    kind: kind::PROHIBIT,
+                    table: 101,
+                    ..route("10.8.0.0/16")
+                },
+                Route {
+                    kind: kind::THROW,
+                    table: 101,
+                    ..route("10.7.0.0/16")
+                },
+                Route {
+                    gateway: Some("192.0.2.253".parse().unwrap()),
+                    oif: Some(ifindex),
+                    scope: Some(0),
+                    onlink: true,
+                    how: AddHow::Append,
+                    ..route("10.6.0.0/16")
+                },
+                Route {
+                    gateway: Some("2001:db8:1::fe".parse().unwrap()),
+                    oif: Some(ifindex),
+                    table: 102,
+                    ..route("2001:db8:2::/64")
+                },
+            ];
+            let rules = vec![
+                Rule {
+                    from: Some(net("192.0.2.1/32")),
+                    table: 100,
+                    ..rule(100, action::TO_TABLE)
+                },
+                Rule {
+                    fwmark: Some(0x10),
+                    fwmask: Some(0xff),
+                    iif: Some(a_if.clone()),
+                    invert: true,
+                    ..rule(101, action::UNREACHABLE)
+                },
+                Rule {
+                    to: Some(net("10.0.0.0/8")),
+                    goto: Some(100),
+                    ..rule(99, action::GOTO)
+                },
+                Rule {
+                    family: Family::V6,
+                    from: Some(net("2001:db8:1::/64")),
+                    oif: Some(a_if.clone()),
+                    table: 102,
+                    tos: 0x10,
+                    ..rule(102, action::TO_TABLE)
+                },
+                Rule {
+                    to: Some(net("10.5.0.0/16")),
+                    ..rule(103, action::BLACKHOLE)
+                },
+                Rule {
+                    to: Some(net("10.4.0.0/16")),
+                    ..rule(104, action::PROHIBIT)
+                },
+                Rule {
+                    to: Some(net("10.3.0.0/16")),
+                    ..rule(105, action::NOP)
+                },
+            ];
+            for r in &routes {
+                assert_eq!(nl.add_route(r).await.unwrap(), AddOutcome::Added, "{r}");
+                assert_eq!(
+                    nl.add_route(r).await.unwrap(),
+                    AddOutcome::AlreadyPresent,
+                    "{r}"
+                );
+            }
+            for r in &rules {
+                assert_eq!(nl.add_rule(r).await.unwrap(), AddOutcome::Added, "{r}");
+            }
+            let ip = |args: &[&str]| {
+                let out = Command::new("ip")
+                    .arg("-n")
+                    .arg(&ns)
+                    .args(args)
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "ip {args:?}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                String::from_utf8_lossy(&out.stdout).into_owned()
+            };
+            let shown = [
+                ip(&["route", "show", "table", "all"]),
+                ip(&["-6", "route", "show", "table", "102"]),
+                ip(&["rule", "show"]),
+                ip(&["-6", "rule", "show"]),
+            ]
+            .join("\n");
+            // Deleted by hand, one at a time: each notice is recognised as that
+            // route or rule and as no other.
+            let mut deletions = Deletions::subscribe().unwrap();
+            let mut deleted = Vec::new();
+            let by_hand: Vec<Vec<&str>> = vec![
+                vec![
+                    "route",
+                    "del",
+                    "198.51.100.0/24",
+                    "table",
+                    "100",
+                    "tos",
+                    "0x10",
+                    "metric",
+                    "7",
+                ],
+                vec!["route", "del", "blackhole", "203.0.113.0/24"],
+                vec!["route", "del", "unreachable", "10.9.0.0/16", "table", "101"],
+                vec!["route", "del", "prohibit", "10.8.0.0/16", "table", "101"],
+                vec!["route", "del", "throw", "10.7.0.0/16", "table", "101"],
+                vec!["route", "del", "10.6.0.0/16"],
+                vec!["-6", "route", "del", "2001:db8:2::/64", "table", "102"],
+                vec!["rule", "del", "priority", "100"],
+                vec!["rule", "del", "priority", "101"],
+                vec!["rule", "del", "priority", "99"],
+                vec!["-6", "rule", "del", "priority", "102"],
+                vec!["rule", "del", "priority", "103"],
+                vec!["rule", "del", "priority", "104"],
+                vec!["rule", "del", "priority", "105"],
+            ];
+            for args in by_hand {
+                ip(&args);
+                let d = tokio::time::timeout(Duration::from_secs(3), deletions.next())
+                    .await
+                    .unwrap_or_else(|_| panic!("no deletion notice for {args:?}"))
+                    .unwrap();
+                let matched: Vec<String> = match &d {
+                    Deletion::Route(m) => routes
+                        .iter()
+                        .filter(|r| r.matches(m))
+                        .map(|r| r.to_string())
+                        .collect(),
+                    Deletion::Rule(m) => rules
+                        .iter()
+                        .filter(|r| r.matches(m))
+                        .map(|r| r.to_string())
+                        .collect(),
+                    Deletion::Address { .. } => vec![],
+                };
+                deleted.push((args.join(" "), matched));
+            }
+            (shown, deleted)
+        });
+        for want in [
+            "198.51.100.0/24 tos 0x10 via 192.0.2.254 dev",
+            "table 100 proto keepalived src 192.0.2.1 metric 7",
+            "blackhole 203.0.113.0/24 proto keepalived metric 3",
+            "unreachable 10.9.0.0/16 table 101 proto keepalived",
+            "prohibit 10.8.0.0/16 table 101 proto keepalived",
+            "throw 10.7.0.0/16 table 101 proto keepalived",
+            "10.6.0.0/16 via 192.0.2.253 dev",
+            "onlink",
+            "2001:db8:2::/64 via 2001:db8:1::fe dev",
+            "100:\tfrom 192.0.2.1 lookup 100 proto keepalived",
+            "101:\tnot from all fwmark 0x10/0xff iif",
+            "unreachable",
+            "99:\tfrom all to 10.0.0.0/8 goto 100 proto keepalived",
+            "102:\tfrom 2001:db8:1::/64 tos 0x10 oif",
+            "lookup 102 proto keepalived",
+            "103:\tfrom all to 10.5.0.0/16 blackhole",
+            "104:\tfrom all to 10.4.0.0/16 prohibit",
+            "105:\tfrom all to 10.3.0.0/16 nop",
+        ] {
+            assert!(shown.contains(want), "{want:?} not in:\n{shown}");
+        }
+        for (args, matched) in deleted {
+            assert_eq!(matched.len(), 1, "{args}: matched {matched:?}");
         }
     }
 }

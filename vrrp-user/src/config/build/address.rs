@@ -257,16 +257,23 @@ impl Builder<'_> {
         Some(vip)
     }
 
-    /// `static_ipaddress { ... }`: checked as keepalived checks it, not applied.
-    pub(super) fn static_addresses(&mut self, node: &Node) {
+    /// `static_ipaddress { ... }`: checked as keepalived checks it; each address gets its
+    /// `dev`, or the default interface.
+    pub(super) fn static_addresses(&mut self, node: &Node) -> Vec<VirtualIp> {
         self.value_block_args(node);
+        let mut addrs = Vec::new();
         for entry in node.children() {
-            self.vip(entry, true);
+            if let Some(mut vip) = self.vip(entry, true) {
+                if vip.dev.is_none() {
+                    vip.dev = Some(
+                        self.default_interface
+                            .clone()
+                            .unwrap_or_else(|| "eth0".into()),
+                    );
+                }
+                addrs.push(vip);
+            }
         }
-        self.d.lint(
-            node.at(),
-            node.name(),
-            "checked, but not applied by xvrrpd (keepalived adds these at start and keeps them)",
-        );
+        addrs
     }
 }

@@ -26,11 +26,6 @@ const SMTP_KEYWORDS: &[&str] = &[
 /// VRRP behaviour keepalived has and xvrrpd does not apply (yet): reported, not silent.
 const UNAPPLIED_VRRP_GLOBALS: &[&str] = &[
     "vrrp_skip_check_adv_addr",
-    "vrrp_garp_lower_prio_delay",
-    "vrrp_garp_lower_prio_repeat",
-    "vrrp_lower_prio_no_advert",
-    "vrrp_higher_prio_send_advert",
-    "vrrp_down_timer_adverts",
     "vrrp_min_garp",
     "vrrp_garp_extra_if",
     "vrrp_vmac_garp_intvl",
@@ -210,6 +205,44 @@ impl Builder<'_> {
                 }
             }
             "vrrp_check_unicast_src" => g.vrrp_check_unicast_src = true,
+            "vrrp_garp_lower_prio_delay" => {
+                if let Some(v) = self.unsigned_arg(kw, 0, u64::from(u32::MAX) / MICROS) {
+                    g.vrrp_garp_lower_prio_delay = Some(Duration::from_secs(v));
+                }
+            }
+            "vrrp_garp_lower_prio_repeat" => {
+                if let Some(v) = self.unsigned_arg(kw, 0, u64::from(u32::MAX)) {
+                    g.vrrp_garp_lower_prio_repeat = Some(v as u32);
+                }
+            }
+            "vrrp_down_timer_adverts" => {
+                if let Some(v) = self.unsigned_arg(kw, 1, 100) {
+                    g.vrrp_down_timer_adverts = v as u32;
+                }
+            }
+            "vrrp_lower_prio_no_advert" | "vrrp_higher_prio_send_advert" => {
+                let value = match kw.arg(0) {
+                    None => Some(true),
+                    Some(word) => {
+                        let v = true_false(&word.text);
+                        if v.is_none() {
+                            self.d.warn(
+                                kw.at(),
+                                kw.name(),
+                                format!("invalid value for {} specified", kw.name()),
+                            );
+                        }
+                        v
+                    }
+                };
+                if let Some(v) = value {
+                    if kw.name() == "vrrp_lower_prio_no_advert" {
+                        g.vrrp_lower_prio_no_advert = v;
+                    } else {
+                        g.vrrp_higher_prio_send_advert = v;
+                    }
+                }
+            }
             "vrrp_strict" => g.vrrp_strict = true,
             "vrrp_startup_delay" => {
                 if let Some(v) = self.secs_arg(kw, MICROS / 1000, u64::from(u32::MAX)) {

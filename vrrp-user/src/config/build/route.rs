@@ -2,8 +2,8 @@
 //! `virtual_routes`/`virtual_rules` in an instance and `static_routes`/`static_rules` at
 //! the top level. Each line is checked as keepalived checks it and resolved into what
 //! `ip route add` / `ip rule add` would send. xvrrpd installs the virtual ones while
-//! master; an option it cannot install is an error at its line (the route or rule would
-//! be missing on the master), and the static blocks are reported as not applied.
+//! master and the static ones while it runs; an option it cannot install is an error at
+//! its line (the route or rule would be missing where keepalived has it).
 
 use std::net::IpAddr;
 
@@ -159,13 +159,6 @@ impl Builder<'_> {
             let words: Vec<&Token> = line.words().collect();
             routes.extend(self.route(&words, block, node.name()));
         }
-        if block == RouteBlock::Static {
-            self.d.lint(
-                node.at(),
-                node.name(),
-                "checked, but not applied by xvrrpd (keepalived adds these at start)",
-            );
-        }
         routes
     }
 
@@ -177,30 +170,23 @@ impl Builder<'_> {
             let words: Vec<&Token> = line.words().collect();
             rules.extend(self.rule(&words, block, node.name()));
         }
-        if block == RouteBlock::Static {
-            self.d.lint(
-                node.at(),
-                node.name(),
-                "checked, but not applied by xvrrpd (keepalived adds these at start)",
-            );
-        }
         rules
     }
 
-    /// What xvrrpd cannot install: an error for a virtual route or rule (the master
-    /// would lack it, where keepalived has it), a note for the static blocks (which
-    /// xvrrpd does not apply anyway).
+    /// What xvrrpd cannot install: an error, since the route or rule would be missing
+    /// where keepalived has it.
     fn not_installable(&mut self, at: &Location, kw: &str, block: RouteBlock, what: String) {
-        match block {
-            RouteBlock::Virtual => self.d.push(
-                Severity::Error,
-                Verdict::Silent,
-                at,
-                kw,
-                format!("{what} is not supported by xvrrpd: it would be missing on the master (keepalived installs it); remove it or stay on keepalived"),
-            ),
-            RouteBlock::Static => self.d.lint(at, kw, format!("{what} is not checked by xvrrpd")),
-        }
+        let place = match block {
+            RouteBlock::Virtual => "on the master",
+            RouteBlock::Static => "on this host",
+        };
+        self.d.push(
+            Severity::Error,
+            Verdict::Silent,
+            at,
+            kw,
+            format!("{what} is not supported by xvrrpd: it would be missing {place} (keepalived installs it); remove it or stay on keepalived"),
+        );
     }
 
     fn route(&mut self, words: &[&Token], block: RouteBlock, kw: &str) -> Option<VirtualRoute> {
@@ -422,7 +408,11 @@ impl Builder<'_> {
                 }
                 "track_group" if block == RouteBlock::Static => {
                     i += 1;
-                    self.d.lint(&at, kw, "track_group is not checked by xvrrpd");
+                    self.d.lint(
+                        &at,
+                        kw,
+                        "track_group is not applied by xvrrpd: no instance tracks this route",
+                    );
                 }
                 metric if ROUTE_METRICS.contains(&metric) => {
                     i += 1;
@@ -494,7 +484,7 @@ impl Builder<'_> {
                 route.no_track = true;
             }
         }
-        (installable && block == RouteBlock::Virtual).then_some(route)
+        installable.then_some(route)
     }
 
     fn rule(&mut self, words: &[&Token], block: RouteBlock, kw: &str) -> Option<VirtualRule> {
@@ -677,7 +667,14 @@ impl Builder<'_> {
                         rule.iif = Some(name.to_string());
                     }
                 }
-                "track_group" if block == RouteBlock::Static => i += 1,
+                "track_group" if block == RouteBlock::Static => {
+                    i += 1;
+                    self.d.lint(
+                        &at,
+                        kw,
+                        "track_group is not applied by xvrrpd: no instance tracks this rule",
+                    );
+                }
                 _ => {
                     let verb = if word == "type" {
                         i += 1;
@@ -765,7 +762,7 @@ impl Builder<'_> {
                 p
             }
         };
-        (installable && block == RouteBlock::Virtual).then_some(rule)
+        installable.then_some(rule)
     }
 }
 

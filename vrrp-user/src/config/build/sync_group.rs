@@ -112,7 +112,7 @@ impl Builder<'_> {
                     }
                 }
             }
-            "track_bfd" => self.not_implemented(kw),
+            "track_bfd" => self.bfd_not_supported(kw),
             kind => {
                 let what = kind.replace('_', " ");
                 for entry in kw.children() {
