@@ -33,7 +33,6 @@ const UNAPPLIED_VRRP_GLOBALS: &[&str] = &[
     "vrrp_cpu_affinity",
     "max_auto_priority",
     "min_auto_priority_delay",
-    "vrrp_iptables",
     "nftables_ifindex",
     "nftables_counters",
     "vrrp_notify_priority_changes",
@@ -249,6 +248,18 @@ impl Builder<'_> {
                     g.vrrp_startup_delay = Duration::from_secs_f64(v);
                 }
             }
+            "vrrp_iptables" => self.d.warn(
+                kw.at(),
+                kw.name(),
+                "iptables not supported, using nftables instead (as keepalived 2.2.7 does): \
+                 replace vrrp_iptables and vrrp_ipsets with nftables",
+            ),
+            "vrrp_ipsets" => self.d.warn(
+                kw.at(),
+                kw.name(),
+                "ipsets are not supported by xvrrpd (keepalived 2.2.7 as Debian builds it does \
+                 not know the keyword either); use nftables",
+            ),
             "nftables" => {
                 // keepalived: an optional table name, default `keepalived`.
                 if let Some(name) = kw.arg(0) {

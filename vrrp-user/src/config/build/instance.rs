@@ -525,7 +525,7 @@ impl Builder<'_> {
                 self.d.warn(
                     kw.at(),
                     kw.name(),
-                    format!("{}: linkbeat_use_polling in a vrrp instance is deprecated; use a linkbeat_interfaces block", i.name),
+                    format!("{}: linkbeat_use_polling in a vrrp instance is deprecated; use a linkbeat_interfaces block (not implemented by xvrrpd, which follows link state by netlink events)", i.name),
                 );
             }
             "v3_checksum_as_v2" => {
