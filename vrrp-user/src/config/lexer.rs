@@ -16,6 +16,9 @@ const MAX_INCLUDE_DEPTH: usize = 32;
 const MAX_SUBSTITUTION_DEPTH: usize = 16;
 /// `$A=$A $A` doubles at each level: bound the text one line may expand to.
 const MAX_EXPANDED_LINE: usize = 64 * 1024;
+/// The definitions of one `~SEQ`/`~LST` repetition.
+type Definitions = Vec<(String, String)>;
+
 /// `~SEQ`/`~LST` repetitions of one line (keepalived's own example makes 65024).
 const MAX_REPETITIONS: usize = 1 << 20;
 
@@ -227,11 +230,7 @@ impl<'d> Lexer<'d> {
     /// `~LST(var, v1, v2, ...)` / `~LST({a, b}, {1, 2}, {3, 4})`: the definitions of each
     /// repetition, and the rest of the line. Reported at `at` when malformed, as keepalived
     /// does ("Invalid ~SEQ definition").
-    fn repetitions(
-        &mut self,
-        line: &str,
-        at: &Location,
-    ) -> Option<(Vec<Vec<(String, String)>>, String)> {
+    fn repetitions(&mut self, line: &str, at: &Location) -> Option<(Vec<Definitions>, String)> {
         let keyword = &line[..4];
         let (hex, body) = match line[4..].strip_prefix('x') {
             Some(rest) if keyword == "~SEQ" => (true, rest),
@@ -498,7 +497,7 @@ fn parse_c_long(text: &str) -> Option<i64> {
 }
 
 /// `~LST`'s parameters: `VAR, v1, v2` or `{A, B}, {1, 2}, {3, 4}`.
-fn list_block(params: &str) -> Option<Vec<Vec<(String, String)>>> {
+fn list_block(params: &str) -> Option<Vec<Definitions>> {
     let params = params.trim();
     let (names, values): (Vec<String>, Vec<Vec<String>>) =
         if let Some(braced) = params.strip_prefix('{') {

@@ -287,7 +287,6 @@ pub fn plan(
             Family::V4 => global.vrrp_garp_interval,
             Family::V6 => global.vrrp_gna_interval,
         },
-        ..GarpParams::default()
     };
     params.validate().map_err(|source| PlanError::Params {
         instance: name.clone(),
