@@ -149,10 +149,12 @@ fn ah_authentication() {
     let v6 = instance(ah).replace("10.0.0.1", "fe80::1");
     let loaded = load(&v6);
     assert_eq!(loaded.config.instances[0].authentication, None);
-    // Said not to be implemented, never silently.
-    assert!(messages(&load(&instance(ah)))
-        .iter()
-        .any(|m| m.contains("IPsec AH authentication is not implemented by xvrrpd")));
+    // Refused, with what to use instead: running it would leave both nodes master.
+    let loaded = load(&instance(ah));
+    assert!(loaded.has_errors());
+    assert!(messages(&loaded).iter().any(|m| m
+        .contains("IPsec AH authentication is not supported by xvrrpd")
+        && m.contains("auth_type PASS")));
 }
 
 #[test]
@@ -287,12 +289,22 @@ fn routes_and_rules_are_checked_as_keepalived_reads_them() {
         5,
         "no action"
     );
-    // The same check inside an instance.
+    // The same check inside an instance, where the route is installed (untracked:
+    // without a dev keepalived does not track it).
     let loaded = load(&instance("virtual_routes {\n 0.0.0.0/0 via 10.0.0.254\n}"));
     assert_eq!(loaded.keepalived_exit_code(), 5);
-    assert!(messages(&loaded)
-        .iter()
-        .any(|m| m.contains("virtual_routes: keepalived keyword not implemented by xvrrpd")));
+    let routes = &loaded.config.instances[0].virtual_routes;
+    assert_eq!(routes.len(), 1);
+    assert!(routes[0].no_track);
+    assert_eq!(routes[0].via, Some("10.0.0.254".parse().unwrap()));
+    // An option xvrrpd cannot install is an error (the master would lack the route).
+    let loaded = load(&instance(
+        "virtual_routes {\n 10.1.0.0/16 via 10.0.0.254 dev eth0 mtu 1400\n}",
+    ));
+    assert!(loaded.has_errors());
+    assert!(
+        loaded.config.instances.is_empty() || loaded.config.instances[0].virtual_routes.is_empty()
+    );
 }
 
 #[test]

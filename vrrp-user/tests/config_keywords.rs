@@ -421,13 +421,7 @@ fn virtual_ipaddress_entries() {
         10.0.0.3/24 dev eth0 label eth0:3 no_track\n\
      }\n virtual_ipaddress_excluded {\n 10.9.0.1/16\n fd00::9\n }\n}\n";
     let loaded = load(text);
-    assert_eq!(
-        messages(&loaded),
-        [
-            "k.conf:7: virtual_ipaddress: xvrrpd does not track VIP deletion, so no_track changes nothing",
-            "k.conf:9: virtual_ipaddress_excluded: excluded addresses are checked but not added by xvrrpd yet",
-        ]
-    );
+    assert!(messages(&loaded).is_empty(), "{:?}", messages(&loaded));
     let i = &loaded.config.instances[0];
     assert_eq!(
         i.virtual_ipaddress[0],
@@ -438,8 +432,10 @@ fn virtual_ipaddress_entries() {
             dev: Some("eth1".into()),
             label: Some("eth1:1".into()),
             scope: Some("link".into()),
+            no_track: false,
         }
     );
+    assert!(i.virtual_ipaddress[2].no_track);
     assert_eq!(i.virtual_ipaddress[1].prefix_len, 32);
     assert_eq!(i.virtual_ipaddress[1].dev, None);
     assert_eq!(i.virtual_ipaddress[2].label.as_deref(), Some("eth0:3"));
@@ -788,7 +784,9 @@ fn track_process() {
         (p.weight, p.reverse, p.quorum, p.quorum_max),
         (10, true, 2, Some(4))
     );
-    assert_eq!(p.delay, Duration::from_millis(1500));
+    // `delay` sets both, as keepalived.
+    assert_eq!(p.fork_delay, Duration::from_millis(1500));
+    assert_eq!(p.terminate_delay, Duration::from_millis(1500));
     assert_eq!(p.param_match.as_deref(), Some("initial"));
     assert!(p.full_command);
     let bare = &loaded.config.track_processes["bare"];
@@ -873,11 +871,7 @@ fn flags() {
     assert!(i.vmac_xmit_base && i.dont_track_primary && !i.accept && i.v3_checksum_as_v2);
     assert_eq!(
         msgs,
-        [
-            "k.conf:6: vmac_xmit_base: not applied by xvrrpd: its adverts leave through the vmac",
-            "k.conf:8: no_accept: xvrrpd installs no firewall rule: traffic to the VIPs is accepted",
-            "k.conf:9: v3_checksum_as_v2: xvrrpd extension that keepalived 2.2 does not know (keepalived -t reports an unknown keyword)"
-        ]
+        ["k.conf:9: v3_checksum_as_v2: xvrrpd extension that keepalived 2.2 does not know (keepalived -t reports an unknown keyword)"]
     );
     assert_eq!(
         only("use_vmac vrrp_a").0.use_vmac.as_deref(),
@@ -1073,7 +1067,6 @@ fn unknown_keywords_warn_and_other_sections_are_checked() {
         messages(&loaded),
         [
             "k.conf:1: virtual_server: LVS is not run by xvrrpd (keepalived's checker runs it); checked only",
-            "k.conf:9: static_ipaddress: checked, but not applied by xvrrpd (keepalived adds these at start and keeps them)",
             // keepalived does not skip an unknown block: it reads its lines at this level.
             "k.conf:12: frobnicate: unknown keyword",
             "k.conf:12: {: unexpected '{' after unknown keyword frobnicate: keepalived reads the block's lines as keywords of the enclosing block",
@@ -1094,7 +1087,6 @@ fn unknown_keywords_warn_and_other_sections_are_checked() {
     assert_eq!(
         verdicts,
         [
-            Verdict::Silent,
             Verdict::Silent,
             Verdict::ConfigError,
             Verdict::ConfigError,

@@ -43,12 +43,6 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
          its parent's pid (a keepalived bug). xvrrpd exits as keepalived's checks would: \
          SECURITY VIOLATION (6)",
     ),
-    (
-        "corpus/repro/dynamic_interfaces.conf",
-        "with dynamic_interfaces keepalived waits for a missing interface (exit 0); xvrrpd \
-         needs it when it starts and reports an error (exit 5) until it implements waiting \
-         (issue 13)",
-    ),
 ];
 
 /// The agreement the corpus must keep.

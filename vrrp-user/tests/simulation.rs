@@ -800,3 +800,246 @@ fn a_storm_of_forged_lower_priority_adverts_is_not_amplified() {
     assert_eq!(sim.masters("VI_1"), vec![0]);
     assert_eq!(sim.nodes[1].timeline(0), vec![(EPOCH, State::Backup)]);
 }
+
+// ---- issue 13: deletions, re-created interfaces, startup delay ----------------
+
+fn deleted(instance: usize, what: &str) -> Event {
+    Event::Deleted {
+        instance,
+        what: what.into(),
+    }
+}
+
+#[test]
+fn a_deleted_vip_takes_the_master_out_and_it_comes_back_after_its_skew_time() {
+    let mut sim = pair(150, 100, "", "");
+    sim.run_until(t(secs(10.5)));
+    assert_eq!(sim.masters("VI_1"), vec![0]);
+    let gone = t(secs(10.5));
+    sim.inject(gone, 0, deleted(0, "VIP 192.0.2.51 on eth0"));
+    sim.run_until(t(secs(20.0)));
+    // keepalived's set_vrrp_backup: priority 0, VIPs released, BACKUP, and a
+    // down timer of Skew_Time only, so the master comes back (re-adding the
+    // deleted VIP) before the peer, which heard the priority 0, can take over.
+    assert!(sim.nodes[0].sent.contains(&(gone, 0, 0)));
+    let back = gone + skew(150);
+    assert_eq!(
+        sim.nodes[0].timeline(0),
+        vec![
+            (EPOCH, State::Backup),
+            (t(mdi(150)), State::Master),
+            (gone, State::Backup),
+            (back, State::Master),
+        ]
+    );
+    assert_eq!(sim.nodes[0].changes[2].reason, Reason::Deleted);
+    assert_eq!(sim.nodes[0].changes[3].reason, Reason::PriorityZeroReceived);
+    assert!(skew(150) < skew(100), "the peer's skew is longer");
+    assert_eq!(sim.nodes[1].timeline(0), vec![(EPOCH, State::Backup)]);
+    assert_eq!(sim.vip_holders("VI_1"), vec![0]);
+}
+
+#[test]
+fn a_deletion_reported_to_a_backup_changes_nothing() {
+    let mut sim = pair(150, 100, "", "");
+    sim.run_until(t(secs(10.5)));
+    sim.inject(t(secs(10.5)), 1, deleted(0, "route 10.1.0.0/16"));
+    sim.run_until(t(secs(20.0)));
+    assert_eq!(sim.nodes[1].timeline(0), vec![(EPOCH, State::Backup)]);
+    assert_eq!(
+        sim.nodes[0].timeline(0),
+        vec![(EPOCH, State::Backup), (t(mdi(150)), State::Master)]
+    );
+}
+
+#[test]
+fn a_deletion_in_a_sync_group_releases_every_master_member() {
+    let mut sim = Sim::new();
+    let a = sim.add_node("a", &group_node(200, ""), "10.0.0.1");
+    let b = sim.add_node("b", &group_node(100, ""), "10.0.0.2");
+    sim.start(a, vec![]);
+    sim.start(b, vec![]);
+    sim.run_until(t(secs(10.5)));
+    assert_eq!(sim.masters("VI_2"), vec![a]);
+    let gone = t(secs(10.5));
+    sim.inject(gone, a, deleted(1, "rule 100: from 10.0.0.10 lookup 1"));
+    sim.run_until(t(secs(20.0)));
+    for i in [0, 1] {
+        // Both members send priority 0 and come back together.
+        assert!(sim.nodes[a].sent.contains(&(gone, i, 0)), "member {i}");
+        let timeline = sim.nodes[a].timeline(i);
+        assert_eq!(timeline[2], (gone, State::Backup), "member {i}");
+        assert_eq!(timeline[3].1, State::Master, "member {i}");
+        assert!(timeline[3].0 <= gone + skew(200) + DELAY, "member {i}");
+        assert_eq!(sim.nodes[b].timeline(i), vec![(EPOCH, State::Backup)]);
+    }
+    assert_eq!(sim.vip_holders("VI_1"), vec![a]);
+    assert_eq!(sim.vip_holders("VI_2"), vec![a]);
+}
+
+fn link(ifindex: u32, name: &str, up: bool, removed: bool) -> Event {
+    Event::Link {
+        ifindex,
+        name: name.into(),
+        up,
+        removed,
+    }
+}
+
+#[test]
+fn a_recreated_interface_is_bound_again_and_the_instance_recovers() {
+    let mut sim = pair(200, 100, "", "");
+    sim.run_until(t(secs(10.5)));
+    let old = sim.ifindex(0, 0);
+    let (gone, created, up) = (t(secs(10.5)), t(secs(12.0)), t(secs(12.5)));
+    sim.inject(gone, 0, link(old, "eth0", false, true));
+    // Created down (a new index), then up.
+    sim.inject(created, 0, link(77, "eth0", false, false));
+    sim.inject(up, 0, link(77, "eth0", true, false));
+    sim.run_until(t(secs(30.0)));
+    assert_eq!(sim.ifindex(0, 0), 77);
+    assert_eq!(sim.nodes[0].rebinds.first(), Some(&(created, 0, 77)));
+    // FAULT while gone (priority 0 sent, the peer takes over), BACKUP once the
+    // new interface is up, then MASTER again by priority.
+    assert!(sim.nodes[0].sent.contains(&(gone, 0, 0)));
+    assert_eq!(
+        sim.nodes[0].timeline(0),
+        vec![
+            (EPOCH, State::Backup),
+            (t(mdi(200)), State::Master),
+            (gone, State::Fault),
+            (up, State::Backup),
+            (up + mdi(200), State::Master),
+        ]
+    );
+    assert_eq!(sim.vip_holders("VI_1"), vec![0]);
+}
+
+#[test]
+fn an_instance_on_a_missing_interface_waits_in_fault_then_runs() {
+    let text = format!(
+        "global_defs {{\n dynamic_interfaces\n}}\n{}",
+        instance("VI_1", "eth0", 51, 200, "")
+    );
+    let mut sim = Sim::new();
+    let a = sim.add_node("a", &text, "10.0.0.1");
+    let b = sim.add_node("b", &instance("VI_1", "eth0", 51, 100, ""), "10.0.0.2");
+    sim.without_interface(a, "eth0");
+    sim.start(a, vec![]);
+    sim.start(b, vec![]);
+    let appears = t(secs(10.0));
+    sim.inject(appears, a, link(5, "eth0", true, false));
+    sim.run_until(t(secs(20.0)));
+    assert_eq!(sim.ifindex(a, 0), 5);
+    assert_eq!(
+        sim.nodes[a].timeline(0),
+        vec![
+            (EPOCH, State::Fault),
+            // Bound a moment after the link appeared.
+            (appears + Duration::from_millis(1), State::Backup),
+            (appears + Duration::from_millis(1) + mdi(200), State::Master),
+        ]
+    );
+    assert_eq!(sim.nodes[a].changes[0].reason, Reason::Fault);
+}
+
+#[test]
+fn startup_delay_holds_every_down_timer_until_it_has_passed() {
+    let delayed = |priority: u8, state: &str| {
+        format!(
+            "global_defs {{\n vrrp_startup_delay 5\n}}\n{}",
+            instance("VI_1", "eth0", 51, priority, state)
+        )
+    };
+    let mut sim = Sim::new();
+    let a = sim.add_node("a", &delayed(200, ""), "10.0.0.1");
+    sim.start(a, vec![]);
+    sim.run_until(t(secs(20.0)));
+    assert_eq!(
+        sim.nodes[a].timeline(0),
+        vec![
+            (EPOCH, State::Backup),
+            (t(secs(5.0) + mdi(200)), State::Master)
+        ]
+    );
+    // The address owner goes master as soon as the delay ends.
+    let mut sim = Sim::new();
+    let o = sim.add_node("o", &delayed(255, " state MASTER"), "10.0.0.1");
+    sim.start(o, vec![]);
+    sim.run_until(t(secs(20.0)));
+    assert_eq!(
+        sim.nodes[o].timeline(0),
+        vec![(t(secs(5.0)), State::Master)]
+    );
+    assert_eq!(sim.nodes[o].changes[0].reason, Reason::AddressOwner);
+}
+
+#[test]
+fn sync_group_trackers_apply_to_every_member_with_their_weight() {
+    // The group tracks eth9 with weight -150: both members drop to 50 and the
+    // peer's members (100) preempt; without a weight it would fault the group.
+    let text = |priority: u8| {
+        format!(
+            "vrrp_sync_group G {{\n group {{\n VI_1\n VI_2\n }}\n track_interface {{\n eth9 weight -150\n }}\n}}\n{}{}",
+            instance("VI_1", "eth0", 1, priority, ""),
+            instance("VI_2", "eth1", 2, priority, "")
+        )
+    };
+    let mut sim = Sim::new();
+    let a = sim.add_node("a", &text(200), "10.0.0.1");
+    let b = sim.add_node("b", &group_node(100, ""), "10.0.0.2");
+    let eth9 = TrackerId::Interface("eth9".into());
+    sim.start(a, vec![(eth9.clone(), Status::Up(true))]);
+    sim.start(b, vec![]);
+    sim.run_until(t(secs(10.5)));
+    assert_eq!(sim.masters("VI_1"), vec![a]);
+    sim.inject(t(secs(10.5)), a, link(99, "eth9", false, false));
+    sim.run_until(t(secs(20.0)));
+    assert_eq!(sim.masters("VI_1"), vec![b]);
+    assert_eq!(sim.masters("VI_2"), vec![b]);
+    for i in [0, 1] {
+        assert_eq!(
+            sim.nodes[a]
+                .controller
+                .engine(i)
+                .unwrap()
+                .effective_priority(),
+            50
+        );
+        assert_eq!(sim.nodes[a].state(i), State::Backup);
+    }
+}
+
+#[test]
+fn down_timer_adverts_lengthens_the_master_down_interval() {
+    let mut sim = Sim::new();
+    let a = sim.add_node(
+        "a",
+        &instance("VI_1", "eth0", 51, 200, " down_timer_adverts 5"),
+        "10.0.0.1",
+    );
+    sim.start(a, vec![]);
+    sim.run_until(t(secs(20.0)));
+    let five = timers::master_down_interval(Version::V2, 200, SECOND, 5);
+    assert_eq!(five, 5 * SECOND + skew(200));
+    assert_eq!(
+        sim.nodes[a].timeline(0),
+        vec![(EPOCH, State::Backup), (t(five), State::Master)]
+    );
+}
+
+#[test]
+fn dont_track_primary_ignores_the_link_state_but_not_its_loss() {
+    let mut sim = pair(200, 100, " dont_track_primary", "");
+    sim.run_until(t(secs(10.5)));
+    let index = sim.ifindex(0, 0);
+    // Down: still master.
+    sim.inject(t(secs(10.5)), 0, link(index, "eth0", false, false));
+    sim.run_until(t(secs(15.0)));
+    assert_eq!(sim.masters("VI_1"), vec![0]);
+    // Gone: FAULT all the same, as keepalived downs every instance of a lost interface.
+    sim.inject(t(secs(15.0)), 0, link(index, "eth0", false, true));
+    sim.run_until(t(secs(20.0)));
+    assert_eq!(sim.nodes[0].state(0), State::Fault);
+    assert_eq!(sim.masters("VI_1"), vec![1]);
+}

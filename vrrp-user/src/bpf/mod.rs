@@ -486,7 +486,8 @@ pub struct Recorder {
     pub maps: Maps,
     events: Option<RingBuf<MapData>>,
     pin_dir: PathBuf,
-    attached: Vec<(String, aya::programs::xdp::XdpLinkId)>,
+    /// Interface name, its index when attached, and the link.
+    attached: Vec<(String, u32, aya::programs::xdp::XdpLinkId)>,
 }
 
 impl Recorder {
@@ -553,9 +554,17 @@ impl Recorder {
     }
 
     /// Attaches in native (driver) mode, falling back to generic with a log line.
+    /// An interface deleted and created again under its name (a new index)
+    /// gets the program again.
     pub fn attach(&mut self, interface: &str) -> Result<AttachMode, BpfError> {
-        if self.attached.iter().any(|(i, _)| i == interface) {
-            return Ok(AttachMode::Native);
+        let ifindex = nix::net::if_::if_nametoindex(interface).unwrap_or(0);
+        if let Some(k) = self.attached.iter().position(|(i, _, _)| i == interface) {
+            if self.attached[k].1 == ifindex {
+                return Ok(AttachMode::Native);
+            }
+            // The kernel detached it with the old interface; close our link.
+            let (_, _, stale) = self.attached.remove(k);
+            let _ = self.program().map(|p| p.detach(stale));
         }
         let program = self.program()?;
         let (link, mode) = match program.attach(interface, XdpMode::Driver) {
@@ -573,14 +582,14 @@ impl Recorder {
             }
         };
         info!(%interface, ?mode, "XDP recorder attached");
-        self.attached.push((interface.to_owned(), link));
+        self.attached.push((interface.to_owned(), ifindex, link));
         Ok(mode)
     }
 
     /// Detaches from every interface. Also happens on drop (the link fds close).
     pub fn detach_all(&mut self) {
         let attached = std::mem::take(&mut self.attached);
-        for (interface, link) in attached {
+        for (interface, _, link) in attached {
             match self.program().map(|p| p.detach(link)) {
                 Ok(Ok(())) => info!(%interface, "XDP recorder detached"),
                 Ok(Err(e)) => warn!(%interface, error = %e, "detaching XDP"),

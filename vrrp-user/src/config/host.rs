@@ -61,10 +61,49 @@ pub trait Host {
             ScriptFile::NotFound
         }
     }
-    /// Whether iproute2 knows routing table `name` (a number always is one).
-    fn routing_table(&self, name: &str) -> bool {
-        name.parse::<u32>().is_ok() || matches!(name, "main" | "local" | "default")
+    /// The id of routing table `name` as iproute2 knows it (a number is its own id).
+    fn routing_table(&self, name: &str) -> Option<u32> {
+        builtin_table(name)
     }
+}
+
+/// A number, or one of the tables every kernel has.
+fn builtin_table(name: &str) -> Option<u32> {
+    match name {
+        "unspec" => Some(0),
+        "default" => Some(253),
+        "main" => Some(254),
+        "local" => Some(255),
+        n => n.parse().ok(),
+    }
+}
+
+/// iproute2's table names: rt_tables and rt_tables.d/*.conf under /etc/iproute2 (or the
+/// distribution defaults under /usr/share/iproute2).
+fn named_table(name: &str) -> Option<u32> {
+    let mut files = Vec::new();
+    for dir in ["/etc/iproute2", "/usr/share/iproute2"].map(Path::new) {
+        files.push(dir.join("rt_tables"));
+        if let Ok(entries) = std::fs::read_dir(dir.join("rt_tables.d")) {
+            files.extend(
+                entries
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "conf")),
+            );
+        }
+    }
+    files
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .find_map(|text| {
+            text.lines().find_map(|line| {
+                let mut words = line.split_whitespace();
+                match (words.next(), words.next()) {
+                    (Some(id), Some(n)) if !id.starts_with('#') && n == name => id.parse().ok(),
+                    _ => None,
+                }
+            })
+        })
 }
 
 /// The machine we run on.
@@ -160,35 +199,8 @@ impl Host for SystemHost {
         }
     }
 
-    fn routing_table(&self, name: &str) -> bool {
-        if name.parse::<u32>().is_ok() {
-            return true;
-        }
-        // iproute2's names: the built-in ones, rt_tables and rt_tables.d/*.conf under
-        // /etc/iproute2 (or the distribution defaults under /usr/share/iproute2).
-        if matches!(name, "main" | "local" | "default" | "unspec") {
-            return true;
-        }
-        let mut files = Vec::new();
-        for dir in ["/etc/iproute2", "/usr/share/iproute2"].map(Path::new) {
-            files.push(dir.join("rt_tables"));
-            if let Ok(entries) = std::fs::read_dir(dir.join("rt_tables.d")) {
-                files.extend(
-                    entries
-                        .filter_map(|e| e.ok().map(|e| e.path()))
-                        .filter(|p| p.extension().is_some_and(|x| x == "conf")),
-                );
-            }
-        }
-        files
-            .iter()
-            .filter_map(|f| std::fs::read_to_string(f).ok())
-            .any(|text| {
-                text.lines().any(|line| {
-                    let mut words = line.split_whitespace();
-                    matches!((words.next(), words.next()), (Some(id), Some(n)) if !id.starts_with('#') && n == name)
-                })
-            })
+    fn routing_table(&self, name: &str) -> Option<u32> {
+        builtin_table(name).or_else(|| named_table(name))
     }
 }
 
@@ -215,7 +227,10 @@ impl Host for AnyHost {
         true
     }
 
-    fn routing_table(&self, _name: &str) -> bool {
-        true
+    /// Names this machine does not know get table 1000: any table is assumed to exist.
+    fn routing_table(&self, name: &str) -> Option<u32> {
+        builtin_table(name)
+            .or_else(|| named_table(name))
+            .or(Some(1000))
     }
 }

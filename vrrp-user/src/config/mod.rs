@@ -12,6 +12,7 @@ mod diagnostic;
 mod host;
 #[cfg(test)]
 mod keyword_coverage;
+pub mod keywords;
 mod lexer;
 mod model;
 mod syntax;

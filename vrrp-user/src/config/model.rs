@@ -20,10 +20,18 @@ pub use vrrp_common::PRIORITY_OWNER as OWNER_PRIORITY;
 pub const DEFAULT_ADVERT_INT: Duration = Duration::from_secs(1);
 pub const DEFAULT_GARP_MASTER_DELAY: Duration = Duration::from_secs(5);
 pub const DEFAULT_GARP_MASTER_REPEAT: u32 = 5;
+/// Adverts missed before the master is declared down (the RFC's 3).
+pub const DEFAULT_DOWN_TIMER_ADVERTS: u32 = 3;
 /// VRRPv3 carries the interval in 12 bits of centiseconds.
 pub const MAX_V3_ADVERT_INT: Duration = Duration::from_millis(40_950);
 /// VRRP PASS authentication carries at most 8 bytes.
 pub const MAX_AUTH_PASS_LEN: usize = 8;
+/// keepalived's nftables table and chain priority for accept mode's drop rules.
+pub const DEFAULT_NFTABLES_TABLE: &str = "keepalived";
+pub const DEFAULT_NFTABLES_PRIORITY: i32 = -1;
+/// `RTPROT_KEEPALIVED`: the protocol of tracked routes and rules, by which
+/// deletions are recognised.
+pub const RTPROT_KEEPALIVED: u8 = 18;
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct Config {
@@ -33,6 +41,11 @@ pub struct Config {
     pub track_processes: BTreeMap<String, TrackProcess>,
     pub track_files: BTreeMap<String, TrackFile>,
     pub sync_groups: Vec<SyncGroup>,
+    /// `static_ipaddress`, `static_routes`, `static_rules`: added at start, put
+    /// back when deleted (unless `no_track`), removed at stop, as keepalived does.
+    pub static_addresses: Vec<VirtualIp>,
+    pub static_routes: Vec<VirtualRoute>,
+    pub static_rules: Vec<VirtualRule>,
 }
 
 impl Config {
@@ -94,6 +107,28 @@ pub struct GlobalDefs {
     /// `vrrp_rlimit_rttime`: RLIMIT_RTTIME in microseconds (hard; the soft
     /// limit is half, as keepalived sets it).
     pub vrrp_rlimit_rttime: Option<u32>,
+    /// `vrrp_startup_delay`: no instance may become master before this long
+    /// after the daemon starts (its down timers run from then at the earliest).
+    #[serde(serialize_with = "secs")]
+    pub vrrp_startup_delay: Duration,
+    /// `dynamic_interfaces`: an instance whose interface is missing waits for
+    /// it in FAULT instead of failing the start.
+    pub dynamic_interfaces: bool,
+    /// `nftables [TABLE]`: the nftables table for the drop rules of instances
+    /// without accept mode (keepalived's default name is `keepalived`).
+    pub nftables_table: String,
+    /// `nftables_priority`: the priority of that table's input and output chains.
+    pub nftables_priority: i32,
+    /// `vrrp_down_timer_adverts`: the default of instances' `down_timer_adverts`.
+    pub vrrp_down_timer_adverts: u32,
+    /// `vrrp_garp_lower_prio_delay`/`_repeat`: instances' defaults (keepalived
+    /// falls back to `vrrp_garp_master_delay`/`_repeat`).
+    #[serde(serialize_with = "opt_secs")]
+    pub vrrp_garp_lower_prio_delay: Option<Duration>,
+    pub vrrp_garp_lower_prio_repeat: Option<u32>,
+    /// `vrrp_lower_prio_no_advert`, `vrrp_higher_prio_send_advert`: instances' defaults.
+    pub vrrp_lower_prio_no_advert: bool,
+    pub vrrp_higher_prio_send_advert: bool,
 }
 
 impl Default for GlobalDefs {
@@ -119,6 +154,15 @@ impl Default for GlobalDefs {
             vrrp_priority: None,
             vrrp_no_swap: false,
             vrrp_rlimit_rttime: None,
+            vrrp_startup_delay: Duration::ZERO,
+            dynamic_interfaces: false,
+            nftables_table: DEFAULT_NFTABLES_TABLE.to_string(),
+            nftables_priority: DEFAULT_NFTABLES_PRIORITY,
+            vrrp_down_timer_adverts: DEFAULT_DOWN_TIMER_ADVERTS,
+            vrrp_garp_lower_prio_delay: None,
+            vrrp_garp_lower_prio_repeat: None,
+            vrrp_lower_prio_no_advert: false,
+            vrrp_higher_prio_send_advert: false,
         }
     }
 }
@@ -146,7 +190,11 @@ pub struct Instance {
     pub version: Version,
     pub authentication: Option<Authentication>,
     pub virtual_ipaddress: Vec<VirtualIp>,
+    /// Added and removed with the VIPs, never advertised (either family).
     pub virtual_ipaddress_excluded: Vec<VirtualIp>,
+    /// Installed while master, removed otherwise.
+    pub virtual_routes: Vec<VirtualRoute>,
+    pub virtual_rules: Vec<VirtualRule>,
     /// Source address for adverts (`unicast_src_ip`, or its older name `mcast_src_ip`).
     pub unicast_src_ip: Option<IpAddr>,
     pub unicast_peer: Vec<IpAddr>,
@@ -159,6 +207,18 @@ pub struct Instance {
     #[serde(serialize_with = "opt_secs")]
     pub garp_master_refresh: Option<Duration>,
     pub garp_master_refresh_repeat: u32,
+    /// GARPs when a lower-priority advert reaches the master, and again after the delay.
+    #[serde(serialize_with = "secs")]
+    pub garp_lower_prio_delay: Duration,
+    pub garp_lower_prio_repeat: u32,
+    /// As master, do not answer a lower-priority advert with an advert.
+    pub lower_prio_no_advert: bool,
+    /// As master, send an advert before yielding to a higher-priority one.
+    pub higher_prio_send_advert: bool,
+    /// Adverts missed before the master is declared down.
+    pub down_timer_adverts: u32,
+    /// `mcast_dst_ip`: this instance's multicast group instead of the global one.
+    pub mcast_dst_ip: Option<IpAddr>,
     pub track_interface: Vec<TrackInterface>,
     pub track_script: Vec<TrackRef>,
     pub track_process: Vec<TrackRef>,
@@ -176,6 +236,9 @@ pub struct Instance {
     pub v3_checksum_as_v2: bool,
     /// keepalived's strict mode (`strict_mode`, or the global `vrrp_strict`).
     pub strict_mode: bool,
+    /// `promote_secondaries`: set the interface's sysctl while running, so
+    /// removing a VIP that is the primary of its subnet keeps the others.
+    pub promote_secondaries: bool,
 }
 
 impl Instance {
@@ -198,8 +261,11 @@ impl Instance {
         self.advert_int
     }
 
-    /// Where adverts are sent when multicasting.
+    /// Where adverts are sent when multicasting: `mcast_dst_ip`, else the global group.
     pub fn multicast_group(&self, global: &GlobalDefs) -> IpAddr {
+        if let Some(group) = self.mcast_dst_ip {
+            return group;
+        }
         match self.family() {
             Family::V4 => IpAddr::V4(global.vrrp_mcast_group4),
             Family::V6 => IpAddr::V6(global.vrrp_mcast_group6),
@@ -260,6 +326,8 @@ pub struct VirtualIp {
     pub dev: Option<String>,
     pub label: Option<String>,
     pub scope: Option<String>,
+    /// `no_track`: deleting it by hand does not take the instance out of MASTER.
+    pub no_track: bool,
 }
 
 impl VirtualIp {
@@ -358,8 +426,12 @@ pub struct TrackProcess {
     pub reverse: bool,
     pub quorum: u32,
     pub quorum_max: Option<u32>,
+    /// How long a quorum must have been gained (`fork_delay`) or lost
+    /// (`terminate_delay`) before it counts; `delay` sets both.
     #[serde(serialize_with = "secs")]
-    pub delay: Duration,
+    pub fork_delay: Duration,
+    #[serde(serialize_with = "secs")]
+    pub terminate_delay: Duration,
     pub param_match: Option<String>,
     pub full_command: bool,
 }
@@ -391,6 +463,118 @@ pub struct SyncGroup {
     /// `sync_group_tracking_weight`: members keep their tracker weights;
     /// without it a member's tracker failure faults the whole group.
     pub tracking_weight: bool,
+    /// Trackers written in the group: every member tracks them, with their
+    /// weights (keepalived adds them to each member).
+    pub track_interface: Vec<TrackInterface>,
+    pub track_script: Vec<TrackRef>,
+    pub track_process: Vec<TrackRef>,
+    pub track_file: Vec<TrackRef>,
+}
+
+/// An address with a prefix length (`10.0.0.0/8`, `default` is /0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct Prefix {
+    pub addr: IpAddr,
+    pub len: u8,
+}
+
+impl Prefix {
+    pub fn family(&self) -> Family {
+        Family::of(&self.addr)
+    }
+}
+
+impl std::fmt::Display for Prefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
+}
+
+/// The kind of a route (`ip route add TYPE PREFIX`) xvrrpd installs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum RouteKind {
+    Unicast,
+    Blackhole,
+    Unreachable,
+    Prohibit,
+    Throw,
+}
+
+/// A `virtual_routes` line, resolved: what `ip route add` would send.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct VirtualRoute {
+    pub kind: RouteKind,
+    pub destination: Prefix,
+    /// `src`: the preferred source address.
+    pub source: Option<IpAddr>,
+    /// `from`: the source prefix (IPv6 only).
+    pub from: Option<Prefix>,
+    /// `via`/`gw`.
+    pub via: Option<IpAddr>,
+    /// `dev`/`oif`.
+    pub dev: Option<String>,
+    /// RT_SCOPE_*; `None` lets the kernel choose (as iproute2 does).
+    pub scope: Option<u8>,
+    /// Routing table id (main 254 unless given).
+    pub table: u32,
+    /// `metric`/`priority`/`preference`.
+    pub metric: Option<u32>,
+    pub tos: u8,
+    /// RTPROT_*: keepalived's 18 for tracked routes.
+    pub protocol: Option<u8>,
+    pub onlink: bool,
+    /// How it is added next to a matching route (`add`, `prepend`, `append`).
+    pub how: RouteAdd,
+    /// `no_track`: a deletion by hand leaves the instance as it is.
+    pub no_track: bool,
+}
+
+/// keepalived prepends a route unless told `add` (fail if a matching route
+/// exists) or `append` (after it), as `ip route prepend/add/append`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum RouteAdd {
+    Prepend,
+    Add,
+    Append,
+}
+
+impl VirtualRoute {
+    pub fn family(&self) -> Family {
+        self.destination.family()
+    }
+}
+
+/// What a rule does when it matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum RuleAction {
+    Table(u32),
+    Goto(u32),
+    Nop,
+    Blackhole,
+    Unreachable,
+    Prohibit,
+}
+
+/// A `virtual_rules` line, resolved: what `ip rule add` would send.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct VirtualRule {
+    #[serde(serialize_with = "family_name")]
+    pub family: Family,
+    pub from: Option<Prefix>,
+    pub to: Option<Prefix>,
+    /// keepalived gives a rule without one a priority counting down from 16384.
+    pub priority: u32,
+    pub action: RuleAction,
+    pub fwmark: Option<u32>,
+    pub fwmask: Option<u32>,
+    /// `iif`/`dev` and `oif`, by name.
+    pub iif: Option<String>,
+    pub oif: Option<String>,
+    /// `not`.
+    pub invert: bool,
+    pub tos: u8,
+    pub protocol: Option<u8>,
+    pub no_track: bool,
 }
 
 /// The prefix length of a single address of `family` (/32, /128).
@@ -399,6 +583,10 @@ pub fn host_prefix_len(family: Family) -> u8 {
         Family::V4 => 32,
         Family::V6 => 128,
     }
+}
+
+fn family_name<S: Serializer>(f: &Family, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&f.to_string())
 }
 
 fn version_number<S: Serializer>(v: &Version, s: S) -> Result<S::Ok, S::Error> {

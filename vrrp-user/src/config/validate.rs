@@ -32,6 +32,7 @@ pub(crate) fn validate(config: &mut Config, b: &mut Builder<'_>) {
             config.instances.push(instance);
         }
     }
+    sync_group_tracking(config, b);
     vrid_conflicts(config, b);
     shared_vips(config, b);
     weights_that_cannot_fail_over(config, b);
@@ -528,12 +529,14 @@ fn complete_instance(d: InstanceDraft, config: &Config, b: &mut Builder<'_>) -> 
             preempt_delay = Duration::ZERO;
         }
     }
-    if d.down_timer_adverts_set && strict {
+    let mut down_timer_adverts = d.down_timer_adverts.unwrap_or(g.vrrp_down_timer_adverts);
+    if down_timer_adverts != DEFAULT_DOWN_TIMER_ADVERTS && strict {
         warn(
             b,
             "down_timer_adverts",
             "down_timer_adverts is incompatible with strict mode; reset".into(),
         );
+        down_timer_adverts = DEFAULT_DOWN_TIMER_ADVERTS;
     }
     let mut accept = d.accept.unwrap_or(owner || !strict);
     if accept && !owner && strict && version == Version::V2 {
@@ -544,20 +547,53 @@ fn complete_instance(d: InstanceDraft, config: &Config, b: &mut Builder<'_>) -> 
         );
         accept = false;
     }
-    if unicast && d.mcast_dst_ip {
+    let mut mcast_dst_ip = d.mcast_dst_ip.as_ref().map(|(a, _)| *a);
+    if unicast && mcast_dst_ip.is_some() {
         warn(
             b,
             "mcast_dst_ip",
             "multicast destination given with unicast; ignored".into(),
         );
+        mcast_dst_ip = None;
     }
+    // keepalived: strict mode sends no extra GARPs and no advert answering a
+    // lower priority; otherwise the globals (which default to the GARP master
+    // settings) apply.
+    let garp_master_repeat = d.garp_master_repeat.unwrap_or(g.vrrp_garp_master_repeat);
+    let mut garp_lower_prio_repeat = d.garp_lower_prio_repeat.unwrap_or(if strict {
+        0
+    } else {
+        g.vrrp_garp_lower_prio_repeat
+            .unwrap_or(g.vrrp_garp_master_repeat)
+    });
+    let mut garp_lower_prio_delay = d.garp_lower_prio_delay.unwrap_or(if strict {
+        Duration::ZERO
+    } else {
+        g.vrrp_garp_lower_prio_delay
+            .unwrap_or(g.vrrp_garp_master_delay)
+    });
+    let mut lower_prio_no_advert = d
+        .lower_prio_no_advert
+        .unwrap_or(strict || g.vrrp_lower_prio_no_advert);
+    let mut higher_prio_send_advert = d
+        .higher_prio_send_advert
+        .unwrap_or(!strict && g.vrrp_higher_prio_send_advert);
     if strict {
-        if d.garp_lower_prio_set {
+        if d.garp_lower_prio_repeat.is_some_and(|r| r > 0) {
             warn(
                 b,
                 "garp_lower_prio_repeat",
                 "strict mode requires no repeat gratuitous ARPs; reset".into(),
             );
+            garp_lower_prio_repeat = 0;
+        }
+        if d.garp_lower_prio_delay.is_some_and(|d| !d.is_zero()) {
+            warn(
+                b,
+                "garp_lower_prio_delay",
+                "strict mode requires no delayed gratuitous ARPs; reset".into(),
+            );
+            garp_lower_prio_delay = Duration::ZERO;
         }
         if d.lower_prio_no_advert == Some(false) {
             warn(
@@ -565,6 +601,7 @@ fn complete_instance(d: InstanceDraft, config: &Config, b: &mut Builder<'_>) -> 
                 "lower_prio_no_advert",
                 "strict mode requires lower_prio_no_advert; reset".into(),
             );
+            lower_prio_no_advert = true;
         }
         if d.higher_prio_send_advert == Some(true) {
             warn(
@@ -572,6 +609,7 @@ fn complete_instance(d: InstanceDraft, config: &Config, b: &mut Builder<'_>) -> 
                 "higher_prio_send_advert",
                 "strict mode requires higher_prio_send_advert off; reset".into(),
             );
+            higher_prio_send_advert = false;
         }
     }
     let advert_int = match &d.advert_int {
@@ -672,7 +710,17 @@ fn complete_instance(d: InstanceDraft, config: &Config, b: &mut Builder<'_>) -> 
     }
     let use_vmac = d
         .use_vmac
+        .clone()
         .map(|named| named.unwrap_or_else(|| format!("vrrp.{vrid}")));
+    let mut promote_secondaries = d.promote_secondaries;
+    if promote_secondaries && use_vmac.is_some() {
+        warn(
+            b,
+            "promote_secondaries",
+            "promote_secondaries is automatically set for vmacs; ignoring".into(),
+        );
+        promote_secondaries = false;
+    }
     let garp_master_delay = d.garp_master_delay.unwrap_or(g.vrrp_garp_master_delay);
     Some(Instance {
         name,
@@ -686,12 +734,20 @@ fn complete_instance(d: InstanceDraft, config: &Config, b: &mut Builder<'_>) -> 
         authentication,
         virtual_ipaddress: d.vips,
         virtual_ipaddress_excluded: d.excluded_vips,
+        virtual_routes: d.routes,
+        virtual_rules: d.rules,
         unicast_src_ip: d.src_ip,
         unicast_peer: d.peers,
         nopreempt,
         preempt_delay,
         garp_master_delay,
-        garp_master_repeat: d.garp_master_repeat.unwrap_or(g.vrrp_garp_master_repeat),
+        garp_master_repeat,
+        garp_lower_prio_delay,
+        garp_lower_prio_repeat,
+        lower_prio_no_advert,
+        higher_prio_send_advert,
+        down_timer_adverts,
+        mcast_dst_ip,
         garp_master_refresh: d.garp_master_refresh.unwrap_or(g.vrrp_garp_master_refresh),
         garp_master_refresh_repeat: d
             .garp_master_refresh_repeat
@@ -708,7 +764,101 @@ fn complete_instance(d: InstanceDraft, config: &Config, b: &mut Builder<'_>) -> 
         check_unicast_src: d.check_unicast_src || g.vrrp_check_unicast_src,
         v3_checksum_as_v2: d.v3_checksum_as_v2,
         strict_mode: strict,
+        promote_secondaries,
     })
+}
+
+/// keepalived's `sync_group_tracking_init`: what a sync group tracks, every member
+/// tracks with the group's weight (the plan merges it into each member's trackers). A
+/// group with an address owner cannot use weights: they become 0.
+fn sync_group_tracking(config: &mut Config, b: &mut Builder<'_>) {
+    let instances = &config.instances;
+    for group in &mut config.sync_groups {
+        let members: Vec<&Instance> = group
+            .members
+            .iter()
+            .filter_map(|m| instances.iter().find(|i| &i.name == m))
+            .collect();
+        let has_owner = members.iter().any(|m| m.is_address_owner());
+        let at = group.defined_at.clone();
+        let name = group.name.clone();
+        let clear = |b: &mut Builder<'_>, what: &str, tracked: &str, weight: &mut i32| {
+            if has_owner && *weight != 0 {
+                b.d.warn_after(
+                    &at,
+                    what,
+                    format!(
+                        "{name}: weighted {} {tracked} with a member of priority 255; weight set to 0",
+                        what.replace('_', " ")
+                    ),
+                );
+                *weight = 0;
+            }
+        };
+        for t in &mut group.track_interface {
+            clear(b, "track_interface", &t.name.clone(), &mut t.weight);
+        }
+        for (kind, list) in [
+            ("track_script", &mut group.track_script),
+            ("track_process", &mut group.track_process),
+            ("track_file", &mut group.track_file),
+        ] {
+            for t in list.iter_mut() {
+                let own = match kind {
+                    "track_script" => config.scripts.get(&t.name).map(|s| s.weight),
+                    "track_process" => config.track_processes.get(&t.name).map(|p| p.weight),
+                    _ => config.track_files.get(&t.name).map(|f| f.weight),
+                };
+                let mut weight = t.weight.or(own).unwrap_or(0);
+                let before = weight;
+                clear(b, kind, &t.name.clone(), &mut weight);
+                if weight != before {
+                    t.weight = Some(0);
+                }
+            }
+        }
+        for member in &members {
+            for t in &group.track_interface {
+                if member
+                    .track_interface
+                    .iter()
+                    .any(|m| m.name == t.name && m.weight != 0)
+                    && t.weight != 0
+                {
+                    b.d.warn_after(
+                        &at,
+                        "track_interface",
+                        format!(
+                            "({}) track_interface {} is configured on VRRP instance and sync group. Remove vrrp instance or sync group config",
+                            member.name, t.name
+                        ),
+                    );
+                }
+            }
+            let both = [
+                ("track_script", &group.track_script, &member.track_script),
+                ("track_process", &group.track_process, &member.track_process),
+                ("track_file", &group.track_file, &member.track_file),
+            ];
+            for (kind, in_group, in_member) in both {
+                for t in in_group
+                    .iter()
+                    .filter(|t| in_member.iter().any(|m| m.name == t.name))
+                {
+                    b.d.lint(
+                        &at,
+                        kind,
+                        format!(
+                            "({}) {} {} is configured on VRRP instance and sync group: the group's weight is used (remove the instance's)",
+                            member.name,
+                            kind.replace('_', " "),
+                            t.name
+                        ),
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// keepalived rounds VRRPv2 intervals to whole seconds and VRRPv3 ones to 10 ms.

@@ -59,12 +59,22 @@ pub enum Event {
     },
     /// A tracker's status changed.
     Tracker { tracker: TrackerId, status: Status },
-    /// A link changed state or went away.
+    /// A link changed state, appeared or went away.
     Link {
         ifindex: u32,
         name: String,
         up: bool,
         removed: bool,
+    },
+    /// A VIP, route or rule the instance tracks was deleted from the kernel
+    /// while it held them (`what` says which, for the log).
+    Deleted { instance: InstanceId, what: String },
+    /// The instance's interface, re-created (or created late), is now used:
+    /// the kernel records adverts under `key`, sent from `source`.
+    Rebound {
+        instance: InstanceId,
+        key: InstanceKey,
+        source: std::net::IpAddr,
     },
     /// Stop: masters send priority 0 and release their VIPs.
     Shutdown,
@@ -109,6 +119,13 @@ pub enum Command {
         to: State,
         reason: Reason,
         priority: u8,
+    },
+    /// The instance's interface exists again as `ifindex`: open its sockets
+    /// and register it with the recorder there, then report `Event::Rebound`.
+    Rebind {
+        instance: InstanceId,
+        interface: String,
+        ifindex: u32,
     },
     /// Run the owner's notify scripts (STOP ones are waited for).
     Notify {
@@ -169,6 +186,24 @@ pub enum Note {
     },
     /// A sync cascade did not settle within [`MAX_SYNC_STEPS`].
     CascadeStopped,
+    /// Something the instance tracks was deleted while it was master.
+    Deleted {
+        instance: InstanceId,
+        what: String,
+    },
+    /// The instance's interface is gone (deleted or renamed); it waits in
+    /// FAULT for an interface of its name.
+    InterfaceLost {
+        instance: InstanceId,
+        name: String,
+    },
+    /// The instance runs on its interface again (re-created, or created
+    /// after the start with `dynamic_interfaces`).
+    InterfaceFound {
+        instance: InstanceId,
+        name: String,
+        ifindex: u32,
+    },
 }
 
 /// What happened to one instance so far (for the status, metrics and
@@ -225,6 +260,14 @@ struct Controlled {
     tracked: Vec<Weighted>,
     group: Option<GroupId>,
     dont_track_primary: bool,
+    /// The instance's interface by name (links are matched by name, so a
+    /// re-created one is found again).
+    interface: String,
+    /// Its interface exists and the instance is bound to it (`key.ifindex`).
+    present: bool,
+    /// An interface of the instance's name appeared as this ifindex and is
+    /// being bound, with its latest oper state.
+    pending: Option<(u32, bool)>,
     /// The instance's own interface is oper-up.
     link_up: bool,
     /// Trackers demanding FAULT now, for the log when that changes.
@@ -241,8 +284,32 @@ struct Controlled {
 }
 
 impl Controlled {
+    /// A missing interface faults the instance even with `dont_track_primary`
+    /// (keepalived downs every instance of a lost interface).
     fn primary_down(&self) -> bool {
-        !self.link_up && !self.dont_track_primary
+        !self.present || (!self.link_up && !self.dont_track_primary)
+    }
+
+    fn new(slot: InstanceId, p: &InstancePlan) -> Result<Self, engine::ParamsError> {
+        Ok(Controlled {
+            slot,
+            key: p.key,
+            engine: engine::Instance::new(p.engine.clone())?,
+            base_priority: p.engine.priority,
+            tracked: p.tracked.clone(),
+            group: p.group,
+            dont_track_primary: p.dont_track_primary,
+            interface: p.interface.clone(),
+            present: p.key.ifindex != 0,
+            pending: None,
+            link_up: true,
+            faulted_by: Vec::new(),
+            tracked_priority: p.engine.priority,
+            fed_fault: None,
+            fed: HashMap::new(),
+            stats: InstanceStats::default(),
+            told_master: None,
+        })
     }
 }
 
@@ -274,24 +341,7 @@ impl Controller {
         let instances = plans
             .iter()
             .enumerate()
-            .map(|(slot, p)| {
-                Ok(Controlled {
-                    slot,
-                    key: p.key,
-                    engine: engine::Instance::new(p.engine.clone())?,
-                    base_priority: p.engine.priority,
-                    tracked: p.tracked.clone(),
-                    group: p.group,
-                    dont_track_primary: p.dont_track_primary,
-                    link_up: true,
-                    faulted_by: Vec::new(),
-                    tracked_priority: p.engine.priority,
-                    fed_fault: None,
-                    fed: HashMap::new(),
-                    stats: InstanceStats::default(),
-                    told_master: None,
-                })
-            })
+            .map(|(slot, p)| Controlled::new(slot, p))
             .collect::<Result<_, _>>()?;
         let groups = groups
             .iter()
@@ -393,22 +443,9 @@ impl Controller {
                 }
                 None => {
                     fresh.push(k);
-                    Controlled {
-                        slot,
-                        key: plan.key,
-                        engine: engine::Instance::new(plan.engine.clone())?,
-                        base_priority: plan.engine.priority,
-                        tracked: plan.tracked.clone(),
-                        group: plan.group,
-                        dont_track_primary: plan.dont_track_primary,
-                        link_up: primary_up.get(k).copied().unwrap_or(true),
-                        faulted_by: Vec::new(),
-                        tracked_priority: plan.engine.priority,
-                        fed_fault: None,
-                        fed: HashMap::new(),
-                        stats: InstanceStats::default(),
-                        told_master: None,
-                    }
+                    let mut c = Controlled::new(slot, plan)?;
+                    c.link_up = primary_up.get(k).copied().unwrap_or(true);
+                    c
                 }
             };
             self.instances.push(c);
@@ -558,26 +595,42 @@ impl Controller {
                 name,
                 up,
                 removed,
-            } => {
-                let id = TrackerId::Interface(name.clone());
-                let tracked = self.statuses.contains_key(&id);
-                let primary = self.instances.iter().any(|i| i.key.ifindex == ifindex);
-                if !(tracked || primary) {
-                    // Links nobody watches change nothing.
+            } => self.link(ifindex, name, up, removed, now, &mut out),
+            Event::Deleted { instance, what } => {
+                let Some(i) = self.instances.iter().position(|c| c.slot == instance) else {
+                    return out;
+                };
+                // Only a master holds them; one that has moved on since ignores it.
+                if self.instances[i].engine.state() != State::Master {
                     return out;
                 }
-                out.push(Command::Note(Note::LinkChanged { name, up, removed }));
-                let up = up && !removed;
-                if tracked {
-                    self.statuses.insert(id, Status::Up(up));
-                }
-                for inst in self
-                    .instances
-                    .iter_mut()
-                    .filter(|i| i.key.ifindex == ifindex)
-                {
-                    inst.link_up = up;
-                }
+                out.push(Command::Note(Note::Deleted { instance, what }));
+                self.drive(i, Input::Release, now, &mut out);
+                self.settle_groups(now, &mut out);
+            }
+            Event::Rebound {
+                instance,
+                key,
+                source,
+            } => {
+                let Some(inst) = self.instances.iter_mut().find(|c| c.slot == instance) else {
+                    return out;
+                };
+                let up = match inst.pending.take() {
+                    Some((ifindex, up)) if ifindex == key.ifindex => up,
+                    // Bound to an interface we have heard nothing more of.
+                    _ => false,
+                };
+                inst.key = key;
+                inst.present = true;
+                inst.link_up = up;
+                inst.fed.clear();
+                inst.engine.set_primary_addr(source);
+                out.push(Command::Note(Note::InterfaceFound {
+                    instance,
+                    name: inst.interface.clone(),
+                    ifindex: key.ifindex,
+                }));
                 self.refresh(now, &mut out);
             }
             Event::Shutdown => {
@@ -588,6 +641,65 @@ impl Controller {
             }
         }
         out
+    }
+
+    /// A link event: tracked interfaces by name, each instance's own
+    /// interface by name too, so that one deleted and created again (a new
+    /// ifindex) is bound again rather than left in FAULT.
+    fn link(
+        &mut self,
+        ifindex: u32,
+        name: String,
+        up: bool,
+        removed: bool,
+        now: Mono,
+        out: &mut Vec<Command>,
+    ) {
+        let id = TrackerId::Interface(name.clone());
+        let tracked = self.statuses.contains_key(&id);
+        let primary = self
+            .instances
+            .iter()
+            .any(|i| (i.present && i.key.ifindex == ifindex) || i.interface == name);
+        if !(tracked || primary) {
+            // Links nobody watches change nothing.
+            return;
+        }
+        out.push(Command::Note(Note::LinkChanged {
+            name: name.clone(),
+            up,
+            removed,
+        }));
+        if tracked {
+            self.statuses.insert(id, Status::Up(up && !removed));
+        }
+        for inst in &mut self.instances {
+            let bound_here = inst.present && inst.key.ifindex == ifindex;
+            if bound_here && (removed || name != inst.interface) {
+                // Deleted, or renamed away from the name we run on.
+                inst.present = false;
+                inst.link_up = false;
+                out.push(Command::Note(Note::InterfaceLost {
+                    instance: inst.slot,
+                    name: inst.interface.clone(),
+                }));
+            } else if bound_here {
+                inst.link_up = up;
+            } else if name == inst.interface && !removed {
+                // Ours by name at a new index: bind to it (asked again on each
+                // event until bound: the executor drops repeats).
+                inst.pending = Some((ifindex, up));
+                out.push(Command::Rebind {
+                    instance: inst.slot,
+                    interface: inst.interface.clone(),
+                    ifindex,
+                });
+            } else if name == inst.interface && inst.pending.is_some_and(|(p, _)| p == ifindex) {
+                // Gone again before it was bound.
+                inst.pending = None;
+            }
+        }
+        self.refresh(now, out);
     }
 
     /// Re-derives every instance's priority and fault level from the

@@ -4,19 +4,27 @@
 //! address, [`plan`](super::plan::plan)s it, creates its vmac, opens its
 //! sockets and registers it with the XDP recorder; the advert sockets go to
 //! the advert thread ([`AdvertIo`]). [`Executor::execute`] carries out the
-//! rest of the controller's [`Command`]s: VIPs over netlink, GARP/NA
-//! bursts, notify scripts and log lines. It runs on a thread of its own,
-//! real-time just below the advert thread, so a VIP is never queued behind
-//! tracker work or a reload ([`spawn`]).
+//! rest of the controller's [`Command`]s: VIPs, excluded VIPs, virtual routes
+//! and rules over netlink, accept mode's firewall, GARP/NA bursts, notify
+//! scripts and log lines. It runs on a thread of its own, real-time just
+//! below the advert thread, so a VIP is never queued behind tracker work or a
+//! reload ([`spawn`]).
+//!
+//! It also watches the kernel for deletions of what masters hold (keepalived
+//! takes such an instance out of MASTER; the controller decides) and binds an
+//! instance to its interface again when one of that name is created
+//! ([`Command::Rebind`]), or for the first time when the interface was
+//! missing at start (`dynamic_interfaces`).
 
 use std::{
     collections::{HashMap, HashSet},
-    net::IpAddr,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
     sync::Arc,
     time::Duration,
 };
 
 use aya::maps::{MapData, RingBuf};
+use futures::StreamExt;
 use thiserror::Error;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tracing::{debug, error, info, warn};
@@ -27,7 +35,7 @@ use super::{
     held,
     plan::{self, GroupPlan, InstancePlan, LinkFacts, PlanError},
     realtime,
-    rt::{Applied, ExecReload, RtInput, ToExecutor},
+    rt::{Applied, ExecReload, RtInput, RtSender, ToExecutor},
     DaemonError,
 };
 use crate::{
@@ -35,10 +43,13 @@ use crate::{
     config,
     engine::{Reason, State},
     network::{
+        firewall::Firewall,
         garp::{GarpError, GarpSender, Pacing},
-        netlink::{Netlink, NetlinkError, Vip},
+        monitor::{Deletion, Deletions},
+        netlink::{Link, Netlink, NetlinkError, Vip},
+        routes::{self, Net, Route, Rule},
         socket::{self, SenderConfig, SocketError, VrrpSender},
-        vmac::{ensure_vmac, remove_vmac, Vmac, VmacError},
+        vmac::{ensure_vmac, remove_vmac, ParentArp, Vmac, VmacError},
     },
     notify::{Notifier, NotifyState, Owner},
     packet::Family,
@@ -87,17 +98,38 @@ pub enum ExecuteError {
     },
 }
 
-/// A VIP with the interface it lives on.
-struct BoundVip {
+/// A VIP or excluded VIP as it was added: where, so it is removed from there
+/// and a deletion notice can be recognised.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct AddedVip {
     ifindex: u32,
     interface: String,
     vip: Vip,
+    no_track: bool,
 }
 
-impl BoundVip {
-    fn same(&self, other: &BoundVip) -> bool {
-        self.ifindex == other.ifindex && self.vip == other.vip
-    }
+/// One instance's slow I/O.
+struct InstanceIo {
+    name: String,
+    /// Its index in the running configuration (for planning it again).
+    index: usize,
+    plan: InstancePlan,
+    /// Its VIPs, routes and rules are on the host (we are master).
+    holding: bool,
+    /// `None` while the instance's interface is missing.
+    garp: Option<Arc<GarpSender>>,
+    /// The `use_vmac` macvlan, removed at stop if we created it.
+    vmac: Option<Vmac>,
+    /// What AddVips put on the host, until RemoveVips takes it off.
+    added: Vec<AddedVip>,
+    routes: Vec<(Route, bool)>,
+    rules: Vec<(Rule, bool)>,
+    /// Addresses in the firewall's drop set.
+    dropped: Vec<IpAddr>,
+    garp_pacing: Duration,
+    notify: config::Notify,
+    /// The interface whose promote_secondaries we turned on.
+    promoted: Option<String>,
 }
 
 impl InstanceIo {
@@ -116,14 +148,34 @@ impl InstanceIo {
                     .map(|pdu| (dst, pdu))
             })
             .collect();
+        // Every planned VIP where it is (or would be) added: a crash in the
+        // middle of adding them must not leave one behind.
+        let vips =
+            self.plan
+                .vips
+                .iter()
+                .filter_map(|p| {
+                    let ifindex =
+                        self.added
+                            .iter()
+                            .find(|a| a.vip == p.vip && a.interface == p.interface)
+                            .map(|a| a.ifindex)
+                            .or_else(|| {
+                                self.vmac
+                                    .as_ref()
+                                    .filter(|v| v.name == p.interface)
+                                    .map(|v| v.ifindex)
+                            })
+                            .or((p.interface == self.plan.interface
+                                && self.plan.key.ifindex != 0)
+                                .then_some(self.plan.key.ifindex))?;
+                    Some(held::HeldVip::new(ifindex, &p.vip))
+                })
+                .collect();
         held::HeldInstance {
             name: self.name.clone(),
             holding: self.holding,
-            vips: self
-                .vips
-                .iter()
-                .map(|b| held::HeldVip::new(b.ifindex, &b.vip))
-                .collect(),
+            vips,
             vmac: self
                 .vmac
                 .as_ref()
@@ -143,20 +195,6 @@ impl InstanceIo {
     }
 }
 
-/// One instance's slow I/O.
-struct InstanceIo {
-    name: String,
-    plan: InstancePlan,
-    /// Its VIPs are on the host (we are master).
-    holding: bool,
-    garp: Arc<GarpSender>,
-    /// The `use_vmac` macvlan, removed at stop if we created it.
-    vmac: Option<Vmac>,
-    vips: Vec<BoundVip>,
-    garp_pacing: Duration,
-    notify: config::Notify,
-}
-
 struct GroupIo {
     name: String,
     notify: config::Notify,
@@ -167,17 +205,31 @@ pub struct Started {
     pub executor: Executor,
     pub plans: Vec<InstancePlan>,
     pub groups: Vec<GroupPlan>,
-    /// By slot (the instance's index at start-up).
+    /// By slot (the instance's index at start-up); instances whose interface
+    /// is missing (`dynamic_interfaces`) have none until it appears.
     pub adverts: HashMap<InstanceId, AdvertIo>,
     pub attachments: Vec<crate::report::AttachmentReport>,
 }
+
+/// A rebind waiting for its interface to be usable (up, with an address).
+#[derive(Clone, Debug)]
+struct PendingRebind {
+    interface: String,
+    ifindex: u32,
+    attempts: u32,
+    at: tokio::time::Instant,
+}
+
+/// How often and how long a rebind waits for the interface's address.
+const REBIND_RETRY: Duration = Duration::from_millis(250);
+const REBIND_ATTEMPTS: u32 = 120;
 
 pub struct Executor {
     /// By slot (see `control::InstanceId`).
     instances: HashMap<InstanceId, InstanceIo>,
     /// Where what we hold is written down (see `held`).
     paths: held::Paths,
-    /// An in-place restart: leave VIPs and vmacs where they are at the end.
+    /// An in-place restart: leave what we hold where it is at the end.
     leaving: bool,
     /// When this image started (for the state file).
     started_unix: f64,
@@ -185,26 +237,51 @@ pub struct Executor {
     pub netlink: Netlink,
     pub recorder: Recorder,
     notifier: Notifier,
+    /// The configuration the instances run (a reload replaces it).
+    config: config::Config,
+    /// Where deletions and rebinds are reported (the advert thread).
+    rt: Option<RtSender>,
+    firewall: Firewall,
+    /// The parents of our vmacs: their ARP settings before the first vmac.
+    vmac_parents: HashMap<u32, ParentArp>,
+    rebinds: HashMap<InstanceId, PendingRebind>,
+    /// `static_ipaddress`/`static_routes`/`static_rules` as added.
+    statics: Statics,
+}
+
+/// What the static blocks put on the host, with `no_track` for each.
+#[derive(Debug, Default)]
+struct Statics {
+    addrs: Vec<AddedVip>,
+    routes: Vec<(Route, bool)>,
+    rules: Vec<(Rule, bool)>,
 }
 
 /// The interface's advert source; a fresh IPv6 link-local is tentative for
-/// a moment (DAD), so wait up to 5 s for one before giving up.
-async fn source_address(interface: &str, family: Family) -> Result<Option<IpAddr>, SocketError> {
-    for _ in 0..50 {
+/// a moment (DAD), so wait up to `patience` for one before giving up.
+async fn source_address(
+    interface: &str,
+    family: Family,
+    patience: Duration,
+) -> Result<Option<IpAddr>, SocketError> {
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
         if let Some(a) = socket::interface_address(interface, family)? {
             return Ok(Some(a));
         }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(None);
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Ok(None)
 }
 
 impl Executor {
     /// Plans and sets up every instance of `config`. Returns the plans the
     /// controller is built from (same order as `config.instances`).
     /// `resume`: names of the instances that were master before an
-    /// in-place restart (their VIPs stay); `previous`: what the image before
-    /// held (the vmacs it created are ours to remove later).
+    /// in-place restart (what they hold stays); `previous`: what the image
+    /// before held (the vmacs it created are ours to remove later).
     pub async fn start(
         config: &config::Config,
         netlink: Netlink,
@@ -218,10 +295,13 @@ impl Executor {
         let mut instances = HashMap::new();
         let mut adverts = HashMap::new();
         let mut attachments: Vec<crate::report::AttachmentReport> = Vec::new();
+        let mut vmac_parents = HashMap::new();
         for index in 0..config.instances.len() {
             let (mut io, advert, mode) =
-                start_instance(config, index, &netlink, &mut recorder).await?;
-            note_attachment(&mut attachments, &io.plan.interface, mode);
+                start_instance(config, index, &netlink, &mut recorder, &mut vmac_parents).await?;
+            if let Some(mode) = mode {
+                note_attachment(&mut attachments, &io.plan.interface, mode);
+            }
             if let (Some(vmac), Some(prev)) = (io.vmac.as_mut(), previous) {
                 // Adopted from the image before us, which created it.
                 vmac.created |= prev
@@ -230,13 +310,16 @@ impl Executor {
                     .any(|i| i.vmac.as_ref().is_some_and(|v| v.name == vmac.name));
             }
             if resume.contains(&io.name) {
+                // Master before the in-place restart: what it holds is ours.
                 io.holding = true;
             } else {
                 // A VIP left by an earlier run is not ours until we are master.
-                remove_vips(&io, &netlink).await;
+                release_leftovers(&io, &netlink).await;
             }
             plans.push(io.plan.clone());
-            adverts.insert(index, advert);
+            if let Some(advert) = advert {
+                adverts.insert(index, advert);
+            }
             instances.insert(index, io);
         }
         let groups = plan::groups(config);
@@ -247,7 +330,7 @@ impl Executor {
                 notify: g.notify.clone(),
             })
             .collect();
-        let executor = Executor {
+        let mut executor = Executor {
             instances,
             paths,
             leaving: false,
@@ -256,7 +339,17 @@ impl Executor {
             netlink,
             recorder,
             notifier,
+            firewall: Firewall::new(
+                &config.global.nftables_table,
+                config.global.nftables_priority,
+            ),
+            config: config.clone(),
+            rt: None,
+            vmac_parents,
+            rebinds: HashMap::new(),
+            statics: Statics::default(),
         };
+        executor.apply_statics().await;
         executor.save_held();
         Ok(Started {
             executor,
@@ -265,6 +358,183 @@ impl Executor {
             adverts,
             attachments,
         })
+    }
+
+    /// Brings the static addresses, routes and rules in line with the
+    /// configuration: adds what is missing, removes what is no longer in it.
+    async fn apply_statics(&mut self) {
+        let wanted_addrs: Vec<(String, Vip, bool)> = self
+            .config
+            .static_addresses
+            .iter()
+            .map(|v| {
+                (
+                    v.dev.clone().unwrap_or_else(|| "eth0".into()),
+                    plan::vip_of(v),
+                    v.no_track,
+                )
+            })
+            .collect();
+        let gone: Vec<AddedVip> = self
+            .statics
+            .addrs
+            .iter()
+            .filter(|a| {
+                !wanted_addrs
+                    .iter()
+                    .any(|(i, v, _)| *i == a.interface && *v == a.vip)
+            })
+            .cloned()
+            .collect();
+        self.statics.addrs.retain(|a| !gone.contains(a));
+        for a in gone {
+            if let Err(e) = self.netlink.del_vip(a.ifindex, &a.vip).await {
+                warn!(address = %a.vip, error = %e, "removing a static address");
+            }
+        }
+        for (interface, vip, no_track) in wanted_addrs {
+            if self
+                .statics
+                .addrs
+                .iter()
+                .any(|a| a.interface == interface && a.vip == vip)
+            {
+                continue;
+            }
+            let Some(ifindex) = resolve(&self.netlink, &interface, None).await else {
+                warn!(%interface, address = %vip, "static address: the interface does not exist");
+                continue;
+            };
+            match self.netlink.add_vip(ifindex, &vip).await {
+                Ok(_) => self.statics.addrs.push(AddedVip {
+                    ifindex,
+                    interface,
+                    vip,
+                    no_track,
+                }),
+                Err(e) => warn!(address = %vip, error = %e, "adding a static address"),
+            }
+        }
+        let mut wanted_routes = Vec::new();
+        for spec in &self.config.static_routes {
+            match kernel_route(&self.netlink, spec, None).await {
+                Some(r) => wanted_routes.push((r, spec.no_track)),
+                None => {
+                    warn!(dev = ?spec.dev, "static route {}: its interface does not exist", spec.destination)
+                }
+            }
+        }
+        let (keep, drop): (Vec<_>, Vec<_>) = std::mem::take(&mut self.statics.routes)
+            .into_iter()
+            .partition(|(r, _)| wanted_routes.iter().any(|(w, _)| w == r));
+        self.statics.routes = keep;
+        for (r, _) in drop {
+            if let Err(e) = self.netlink.del_route(&r).await {
+                warn!(error = %e, "removing a static route");
+            }
+        }
+        for (route, no_track) in wanted_routes {
+            if self.statics.routes.iter().any(|(r, _)| *r == route) {
+                continue;
+            }
+            match self.netlink.add_route(&route).await {
+                Ok(_) => self.statics.routes.push((route, no_track)),
+                Err(e) => warn!(error = %e, "adding a static route"),
+            }
+        }
+        let wanted_rules: Vec<(Rule, bool)> = self
+            .config
+            .static_rules
+            .iter()
+            .map(|spec| (kernel_rule(spec), spec.no_track))
+            .collect();
+        let (keep, drop): (Vec<_>, Vec<_>) = std::mem::take(&mut self.statics.rules)
+            .into_iter()
+            .partition(|(r, _)| wanted_rules.iter().any(|(w, _)| w == r));
+        self.statics.rules = keep;
+        for (r, _) in drop {
+            if let Err(e) = self.netlink.del_rule(&r).await {
+                warn!(error = %e, "removing a static rule");
+            }
+        }
+        for (rule, no_track) in wanted_rules {
+            if self.statics.rules.iter().any(|(r, _)| *r == rule) {
+                continue;
+            }
+            match self.netlink.add_rule(&rule).await {
+                Ok(_) => self.statics.rules.push((rule, no_track)),
+                Err(e) => warn!(error = %e, "adding a static rule"),
+            }
+        }
+    }
+
+    /// A static address, route or rule deleted by someone else is put back,
+    /// as keepalived's `reinstate_static_*` do.
+    async fn reinstate_static(&mut self, d: &Deletion) {
+        match d {
+            Deletion::Address { ifindex, addr } => {
+                let found = self
+                    .statics
+                    .addrs
+                    .iter()
+                    .find(|a| !a.no_track && a.ifindex == *ifindex && a.vip.addr == *addr)
+                    .cloned();
+                if let Some(a) = found {
+                    info!(address = %a.vip, interface = %a.interface, "static address deleted: putting it back");
+                    if let Err(e) = self.netlink.add_vip(a.ifindex, &a.vip).await {
+                        warn!(address = %a.vip, error = %e, "putting a static address back");
+                    }
+                }
+            }
+            Deletion::Route(msg) => {
+                let found = self
+                    .statics
+                    .routes
+                    .iter()
+                    .find(|(r, no_track)| !no_track && r.matches(msg))
+                    .map(|(r, _)| r.clone());
+                if let Some(r) = found {
+                    info!(route = %r, "static route deleted: putting it back");
+                    if let Err(e) = self.netlink.add_route(&r).await {
+                        warn!(route = %r, error = %e, "putting a static route back");
+                    }
+                }
+            }
+            Deletion::Rule(msg) => {
+                let found = self
+                    .statics
+                    .rules
+                    .iter()
+                    .find(|(r, no_track)| !no_track && r.matches(msg))
+                    .map(|(r, _)| r.clone());
+                if let Some(r) = found {
+                    info!(rule = %r, "static rule deleted: putting it back");
+                    if let Err(e) = self.netlink.add_rule(&r).await {
+                        warn!(rule = %r, error = %e, "putting a static rule back");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes the static addresses, routes and rules off (at stop, as keepalived).
+    async fn remove_statics(&mut self) {
+        let statics = std::mem::take(&mut self.statics);
+        for (r, _) in statics.rules {
+            if let Err(e) = self.netlink.del_rule(&r).await {
+                warn!(error = %e, "removing a static rule");
+            }
+        }
+        for (r, _) in statics.routes {
+            if let Err(e) = self.netlink.del_route(&r).await {
+                warn!(error = %e, "removing a static route");
+            }
+        }
+        for a in statics.addrs {
+            if let Err(e) = self.netlink.del_vip(a.ifindex, &a.vip).await {
+                warn!(address = %a.vip, error = %e, "removing a static address");
+            }
+        }
     }
 
     /// The instance in `slot`, if it still runs.
@@ -290,32 +560,24 @@ impl Executor {
                 debug!(?command, "advert-path command reached the executor")
             }
             Command::AddVips(i) => {
-                let Some(io) = self.instances.get_mut(&i) else {
-                    return;
-                };
-                io.holding = true;
                 // Written down first: a crash half-way still gets cleaned up.
-                self.save_held();
-                let Some(io) = self.instances.get(&i) else {
-                    return;
-                };
-                for b in &io.vips {
-                    if let Err(e) = self.netlink.add_vip(b.ifindex, &b.vip).await {
-                        warn!(instance = %io.name, interface = %b.interface, vip = %b.vip.addr, error = %e, "adding VIP");
-                    }
+                if let Some(io) = self.instances.get_mut(&i) {
+                    io.holding = true;
                 }
+                self.save_held();
+                self.take_over(i).await;
+                self.save_held();
             }
             Command::RemoveVips(i) => {
-                if let Some(io) = self.instances.get_mut(&i) {
-                    io.holding = false;
-                    remove_vips(io, &self.netlink).await;
-                    self.save_held();
-                }
+                self.release(i).await;
+                self.save_held();
             }
             Command::GarpBurst { instance, burst } => {
                 let Some(io) = self.io(instance) else { return };
-                let garp = Arc::clone(&io.garp);
-                let vips: Vec<IpAddr> = io.vips.iter().map(|b| b.vip.addr).collect();
+                let Some(garp) = io.garp.as_ref().map(Arc::clone) else {
+                    return;
+                };
+                let vips: Vec<IpAddr> = io.plan.vips.iter().map(|v| v.vip.addr).collect();
                 let spacing = if burst.spacing.is_zero() {
                     io.garp_pacing
                 } else {
@@ -331,6 +593,28 @@ impl Executor {
                     let report = garp.burst(&vips, pacing).await;
                     debug!(instance = %name, cause = ?burst.cause, ?report, "GARP/NA burst sent");
                 });
+            }
+            Command::Rebind {
+                instance,
+                interface,
+                ifindex,
+            } => {
+                let already = self
+                    .rebinds
+                    .get(&instance)
+                    .is_some_and(|p| p.ifindex == ifindex);
+                if !already {
+                    self.rebinds.insert(
+                        instance,
+                        PendingRebind {
+                            interface,
+                            ifindex,
+                            attempts: 0,
+                            at: tokio::time::Instant::now(),
+                        },
+                    );
+                    self.retry_rebinds().await;
+                }
             }
             Command::Transition {
                 instance,
@@ -365,6 +649,83 @@ impl Executor {
             }
             Command::Note(note) => self.log(note),
         }
+    }
+
+    /// Becoming master: as keepalived, the firewall's drop rules first, then
+    /// the VIPs and excluded VIPs, then the routes, then the rules.
+    async fn take_over(&mut self, slot: InstanceId) {
+        let Some(io) = self.instances.get_mut(&slot) else {
+            return;
+        };
+        io.holding = true;
+        let name = io.name.clone();
+        if io.plan.drop_vip_traffic {
+            let addrs: Vec<IpAddr> = io.plan.vips.iter().map(|v| v.vip.addr).collect();
+            match self.firewall.add(&addrs).await {
+                Ok(()) => io.dropped = addrs,
+                Err(e) => {
+                    warn!(instance = %name, error = %e, "accept mode: installing the drop rules")
+                }
+            }
+        }
+        for planned in io.plan.vips.clone() {
+            if io
+                .added
+                .iter()
+                .any(|a| a.vip == planned.vip && a.interface == planned.interface)
+            {
+                continue;
+            }
+            let Some(ifindex) = resolve(&self.netlink, &planned.interface, io.vmac.as_ref()).await
+            else {
+                warn!(instance = %name, interface = %planned.interface, vip = %planned.vip.addr, "adding VIP: the interface does not exist");
+                continue;
+            };
+            match self.netlink.add_vip(ifindex, &planned.vip).await {
+                Ok(_) => io.added.push(AddedVip {
+                    ifindex,
+                    interface: planned.interface.clone(),
+                    vip: planned.vip.clone(),
+                    no_track: planned.no_track,
+                }),
+                Err(e) => {
+                    warn!(instance = %name, interface = %planned.interface, vip = %planned.vip.addr, error = %e, "adding VIP")
+                }
+            }
+        }
+        for spec in io.plan.routes.clone() {
+            let Some(route) = kernel_route(&self.netlink, &spec, io.vmac.as_ref()).await else {
+                warn!(instance = %name, dev = ?spec.dev, "adding route {}: its interface does not exist", spec.destination);
+                continue;
+            };
+            if io.routes.iter().any(|(r, _)| *r == route) {
+                continue;
+            }
+            match self.netlink.add_route(&route).await {
+                Ok(_) => io.routes.push((route, spec.no_track)),
+                Err(e) => warn!(instance = %name, error = %e, "adding route"),
+            }
+        }
+        for spec in io.plan.rules.clone() {
+            let rule = kernel_rule(&spec);
+            if io.rules.iter().any(|(r, _)| *r == rule) {
+                continue;
+            }
+            match self.netlink.add_rule(&rule).await {
+                Ok(_) => io.rules.push((rule, spec.no_track)),
+                Err(e) => warn!(instance = %name, error = %e, "adding rule"),
+            }
+        }
+    }
+
+    /// Leaving master: everything `take_over` added, in reverse order.
+    async fn release(&mut self, slot: InstanceId) {
+        let Some(io) = self.instances.get_mut(&slot) else {
+            return;
+        };
+        // First: deletions from here on are ours, not an admin's.
+        io.holding = false;
+        release_io(io, &self.netlink, &mut self.firewall).await;
     }
 
     fn log(&self, note: Note) {
@@ -410,19 +771,182 @@ impl Executor {
                 info!(instance = %name(instance), ?from, ?to, "adopting the master's advert interval")
             }
             Note::CascadeStopped => error!("sync group moves did not settle; stopping the cascade"),
+            Note::Deleted { instance, what } => {
+                warn!(instance = %name(instance), "({}) {what} was deleted while master: leaving MASTER, as keepalived does", name(instance))
+            }
+            Note::InterfaceLost {
+                instance,
+                name: ifname,
+            } => {
+                warn!(instance = %name(instance), interface = %ifname, "Interface {ifname} deleted: waiting for it")
+            }
+            Note::InterfaceFound {
+                instance,
+                name: ifname,
+                ifindex,
+            } => {
+                info!(instance = %name(instance), interface = %ifname, ifindex, "Interface {ifname} is back: running on it")
+            }
         }
     }
 
-    /// Final clean-up: VIPs off, vmacs we made removed, notifies drained,
-    /// then XDP detached with the recorder.
+    /// A deletion notice: if it removed something a master instance holds
+    /// (and tracks), the controller hears of it.
+    fn deleted(&self, d: &Deletion) {
+        for (&slot, io) in &self.instances {
+            if !io.holding {
+                continue;
+            }
+            let what = match d {
+                Deletion::Address { ifindex, addr } => io
+                    .added
+                    .iter()
+                    .find(|a| !a.no_track && a.ifindex == *ifindex && a.vip.addr == *addr)
+                    .map(|a| format!("VIP {} on {}", a.vip.addr, a.interface)),
+                Deletion::Route(msg) => io
+                    .routes
+                    .iter()
+                    .find(|(r, no_track)| !no_track && r.matches(msg))
+                    .map(|(r, _)| format!("route {r}")),
+                Deletion::Rule(msg) => io
+                    .rules
+                    .iter()
+                    .find(|(r, no_track)| !no_track && r.matches(msg))
+                    .map(|(r, _)| format!("rule {r}")),
+            };
+            if let (Some(what), Some(rt)) = (what, &self.rt) {
+                rt.send(RtInput::Deleted {
+                    instance: slot,
+                    what,
+                });
+            }
+        }
+    }
+
+    /// Tries the rebinds that are due; those whose interface is not usable yet
+    /// wait for the next try.
+    async fn retry_rebinds(&mut self) {
+        let now = tokio::time::Instant::now();
+        let due: Vec<InstanceId> = self
+            .rebinds
+            .iter()
+            .filter(|(_, p)| p.at <= now)
+            .map(|(s, _)| *s)
+            .collect();
+        for slot in due {
+            let Some(mut pending) = self.rebinds.remove(&slot) else {
+                continue;
+            };
+            match self.rebind(slot, &pending).await {
+                Ok(()) => {}
+                Err(e) if pending.attempts < REBIND_ATTEMPTS => {
+                    if pending.attempts == 0 {
+                        info!(instance = %self.name(slot), "{e}; trying again while the interface comes up");
+                    }
+                    pending.attempts += 1;
+                    pending.at = now + REBIND_RETRY;
+                    self.rebinds.insert(slot, pending);
+                }
+                Err(e) => {
+                    error!(instance = %self.name(slot), "{e}; the instance stays in FAULT until its interface changes again")
+                }
+            }
+        }
+    }
+
+    /// Binds the instance to its interface as it exists now: plans it with
+    /// the interface's index and address, creates its vmac, opens its
+    /// sockets, attaches and registers it with the recorder, and hands the
+    /// advert thread the new advert socket.
+    async fn rebind(
+        &mut self,
+        slot: InstanceId,
+        pending: &PendingRebind,
+    ) -> Result<(), Box<ExecuteError>> {
+        let Some(io) = self.instances.get(&slot) else {
+            return Ok(());
+        };
+        let index = io.index;
+        let interface_err = |source| {
+            Box::new(ExecuteError::Interface {
+                instance: io.name.clone(),
+                interface: pending.interface.clone(),
+                source,
+            })
+        };
+        let link = self
+            .netlink
+            .link_by_name(&pending.interface)
+            .await
+            .map_err(interface_err)?;
+        if link.ifindex != pending.ifindex {
+            // Replaced again meanwhile: the link event for the newer one asks anew.
+            return Ok(());
+        }
+        let old_key = io.plan.key;
+        let bound = bind(
+            &self.config,
+            index,
+            &link,
+            false,
+            &self.netlink,
+            &mut self.recorder,
+            &mut self.vmac_parents,
+        )
+        .await?;
+        if old_key.ifindex != 0 && old_key != bound.plan.key {
+            if let Err(e) = self.recorder.maps.remove_instance(old_key) {
+                debug!(error = %e, "unregistering the instance's old interface");
+            }
+        }
+        let Some(io) = self.instances.get_mut(&slot) else {
+            return Ok(());
+        };
+        let (key, source) = (bound.plan.key, bound.plan.advert.source);
+        let advert = AdvertIo::new(
+            io.name.clone(),
+            key,
+            bound.plan.advert.clone(),
+            bound.sender,
+            bound.frame_path,
+        );
+        io.garp = Some(Arc::new(bound.garp));
+        io.vmac = bound.vmac;
+        io.promoted = bound.promoted.or(io.promoted.take());
+        io.garp_pacing = bound.plan.engine.garp.spacing;
+        io.plan = bound.plan;
+        // Anything added on the vanished interface went with it.
+        io.added.retain(|a| a.ifindex != old_key.ifindex);
+        if let Some(rt) = &self.rt {
+            rt.send(RtInput::Rebound {
+                instance: slot,
+                key,
+                source,
+                advert: Box::new(advert),
+            });
+        }
+        Ok(())
+    }
+
+    /// Final clean-up: VIPs off, vmacs we made removed, the firewall's
+    /// tables deleted, sysctls we changed restored, notifies drained, then XDP
+    /// detached with the recorder.
     pub async fn stop(mut self) {
         if self.leaving {
-            // In-place restart: VIPs, vmacs and the state file stay for the
-            // next image; the XDP program goes (the next image loads its own).
+            // In-place restart: VIPs, routes, rules, vmacs, firewall and the
+            // state file stay for the next image; the XDP program goes (the
+            // next image loads its own).
             self.save_held();
         } else {
-            for (_, io) in std::mem::take(&mut self.instances) {
-                self.drop_instance(io).await;
+            let slots: Vec<InstanceId> = self.instances.keys().copied().collect();
+            for slot in slots {
+                if let Some(io) = self.instances.remove(&slot) {
+                    self.drop_instance(io).await;
+                }
+            }
+            self.remove_statics().await;
+            if let Err(e) = self.firewall.shutdown().await {
+                warn!(error = %e, "removing the accept-mode firewall tables");
             }
             held::remove_state(&self.paths);
         }
@@ -445,12 +969,41 @@ impl Executor {
         }
     }
 
-    /// An instance that no longer runs: VIPs off, its vmac gone if we made it.
-    async fn drop_instance(&mut self, io: InstanceIo) {
-        remove_vips(&io, &self.netlink).await;
+    /// An instance that no longer runs: everything it added off, its vmac
+    /// gone if we made it (and the parent's ARP settings back once no vmac of
+    /// ours is left on it), promote_secondaries back if we set it and no
+    /// other instance needs it.
+    async fn drop_instance(&mut self, mut io: InstanceIo) {
+        io.holding = false;
+        release_io(&mut io, &self.netlink, &mut self.firewall).await;
+        release_leftovers(&io, &self.netlink).await;
         if let Some(v) = io.vmac.as_ref().filter(|v| v.created) {
             if let Err(e) = remove_vmac(&self.netlink, v).await {
                 warn!(instance = %io.name, vmac = %v.name, error = %e, "removing the vmac");
+            }
+            let parent = v.parent_ifindex;
+            let others = self.instances.values().any(|o| {
+                o.vmac
+                    .as_ref()
+                    .is_some_and(|ov| ov.parent_ifindex == parent)
+            });
+            if !others {
+                if let Some(arp) = self.vmac_parents.remove(&parent) {
+                    if let Err(e) = arp.restore() {
+                        warn!(interface = %arp.parent, error = %e, "restoring arp_ignore/arp_filter");
+                    }
+                }
+            }
+        }
+        if let Some(ifname) = io.promoted.take() {
+            let others = self
+                .instances
+                .values()
+                .any(|o| o.promoted.as_deref() == Some(ifname.as_str()));
+            if !others {
+                if let Err(e) = crate::network::netlink::set_promote_secondaries(&ifname, false) {
+                    warn!(interface = %ifname, error = %e, "resetting promote_secondaries");
+                }
             }
         }
     }
@@ -463,13 +1016,18 @@ impl Executor {
         for slot in &r.slots.retired {
             if let Some(io) = self.instances.remove(slot) {
                 let key = io.plan.key;
+                self.rebinds.remove(slot);
                 self.drop_instance(io).await;
                 // A replacement with the same key registers itself again below.
-                if let Err(e) = self.recorder.maps.remove_instance(key) {
-                    warn!(error = %e, "reload: unregistering a retired instance");
+                if key.ifindex != 0 {
+                    if let Err(e) = self.recorder.maps.remove_instance(key) {
+                        warn!(error = %e, "reload: unregistering a retired instance");
+                    }
                 }
             }
         }
+        self.config = r.config.clone();
+        self.apply_statics().await;
         let mut plans = Vec::new();
         let mut assigned = Vec::new();
         let mut primary_up = Vec::new();
@@ -480,10 +1038,20 @@ impl Executor {
             let started = if kept {
                 self.update_instance(&r.config, k, slot).await
             } else {
-                match start_instance(&r.config, k, &self.netlink, &mut self.recorder).await {
+                match start_instance(
+                    &r.config,
+                    k,
+                    &self.netlink,
+                    &mut self.recorder,
+                    &mut self.vmac_parents,
+                )
+                .await
+                {
                     Ok((io, advert, _mode)) => {
-                        remove_vips(&io, &self.netlink).await;
-                        adverts.push((slot, advert));
+                        release_leftovers(&io, &self.netlink).await;
+                        if let Some(advert) = advert {
+                            adverts.push((slot, advert));
+                        }
                         let plan = io.plan.clone();
                         self.instances.insert(slot, io);
                         Some(plan)
@@ -498,11 +1066,12 @@ impl Executor {
                 failed.push(name);
                 continue;
             };
-            let up = self
-                .netlink
-                .link_by_index(plan.key.ifindex)
-                .await
-                .is_ok_and(|l| l.up);
+            let up = plan.key.ifindex != 0
+                && self
+                    .netlink
+                    .link_by_index(plan.key.ifindex)
+                    .await
+                    .is_ok_and(|l| l.up);
             primary_up.push(up);
             plans.push(plan);
             assigned.push((slot, kept));
@@ -546,7 +1115,8 @@ impl Executor {
     }
 
     /// A kept instance takes its new plan. Its identity (interface, VRID,
-    /// addresses) is unchanged, so the host facts are its old ones.
+    /// addresses) is unchanged, so the host facts are its old ones. While
+    /// master, what it adds changes on the spot, as keepalived does on reload.
     async fn update_instance(
         &mut self,
         config: &config::Config,
@@ -565,68 +1135,296 @@ impl Executor {
                 return None;
             }
         };
-        let vips = match bind_vips(&plan, &self.netlink, io.vmac.as_ref()).await {
-            Ok(v) => v,
-            Err(e) => {
-                error!("reload: {e}; instance {} keeps its VIPs", io.name);
-                return Some(io.plan.clone());
-            }
-        };
         let io = self.instances.get_mut(&slot)?;
-        if io.holding {
-            // Master: the VIP set changes now, as keepalived does on reload.
-            for gone in io.vips.iter().filter(|b| !vips.iter().any(|n| n.same(b))) {
-                if let Err(e) = self.netlink.del_vip(gone.ifindex, &gone.vip).await {
-                    warn!(instance = %io.name, vip = %gone.vip, error = %e, "reload: removing VIP");
-                }
-            }
-            for new in vips.iter().filter(|n| !io.vips.iter().any(|b| b.same(n))) {
-                if let Err(e) = self.netlink.add_vip(new.ifindex, &new.vip).await {
-                    warn!(instance = %io.name, vip = %new.vip, error = %e, "reload: adding VIP");
-                }
-            }
-        }
-        io.vips = vips;
+        io.index = index;
         io.notify = config.instances[index].notify.clone();
         io.garp_pacing = plan.engine.garp.spacing;
-        io.plan = plan.clone();
+        let holding = io.holding;
+        let old = std::mem::replace(&mut io.plan, plan.clone());
+        if holding
+            && (old.vips != plan.vips
+                || old.routes != plan.routes
+                || old.rules != plan.rules
+                || old.drop_vip_traffic != plan.drop_vip_traffic)
+        {
+            // What is no longer wanted goes (forgotten first, so its deletion
+            // is not taken for an admin's); what is new is added.
+            let gone: Vec<AddedVip> = io
+                .added
+                .iter()
+                .filter(|a| {
+                    !plan
+                        .vips
+                        .iter()
+                        .any(|p| p.vip == a.vip && p.interface == a.interface)
+                })
+                .cloned()
+                .collect();
+            io.added.retain(|a| !gone.contains(a));
+            for a in gone {
+                if let Err(e) = self.netlink.del_vip(a.ifindex, &a.vip).await {
+                    warn!(instance = %io.name, vip = %a.vip, error = %e, "reload: removing VIP");
+                }
+            }
+            let wanted_routes: Vec<Route> = {
+                let mut v = Vec::new();
+                for spec in &plan.routes {
+                    v.extend(kernel_route(&self.netlink, spec, io.vmac.as_ref()).await);
+                }
+                v
+            };
+            let (keep, drop): (Vec<_>, Vec<_>) = std::mem::take(&mut io.routes)
+                .into_iter()
+                .partition(|(r, _)| wanted_routes.contains(r));
+            io.routes = keep;
+            for (r, _) in drop {
+                if let Err(e) = self.netlink.del_route(&r).await {
+                    warn!(instance = %io.name, error = %e, "reload: removing route");
+                }
+            }
+            let wanted_rules: Vec<Rule> = plan.rules.iter().map(kernel_rule).collect();
+            let (keep, drop): (Vec<_>, Vec<_>) = std::mem::take(&mut io.rules)
+                .into_iter()
+                .partition(|(r, _)| wanted_rules.contains(r));
+            io.rules = keep;
+            for (r, _) in drop {
+                if let Err(e) = self.netlink.del_rule(&r).await {
+                    warn!(instance = %io.name, error = %e, "reload: removing rule");
+                }
+            }
+            let dropped = std::mem::take(&mut io.dropped);
+            if let Err(e) = self.firewall.remove(&dropped).await {
+                warn!(instance = %io.name, error = %e, "reload: accept mode");
+            }
+            // Adds what is missing (and the drop set afresh).
+            self.take_over(slot).await;
+        }
         Some(plan)
+    }
+
+    /// Carries out commands until the advert thread hangs up, watching the
+    /// kernel for deletions of what masters hold, and retrying rebinds.
+    async fn serve(&mut self, mut rx: UnboundedReceiver<ToExecutor>) {
+        let mut deletions = match Deletions::subscribe() {
+            Ok(d) => Some(d),
+            Err(e) => {
+                error!("{e}: deleted VIPs, routes and rules will not be noticed");
+                None
+            }
+        };
+        loop {
+            let next_retry = self.rebinds.values().map(|p| p.at).min();
+            tokio::select! {
+                item = rx.recv() => {
+                    let Some(item) = item else { return };
+                    match item {
+                        ToExecutor::Command(c) => self.one(c).await,
+                        ToExecutor::Error(e) => warn!("{e}"),
+                        ToExecutor::Reload(r) => {
+                            self.reload(*r).await;
+                            self.save_held();
+                        }
+                        ToExecutor::Connect(rt) => self.rt = Some(rt),
+                        ToExecutor::Leave => self.leaving = true,
+                    }
+                }
+                Some(d) = next_deletion(&mut deletions) => {
+                    self.deleted(&d);
+                    self.reinstate_static(&d).await;
+                }
+                _ = sleep_until(next_retry) => self.retry_rebinds().await,
+            }
+        }
     }
 }
 
-/// Looks up the host facts, plans the instance and opens everything it uses.
-async fn start_instance(
+async fn next_deletion(deletions: &mut Option<Deletions>) -> Option<Deletion> {
+    match deletions {
+        Some(d) => d.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Takes off everything `take_over` put on (rules, routes, VIPs, drop rules).
+async fn release_io(io: &mut InstanceIo, netlink: &Netlink, firewall: &mut Firewall) {
+    for (rule, _) in std::mem::take(&mut io.rules) {
+        if let Err(e) = netlink.del_rule(&rule).await {
+            warn!(instance = %io.name, error = %e, "removing rule");
+        }
+    }
+    for (route, _) in std::mem::take(&mut io.routes) {
+        if let Err(e) = netlink.del_route(&route).await {
+            warn!(instance = %io.name, error = %e, "removing route");
+        }
+    }
+    for a in std::mem::take(&mut io.added) {
+        if let Err(e) = netlink.del_vip(a.ifindex, &a.vip).await {
+            warn!(instance = %io.name, interface = %a.interface, vip = %a.vip.addr, error = %e, "removing VIP");
+        }
+    }
+    let dropped = std::mem::take(&mut io.dropped);
+    if !dropped.is_empty() {
+        if let Err(e) = firewall.remove(&dropped).await {
+            warn!(instance = %io.name, error = %e, "accept mode: removing the drop rules");
+        }
+    }
+}
+
+/// What an earlier run (or an admin) left: the instance's VIPs, routes and
+/// rules are not ours until we are master.
+async fn release_leftovers(io: &InstanceIo, netlink: &Netlink) {
+    if io.plan.key.ifindex == 0 {
+        return;
+    }
+    for planned in &io.plan.vips {
+        if let Some(ifindex) = resolve(netlink, &planned.interface, io.vmac.as_ref()).await {
+            if let Err(e) = netlink.del_vip(ifindex, &planned.vip).await {
+                warn!(instance = %io.name, interface = %planned.interface, vip = %planned.vip.addr, error = %e, "removing VIP");
+            }
+        }
+    }
+    for spec in &io.plan.routes {
+        if let Some(route) = kernel_route(netlink, spec, io.vmac.as_ref()).await {
+            if let Err(e) = netlink.del_route(&route).await {
+                warn!(instance = %io.name, error = %e, "removing route");
+            }
+        }
+    }
+    for spec in &io.plan.rules {
+        if let Err(e) = netlink.del_rule(&kernel_rule(spec)).await {
+            warn!(instance = %io.name, error = %e, "removing rule");
+        }
+    }
+}
+
+/// The index of interface `name` now (the vmac's own when it is the vmac).
+async fn resolve(netlink: &Netlink, name: &str, vmac: Option<&Vmac>) -> Option<u32> {
+    if let Some(v) = vmac.filter(|v| v.name == name) {
+        return Some(v.ifindex);
+    }
+    netlink.link_by_name(name).await.ok().map(|l| l.ifindex)
+}
+
+/// A `virtual_routes` entry as the kernel gets it (`None`: its dev is missing).
+async fn kernel_route(
+    netlink: &Netlink,
+    spec: &config::VirtualRoute,
+    vmac: Option<&Vmac>,
+) -> Option<Route> {
+    let oif = match &spec.dev {
+        Some(dev) => Some(resolve(netlink, dev, vmac).await?),
+        None => None,
+    };
+    let net = |p: config::Prefix| Net {
+        addr: p.addr,
+        len: p.len,
+    };
+    Some(Route {
+        kind: match spec.kind {
+            config::RouteKind::Unicast => routes::kind::UNICAST,
+            config::RouteKind::Blackhole => routes::kind::BLACKHOLE,
+            config::RouteKind::Unreachable => routes::kind::UNREACHABLE,
+            config::RouteKind::Prohibit => routes::kind::PROHIBIT,
+            config::RouteKind::Throw => routes::kind::THROW,
+        },
+        destination: net(spec.destination),
+        from: spec.from.map(net),
+        pref_src: spec.source,
+        gateway: spec.via,
+        oif,
+        scope: spec.scope,
+        table: spec.table,
+        metric: spec.metric,
+        tos: spec.tos,
+        protocol: spec.protocol.unwrap_or(config::RTPROT_KEEPALIVED),
+        onlink: spec.onlink,
+        how: match spec.how {
+            config::RouteAdd::Prepend => routes::AddHow::Prepend,
+            config::RouteAdd::Add => routes::AddHow::Add,
+            config::RouteAdd::Append => routes::AddHow::Append,
+        },
+    })
+}
+
+/// A `virtual_rules` entry as the kernel gets it.
+fn kernel_rule(spec: &config::VirtualRule) -> Rule {
+    let net = |p: config::Prefix| Net {
+        addr: p.addr,
+        len: p.len,
+    };
+    let (action, table, goto) = match spec.action {
+        config::RuleAction::Table(t) => (routes::action::TO_TABLE, t, None),
+        config::RuleAction::Goto(g) => (routes::action::GOTO, 0, Some(g)),
+        config::RuleAction::Nop => (routes::action::NOP, 0, None),
+        config::RuleAction::Blackhole => (routes::action::BLACKHOLE, 0, None),
+        config::RuleAction::Unreachable => (routes::action::UNREACHABLE, 0, None),
+        config::RuleAction::Prohibit => (routes::action::PROHIBIT, 0, None),
+    };
+    Rule {
+        family: spec.family,
+        from: spec.from.map(net),
+        to: spec.to.map(net),
+        priority: spec.priority,
+        action,
+        table,
+        goto,
+        fwmark: spec.fwmark,
+        fwmask: spec.fwmask,
+        iif: spec.iif.clone(),
+        oif: spec.oif.clone(),
+        invert: spec.invert,
+        tos: spec.tos,
+        protocol: spec.protocol,
+    }
+}
+
+/// What binding an instance to an existing interface opened.
+struct Bound {
+    plan: InstancePlan,
+    vmac: Option<Vmac>,
+    sender: VrrpSender,
+    garp: GarpSender,
+    mode: crate::bpf::AttachMode,
+    /// The interface whose promote_secondaries we turned on.
+    promoted: Option<String>,
+    frame_path: Option<FramePath>,
+}
+
+/// Plans instance `index` on `link` and opens everything it uses there.
+/// `patient`: wait (at start) for a tentative IPv6 link-local to be usable.
+async fn bind(
     config: &config::Config,
     index: usize,
+    link: &Link,
+    patient: bool,
     netlink: &Netlink,
     recorder: &mut Recorder,
-) -> Result<(InstanceIo, AdvertIo, crate::bpf::AttachMode), Box<ExecuteError>> {
+    vmac_parents: &mut HashMap<u32, ParentArp>,
+) -> Result<Bound, Box<ExecuteError>> {
     let cfg = &config.instances[index];
     let name = cfg.name.clone();
-    let interface_err = |interface: &str| {
-        let (instance, interface) = (name.clone(), interface.to_owned());
-        move |source| {
-            Box::new(ExecuteError::Interface {
-                instance,
-                interface,
-                source,
-            })
-        }
-    };
     let socket_err = |source| {
         Box::new(ExecuteError::Socket {
             instance: name.clone(),
             source,
         })
     };
-    let link = netlink
-        .link_by_name(&cfg.interface)
-        .await
-        .map_err(interface_err(&cfg.interface))?;
     let family = cfg.family();
+    let patience = if patient {
+        Duration::from_secs(5)
+    } else {
+        Duration::ZERO
+    };
     let source = match cfg.unicast_src_ip {
         Some(s) => s,
-        None => source_address(&cfg.interface, family)
+        None => source_address(&cfg.interface, family, patience)
             .await
             .map_err(socket_err)?
             .ok_or_else(|| ExecuteError::NoSource {
@@ -655,6 +1453,11 @@ async fn start_instance(
                     source,
                 })?;
             info!(instance = %name, vmac = %vmac.name, mac = %crate::network::fmt_mac(&vmac.mac), "virtual MAC interface ready");
+            if let Some(arp) = &vmac.parent_arp {
+                vmac_parents
+                    .entry(vmac.parent_ifindex)
+                    .or_insert_with(|| arp.clone());
+            }
             Some(vmac)
         }
     };
@@ -669,14 +1472,17 @@ async fn start_instance(
     )
     .map_err(socket_err)?;
 
-    let vips = bind_vips(&plan, netlink, vmac.as_ref()).await?;
+    let mac = vmac.as_ref().map(|v| v.mac).or(link.mac).unwrap_or([0; 6]);
+    let garp = GarpSender::open(&plan.vip_interface, mac).map_err(|source| ExecuteError::Garp {
+        instance: name.clone(),
+        source,
+    })?;
 
-    let mac = garp_mac(&vmac, &link).unwrap_or([0; 6]);
-    let garp =
-        GarpSender::open(&plan.send_interface, mac).map_err(|source| ExecuteError::Garp {
-            instance: name.clone(),
-            source,
-        })?;
+    let promoted = if plan.promote_secondaries {
+        promote_secondaries(&plan.interface)
+    } else {
+        None
+    };
 
     let bpf = |source| {
         Box::new(ExecuteError::Bpf {
@@ -686,67 +1492,114 @@ async fn start_instance(
     };
     let mode = recorder.attach(&plan.interface).map_err(bpf)?;
     recorder.maps.register(plan.key, &plan.xdp).map_err(bpf)?;
-
-    let frame_path = garp_mac(&vmac, &link).map(|mac| FramePath {
-        ifindex: vmac.as_ref().map_or(link.ifindex, |v| v.ifindex),
-        mac,
-    });
-    let advert = AdvertIo::new(
-        name.clone(),
-        plan.key,
-        plan.advert.clone(),
-        sender,
-        frame_path,
-    );
-    let io = InstanceIo {
-        name,
-        holding: false,
-        garp: Arc::new(garp),
+    // Multicast adverts leave as whole frames (see `network::frames`).
+    let frame_path = vmac
+        .as_ref()
+        .map(|v| v.mac)
+        .or(link.mac)
+        .map(|mac| FramePath {
+            ifindex: vmac.as_ref().map_or(link.ifindex, |v| v.ifindex),
+            mac,
+        });
+    Ok(Bound {
+        plan,
         vmac,
-        vips,
+        sender,
+        garp,
+        mode,
+        promoted,
+        frame_path,
+    })
+}
+
+/// Turns `promote_secondaries` on for `interface`; `Some` if we changed it
+/// (and so must turn it off again at stop), as keepalived does.
+fn promote_secondaries(interface: &str) -> Option<String> {
+    let key = format!("/proc/sys/net/ipv4/conf/{interface}/promote_secondaries");
+    let on = std::fs::read_to_string(&key).is_ok_and(|v| v.trim() == "1");
+    if on {
+        return None;
+    }
+    match crate::network::netlink::set_promote_secondaries(interface, true) {
+        Ok(()) => Some(interface.to_owned()),
+        Err(e) => {
+            warn!(%interface, error = %e, "setting promote_secondaries");
+            None
+        }
+    }
+}
+
+/// The unspecified address of `family`: the advert source of an instance
+/// whose interface does not exist yet.
+fn unspecified(family: Family) -> IpAddr {
+    match family {
+        Family::V4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        Family::V6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    }
+}
+
+/// Looks up the host facts, plans the instance and opens everything it uses.
+/// With `dynamic_interfaces`, an instance whose interface does not exist yet
+/// is planned without one (ifindex 0, no sockets, no advert I/O): it waits in
+/// FAULT until a link of its name appears.
+async fn start_instance(
+    config: &config::Config,
+    index: usize,
+    netlink: &Netlink,
+    recorder: &mut Recorder,
+    vmac_parents: &mut HashMap<u32, ParentArp>,
+) -> Result<(InstanceIo, Option<AdvertIo>, Option<crate::bpf::AttachMode>), Box<ExecuteError>> {
+    let cfg = &config.instances[index];
+    let name = cfg.name.clone();
+    let link = match netlink.link_by_name(&cfg.interface).await {
+        Ok(link) => Some(link),
+        Err(NetlinkError::NoSuchInterface(_)) if config.global.dynamic_interfaces => None,
+        Err(source) => {
+            return Err(Box::new(ExecuteError::Interface {
+                instance: name,
+                interface: cfg.interface.clone(),
+                source,
+            }))
+        }
+    };
+    let io = |plan: InstancePlan, garp: Option<GarpSender>, vmac, promoted| InstanceIo {
+        name: name.clone(),
+        index,
+        holding: false,
+        garp: garp.map(Arc::new),
+        vmac,
+        added: Vec::new(),
+        routes: Vec::new(),
+        rules: Vec::new(),
+        dropped: Vec::new(),
         garp_pacing: plan.engine.garp.spacing,
         notify: cfg.notify.clone(),
+        promoted,
         plan,
     };
-    Ok((io, advert, mode))
-}
-
-/// The MAC adverts and GARPs leave with: the vmac's virtual MAC, else the
-/// interface's own.
-fn garp_mac(vmac: &Option<Vmac>, link: &crate::network::netlink::Link) -> Option<[u8; 6]> {
-    vmac.as_ref().map(|v| v.mac).or(link.mac)
-}
-
-/// Resolves each VIP's interface: the vmac, or by name (the VRRP
-/// interface, or a `dev`).
-async fn bind_vips(
-    plan: &InstancePlan,
-    netlink: &Netlink,
-    vmac: Option<&Vmac>,
-) -> Result<Vec<BoundVip>, Box<ExecuteError>> {
-    let mut vips = Vec::with_capacity(plan.vips.len());
-    for v in &plan.vips {
-        let ifindex = match vmac.filter(|vm| vm.name == v.interface) {
-            Some(vm) => vm.ifindex,
-            None => {
-                netlink
-                    .link_by_name(&v.interface)
-                    .await
-                    .map_err(|source| ExecuteError::Interface {
-                        instance: plan.name.clone(),
-                        interface: v.interface.clone(),
-                        source,
-                    })?
-                    .ifindex
-            }
+    let Some(link) = link else {
+        warn!(instance = %name, interface = %cfg.interface, "interface does not exist: waiting for it in FAULT (dynamic_interfaces)");
+        let facts = LinkFacts {
+            ifindex: 0,
+            source: cfg.unicast_src_ip.unwrap_or(unspecified(cfg.family())),
         };
-        vips.push(BoundVip {
-            ifindex,
-            interface: v.interface.clone(),
-            vip: v.vip.clone(),
-        });
-    }
-    Ok(vips)
+        let plan =
+            plan::plan(config, index, &facts).map_err(|e| Box::new(ExecuteError::Plan(e)))?;
+        return Ok((io(plan, None, None, None), None, None));
+    };
+    let bound = bind(config, index, &link, true, netlink, recorder, vmac_parents).await?;
+    let advert = AdvertIo::new(
+        name.clone(),
+        bound.plan.key,
+        bound.plan.advert.clone(),
+        bound.sender,
+        bound.frame_path,
+    );
+    Ok((
+        io(bound.plan, Some(bound.garp), bound.vmac, bound.promoted),
+        Some(advert),
+        Some(bound.mode),
+    ))
 }
 
 fn note_attachment(
@@ -763,14 +1616,6 @@ fn note_attachment(
             }
             .into(),
         });
-    }
-}
-
-async fn remove_vips(io: &InstanceIo, netlink: &Netlink) {
-    for b in &io.vips {
-        if let Err(e) = netlink.del_vip(b.ifindex, &b.vip).await {
-            warn!(instance = %io.name, interface = %b.interface, vip = %b.vip.addr, error = %e, "removing VIP");
-        }
     }
 }
 
@@ -922,23 +1767,6 @@ async fn set_up(
         attachments: started.attachments,
     };
     Ok((started.executor, ready))
-}
-
-impl Executor {
-    /// Carries out commands until the advert thread hangs up.
-    async fn serve(&mut self, mut rx: UnboundedReceiver<ToExecutor>) {
-        while let Some(item) = rx.recv().await {
-            match item {
-                ToExecutor::Command(c) => self.one(c).await,
-                ToExecutor::Error(e) => warn!("{e}"),
-                ToExecutor::Reload(r) => {
-                    self.reload(*r).await;
-                    self.save_held();
-                }
-                ToExecutor::Leave => self.leaving = true,
-            }
-        }
-    }
 }
 
 /// State changes in keepalived's words, so log-based alerts keep matching

@@ -315,6 +315,9 @@ pub async fn cleanup(paths: &Paths, netlink: &Netlink) -> Result<Released, HeldE
                 parent_ifindex: v.parent_ifindex,
                 family: if inst.ipv6 { Family::V6 } else { Family::V4 },
                 created: true,
+                // Restoring the parent's ARP settings needs what they were;
+                // a crash lost that, and keepalived leaves them too.
+                parent_arp: None,
             };
             if remove_vmac(netlink, &vmac).await.is_ok() {
                 done.vmacs += 1;

@@ -69,11 +69,16 @@ pub struct AdvertPlan {
     pub pseudo_header: bool,
 }
 
-/// A VIP and the interface it is added to (by name: the executor resolves it).
+/// A VIP and the interface it is added to (by name: the executor resolves it
+/// when it adds it, so a re-created interface gets it too).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlannedVip {
     pub interface: String,
     pub vip: Vip,
+    /// `virtual_ipaddress_excluded`: added and removed with the VIPs, not advertised.
+    pub excluded: bool,
+    /// `no_track`: deleting it by hand does not release the instance.
+    pub no_track: bool,
 }
 
 /// Everything one instance needs at run time.
@@ -92,9 +97,22 @@ pub struct InstancePlan {
     pub xdp: XdpInstance,
     /// The macvlan to create for `use_vmac`; adverts, VIPs and GARPs go through it.
     pub vmac: Option<VmacSpec>,
-    /// The interface adverts and GARPs leave from: the vmac or the VRRP interface.
+    /// The interface adverts leave from: the vmac, or the VRRP interface
+    /// (also with `vmac_xmit_base`).
     pub send_interface: String,
+    /// The interface GARPs/NAs leave from and VIPs go on by default: the vmac
+    /// or the VRRP interface.
+    pub vip_interface: String,
+    /// VIPs, then excluded VIPs.
     pub vips: Vec<PlannedVip>,
+    /// Installed while master, removed otherwise.
+    pub routes: Vec<config::VirtualRoute>,
+    pub rules: Vec<config::VirtualRule>,
+    /// Traffic to the VIPs is dropped by the firewall while master (no
+    /// accept mode): keepalived's nftables rules.
+    pub drop_vip_traffic: bool,
+    /// `promote_secondaries` on the VRRP interface while running.
+    pub promote_secondaries: bool,
     /// What the instance tracks, weights resolved.
     pub tracked: Vec<Weighted>,
     /// Index of its (active) sync group, if any.
@@ -131,6 +149,20 @@ pub fn scope_number(scope: &str) -> Option<u8> {
         "host" => Some(254),
         "nowhere" => Some(255),
         n => n.parse().ok(),
+    }
+}
+
+/// An address line as the kernel gets it (`plan` refuses an unknown scope).
+pub fn vip_of(v: &config::VirtualIp) -> Vip {
+    Vip {
+        addr: v.address,
+        prefix: v.prefix_len,
+        brd: match v.broadcast {
+            Some(IpAddr::V4(b)) => Some(b),
+            _ => None,
+        },
+        label: v.label.clone(),
+        scope: v.scope.as_deref().and_then(scope_number),
     }
 }
 
@@ -175,34 +207,37 @@ pub fn plan(
         spec
     });
     // With use_vmac, adverts leave through the vmac so they carry the
-    // virtual MAC, as keepalived's do.
-    let send_interface = vmac
+    // virtual MAC, as keepalived's do, unless vmac_xmit_base sends them from
+    // the parent.
+    let vip_interface = vmac
         .as_ref()
         .map_or_else(|| cfg.interface.clone(), |v| v.name.clone());
+    let send_interface = if cfg.vmac_xmit_base {
+        cfg.interface.clone()
+    } else {
+        vip_interface.clone()
+    };
 
     let mut vips = Vec::with_capacity(cfg.virtual_ipaddress.len());
-    for v in &cfg.virtual_ipaddress {
-        let scope = match v.scope.as_deref() {
-            None => None,
-            Some(s) => Some(scope_number(s).ok_or_else(|| PlanError::Scope {
+    let excluded = cfg.virtual_ipaddress_excluded.iter().map(|v| (v, true));
+    for (v, excluded) in cfg
+        .virtual_ipaddress
+        .iter()
+        .map(|v| (v, false))
+        .chain(excluded)
+    {
+        if let Some(s) = v.scope.as_deref().filter(|s| scope_number(s).is_none()) {
+            return Err(PlanError::Scope {
                 instance: name.clone(),
                 vip: v.address,
                 scope: s.to_owned(),
-            })?),
-        };
-        let brd = match v.broadcast {
-            Some(IpAddr::V4(b)) => Some(b),
-            _ => None,
-        };
+            });
+        }
         vips.push(PlannedVip {
-            interface: v.dev.clone().unwrap_or_else(|| send_interface.clone()),
-            vip: Vip {
-                addr: v.address,
-                prefix: v.prefix_len,
-                brd,
-                label: v.label.clone(),
-                scope,
-            },
+            interface: v.dev.clone().unwrap_or_else(|| vip_interface.clone()),
+            vip: vip_of(v),
+            excluded,
+            no_track: v.no_track,
         });
     }
 
@@ -244,16 +279,21 @@ pub fn plan(
     params.preempt_delay = cfg.preempt_delay;
     params.initial_state_master = cfg.state == InitialState::Master;
     params.sync_group = group.is_some();
+    params.startup_delay = global.vrrp_startup_delay;
+    params.down_timer_adverts = cfg.down_timer_adverts;
+    params.lower_prio_no_advert = cfg.lower_prio_no_advert;
+    params.higher_prio_send_advert = cfg.higher_prio_send_advert;
     params.garp = GarpParams {
         master_delay: cfg.garp_master_delay,
         master_repeat: cfg.garp_master_repeat,
         master_refresh: cfg.garp_master_refresh.unwrap_or(Duration::ZERO),
         master_refresh_repeat: cfg.garp_master_refresh_repeat,
+        lower_prio_repeat: cfg.garp_lower_prio_repeat,
+        lower_prio_delay: cfg.garp_lower_prio_delay,
         spacing: match family {
             Family::V4 => global.vrrp_garp_interval,
             Family::V6 => global.vrrp_gna_interval,
         },
-        ..GarpParams::default()
     };
     params.validate().map_err(|source| PlanError::Params {
         instance: name.clone(),
@@ -298,11 +338,46 @@ pub fn plan(
         xdp,
         vmac,
         send_interface,
+        vip_interface,
         vips,
-        tracked: priority::instance_items(cfg, config, ignore_weights),
+        routes: cfg.virtual_routes.clone(),
+        rules: cfg.virtual_rules.clone(),
+        drop_vip_traffic: !cfg.accept && !cfg.is_address_owner(),
+        promote_secondaries: cfg.promote_secondaries,
+        tracked: tracked_items(cfg, config, ignore_weights),
         group,
         dont_track_primary: cfg.dont_track_primary,
     })
+}
+
+/// What an instance tracks: its own trackers, then its sync group's, which
+/// every member tracks with the group's weight (keepalived's
+/// `sync_group_tracking_init`): a tracker written in both takes the group's
+/// weight unless the instance's is 0.
+pub fn tracked_items(
+    cfg: &config::Instance,
+    config: &config::Config,
+    ignore_weights: bool,
+) -> Vec<Weighted> {
+    let mut items = priority::instance_items(cfg, config, ignore_weights);
+    let Some(group) = config.sync_group_of(&cfg.name) else {
+        return items;
+    };
+    let as_instance = config::Instance {
+        track_interface: group.track_interface.clone(),
+        track_script: group.track_script.clone(),
+        track_process: group.track_process.clone(),
+        track_file: group.track_file.clone(),
+        ..cfg.clone()
+    };
+    for g in priority::instance_items(&as_instance, config, false) {
+        match items.iter_mut().find(|i| i.tracker == g.tracker) {
+            Some(own) if own.weight != 0 => *own = g,
+            Some(_) => {}
+            None => items.push(g),
+        }
+    }
+    items
 }
 
 /// Sync groups that run: a group left with fewer than two members (the
@@ -496,6 +571,48 @@ mod tests {
                 name: "G".into(),
                 members: vec![0, 1]
             }]
+        );
+    }
+
+    #[test]
+    fn multicast_groups_global_and_per_instance() {
+        let c = config(
+            "global_defs {\n vrrp_mcast_group4 224.0.0.19\n vrrp_mcast_group6 ff02::13\n}\n\
+             vrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 192.0.2.1\n }\n}\n\
+             vrrp_instance B {\n interface eth0\n virtual_router_id 2\n mcast_dst_ip 224.0.0.42\n \
+             virtual_ipaddress {\n 192.0.2.2\n }\n}\n\
+             vrrp_instance C {\n interface eth0\n virtual_router_id 3\n virtual_ipaddress {\n fe80::3\n }\n}\n",
+        );
+        let group = |i: usize, src: &str| plan(&c, i, &facts(src)).unwrap().advert.destinations;
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(group(0, "192.0.2.9"), vec![ip("224.0.0.19")]);
+        assert_eq!(group(1, "192.0.2.9"), vec![ip("224.0.0.42")]);
+        assert_eq!(group(2, "fe80::9"), vec![ip("ff02::13")]);
+    }
+
+    #[test]
+    fn excluded_vips_are_added_but_never_advertised() {
+        let c = config(
+            "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 192.0.2.1\n }\n \
+             virtual_ipaddress_excluded {\n 198.51.100.1\n 2001:db8::1 no_track\n }\n}\n",
+        );
+        let p = plan(&c, 0, &facts("192.0.2.9")).unwrap();
+        assert_eq!(
+            p.advert.template.addrs,
+            vec!["192.0.2.1".parse::<IpAddr>().unwrap()]
+        );
+        let planned: Vec<(String, bool, bool)> = p
+            .vips
+            .iter()
+            .map(|v| (v.vip.addr.to_string(), v.excluded, v.no_track))
+            .collect();
+        assert_eq!(
+            planned,
+            vec![
+                ("192.0.2.1".to_string(), false, false),
+                ("198.51.100.1".to_string(), true, false),
+                ("2001:db8::1".to_string(), true, true),
+            ]
         );
     }
 

@@ -57,6 +57,7 @@ pub fn reason_words(reason: Reason) -> &'static str {
         Reason::FaultCleared => "fault cleared",
         Reason::SyncGroup => "sync group",
         Reason::Resumed => "resumed after an in-place restart",
+        Reason::Deleted => "a VIP, route or rule was deleted",
         Reason::Shutdown => "shutdown",
     }
 }

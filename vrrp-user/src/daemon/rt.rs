@@ -123,6 +123,18 @@ pub enum RtInput {
     /// In-place restart: stop without a word to the peers, and report each
     /// instance's state (by slot).
     Handover(oneshot::Sender<Vec<(InstanceId, State)>>),
+    /// From the executor: something the instance holds was deleted.
+    Deleted {
+        instance: InstanceId,
+        what: String,
+    },
+    /// From the executor: the instance is bound to its re-created interface.
+    Rebound {
+        instance: InstanceId,
+        key: vrrp_common::InstanceKey,
+        source: std::net::IpAddr,
+        advert: Box<AdvertIo>,
+    },
     Shutdown,
 }
 
@@ -148,6 +160,9 @@ pub enum ToExecutor {
     /// In-place restart: the advert thread has stopped without releasing;
     /// leave VIPs and vmacs where they are.
     Leave,
+    /// Where the executor reports deletions and re-bound interfaces (sent
+    /// once, when the advert thread starts).
+    Connect(RtSender),
 }
 
 /// The advert thread's belongings.
@@ -510,6 +525,7 @@ fn run(
         .add(wake.as_fd(), readable(WAKE))
         .map_err(sys("epoll_ctl(eventfd)"))?;
 
+    let _ = out.send(ToExecutor::Connect(me.clone()));
     let mut lp = Loop {
         parts,
         out,
@@ -580,6 +596,24 @@ fn run(
                 RtInput::ReloadReady(a) => {
                     lp.apply(*a);
                     continue;
+                }
+                RtInput::Deleted { instance, what } => Event::Deleted { instance, what },
+                RtInput::Rebound {
+                    instance,
+                    key,
+                    source,
+                    advert,
+                } => {
+                    // The old socket (on the vanished interface) closes here.
+                    lp.parts.adverts.insert(instance, *advert);
+                    if let Err(e) = lp.parts.maps.learn_table(key) {
+                        let _ = lp.out.send(ToExecutor::Error(e.to_string()));
+                    }
+                    Event::Rebound {
+                        instance,
+                        key,
+                        source,
+                    }
                 }
                 RtInput::Snapshot(reply) => {
                     let c = &lp.parts.controller;

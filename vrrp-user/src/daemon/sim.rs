@@ -93,6 +93,8 @@ pub struct Node {
     pub sent: Vec<(Mono, InstanceId, u8)>,
     /// Notifies requested, in order.
     pub notifies: Vec<(Mono, NotifyOwner, NotifyState, u8)>,
+    /// Interfaces bound again: (time, slot, new ifindex).
+    pub rebinds: Vec<(Mono, InstanceId, u32)>,
     /// How late the daemon acts on its timer (a starved or paused daemon);
     /// the kernel still stamps arrivals on time.
     pub timer_latency: Duration,
@@ -248,6 +250,7 @@ impl Sim {
             changes: Vec::new(),
             sent: Vec::new(),
             notifies: Vec::new(),
+            rebinds: Vec::new(),
             timer_latency: Duration::ZERO,
             records: HashMap::new(),
             io,
@@ -278,6 +281,29 @@ impl Sim {
             holds_vips: false,
             wake_on_any: false,
         }
+    }
+
+    /// Before `start`: `interface` does not exist on `node` yet (with
+    /// `dynamic_interfaces`, its instances wait in FAULT): they are planned
+    /// without an interface, as the executor plans them.
+    pub fn without_interface(&mut self, node: NodeId, interface: &str) {
+        let n = &mut self.nodes[node];
+        for plan in n.plans.iter_mut().filter(|p| p.interface == interface) {
+            plan.key.ifindex = 0;
+        }
+        for io in
+            n.io.values_mut()
+                .filter(|io| io.plan.interface == interface)
+        {
+            io.plan.key.ifindex = 0;
+        }
+        let groups = plan::groups(&n.config);
+        n.controller = Controller::new(&n.plans, &groups).expect("valid params");
+    }
+
+    /// The interface index the instance in `slot` is bound to (0: none).
+    pub fn ifindex(&self, node: NodeId, slot: InstanceId) -> u32 {
+        self.nodes[node].io[&slot].plan.key.ifindex
     }
 
     /// SIGHUP with `keepalived_conf` as the new file, as the daemon does it:
@@ -497,7 +523,12 @@ impl Sim {
     fn records(&self, node: NodeId) -> (Vec<(PeerKey, PeerRecord)>, Vec<vrrp_common::InstanceKey>) {
         let n = &self.nodes[node];
         let records = n.records.iter().map(|(k, r)| (*k, *r)).collect();
-        let read = n.plans.iter().map(|p| p.key).collect();
+        // The keys the instances run under now (a rebind changes them).
+        let read = n
+            .slots
+            .iter()
+            .filter_map(|slot| n.io.get(slot).map(|io| io.plan.key))
+            .collect();
         (records, read)
     }
 
@@ -641,6 +672,27 @@ impl Sim {
             } => self.nodes[node]
                 .notifies
                 .push((now, owner, state, priority)),
+            Command::Rebind {
+                instance, ifindex, ..
+            } => {
+                // The executor binds to the new interface in a moment.
+                let n = &mut self.nodes[node];
+                n.rebinds.push((now, instance, ifindex));
+                let io = n.io.get_mut(&instance).expect("commands name known slots");
+                let key =
+                    vrrp_common::InstanceKey::new(ifindex, io.plan.key.family, io.plan.key.vrid);
+                io.plan.key = key;
+                let source = io.plan.advert.source;
+                self.inject(
+                    now + Duration::from_millis(1),
+                    node,
+                    Event::Rebound {
+                        instance,
+                        key,
+                        source,
+                    },
+                );
+            }
             Command::GarpBurst { .. } | Command::MasterIs { .. } | Command::Note(_) => {}
         }
     }

@@ -36,12 +36,14 @@ pub fn follow(
         return Vec::new();
     }
     let input = match (from, to) {
+        // keepalived's set_vrrp_backup releases every master member the same way.
+        (State::Master, State::Backup) if reason == Reason::Deleted => Input::SyncRelease,
         (State::Master, State::Backup) => Input::SyncBackup,
         (_, State::Master) => Input::SyncMaster,
         _ => return Vec::new(),
     };
     let wanted = |m: &Member| match input {
-        Input::SyncBackup => m.state == State::Master,
+        Input::SyncBackup | Input::SyncRelease => m.state == State::Master,
         _ => m.state == State::Backup,
     };
     members

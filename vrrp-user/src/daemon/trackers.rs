@@ -14,7 +14,7 @@ use super::DaemonError;
 use crate::{
     command, config,
     network::netlink::Netlink,
-    track::{file, priority, process, script, EventSender, Status, TrackerId},
+    track::{file, process, script, EventSender, Status, TrackerId},
 };
 
 /// How often /proc is scanned for newly started tracked processes (exits
@@ -26,7 +26,7 @@ pub fn used(config: &config::Config) -> HashSet<TrackerId> {
     config
         .instances
         .iter()
-        .flat_map(|i| priority::instance_items(i, config, false))
+        .flat_map(|i| super::plan::tracked_items(i, config, false))
         .map(|w| w.tracker)
         .collect()
 }

@@ -61,6 +61,12 @@ pub enum Input {
     /// Instead of `Startup`, after an in-place restart of a master: master
     /// again at once, the VIPs already in place (no GARP burst, no notify).
     ResumeMaster,
+    /// One of our VIPs, routes or rules was deleted while master (keepalived's
+    /// `set_vrrp_backup`): send priority 0, release everything, and come back
+    /// after Skew_Time unless another master appears.
+    Release,
+    /// Sync group: another member was released that way; the same for us.
+    SyncRelease,
     Shutdown,
 }
 
@@ -143,6 +149,8 @@ pub enum Reason {
     SyncGroup,
     /// Master again after an in-place restart (`Input::ResumeMaster`).
     Resumed,
+    /// A VIP, route or rule of ours was deleted while master.
+    Deleted,
     Shutdown,
 }
 
@@ -180,6 +188,8 @@ enum DownTimer {
     Skew,
     /// `state MASTER` (not owner) at startup: `MAI + Skew_min`.
     InitialMaster,
+    /// The address owner waiting out `vrrp_startup_delay`: master as soon as it ends.
+    Owner,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -235,6 +245,8 @@ pub struct Instance {
     /// Sync group member whose down timer expired: ready to go master with
     /// the group. Cleared by any advert that holds us in backup.
     wants_master: bool,
+    /// End of `vrrp_startup_delay`: no down timer expires before it.
+    startup_until: Option<Mono>,
 }
 
 impl Instance {
@@ -250,7 +262,14 @@ impl Instance {
             preempt_wake: None,
             master_addr: None,
             wants_master: false,
+            startup_until: None,
         })
+    }
+
+    /// The interface came back with another address: the tie-break and the
+    /// own-advert check use it from now on.
+    pub fn set_primary_addr(&mut self, addr: IpAddr) {
+        self.params.primary_addr = addr;
     }
 
     pub fn params(&self) -> &InstanceParams {
@@ -393,6 +412,20 @@ impl Instance {
                 }
             }
             Input::ResumeMaster => self.on_resume(now, &mut actions),
+            Input::Release | Input::SyncRelease => {
+                if let Phase::Master(_) = self.phase {
+                    let reason = match input {
+                        Input::Release => Reason::Deleted,
+                        _ => Reason::SyncGroup,
+                    };
+                    actions.push(Action::SendAdvert {
+                        priority: PRIORITY_STOP,
+                    });
+                    actions.push(Action::RemoveVips);
+                    // "We want a quick transition back to master."
+                    self.enter_backup(now, DownTimer::Skew, reason, &mut actions);
+                }
+            }
             Input::Shutdown => self.on_shutdown(&mut actions),
         }
         actions
@@ -431,8 +464,18 @@ impl Instance {
         if self.phase != Phase::Initialize {
             return;
         }
+        if !self.params.startup_delay.is_zero() {
+            self.startup_until = Some(now + self.params.startup_delay);
+        }
         if self.faulted {
             self.enter_fault(actions);
+        } else if self.owner_wants_master() && self.startup_until.is_some() {
+            // keepalived puts the owner in BACKUP silently with a down timer
+            // that ends with the delay.
+            self.phase = Phase::Backup(BackupTimers {
+                basis: now,
+                kind: DownTimer::Owner,
+            });
         } else if self.owner_wants_master() {
             self.enter_master(now, Reason::AddressOwner, actions);
         } else {
@@ -581,6 +624,9 @@ impl Instance {
                 true => Reason::HigherPriorityAdvert,
                 false => Reason::EqualPriorityHigherAddress,
             };
+            if self.params.higher_prio_send_advert {
+                actions.push(Action::SendAdvert { priority: ours });
+            }
             self.adopt_interval(seen.interval, actions);
             actions.push(Action::RemoveVips);
             self.master_addr = Some(seen.src);
@@ -589,8 +635,11 @@ impl Instance {
         }
 
         // keepalived's "forcing a new election": the other side must hear a
-        // better master now, and hosts must learn our MAC again.
-        actions.push(Action::SendAdvert { priority: ours });
+        // better master now (unless lower_prio_no_advert), and hosts must
+        // learn our MAC again.
+        if !self.params.lower_prio_no_advert {
+            actions.push(Action::SendAdvert { priority: ours });
+        }
         let (repeat, delay) = (
             self.params.garp.lower_prio_repeat,
             self.params.garp.lower_prio_delay,
@@ -627,6 +676,7 @@ impl Instance {
                 } else {
                     let reason = match backup.kind {
                         DownTimer::Skew => Reason::PriorityZeroReceived,
+                        DownTimer::Owner => Reason::AddressOwner,
                         DownTimer::MasterDown | DownTimer::InitialMaster => Reason::MasterDownTimer,
                     };
                     self.enter_master(now, reason, actions);
@@ -783,8 +833,14 @@ impl Instance {
                 self.master_adver_interval
                     + timers::min_skew_time(version, self.master_adver_interval)
             }
+            DownTimer::Owner => Duration::ZERO,
         };
-        backup.basis + span
+        // keepalived runs down timers from the end of vrrp_startup_delay at the earliest.
+        let basis = match self.startup_until {
+            Some(until) if until > backup.basis => until,
+            _ => backup.basis,
+        };
+        basis + span
     }
 
     fn adopt_interval(&mut self, advertised: Duration, actions: &mut Vec<Action>) {

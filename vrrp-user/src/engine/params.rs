@@ -95,6 +95,15 @@ pub struct InstanceParams {
     /// (`Input::SyncMaster`) once every member wants to, as keepalived does
     /// ("prefer backup state to avoid thrashing").
     pub sync_group: bool,
+    /// `vrrp_startup_delay`: no down timer expires before this long after
+    /// `Startup` (keepalived counts them from the end of the delay).
+    pub startup_delay: Duration,
+    /// `lower_prio_no_advert`: as master, do not answer a lower-priority
+    /// advert with an advert of our own.
+    pub lower_prio_no_advert: bool,
+    /// `higher_prio_send_advert`: as master, send an advert at our priority
+    /// before yielding to a higher one.
+    pub higher_prio_send_advert: bool,
 }
 
 impl InstanceParams {
@@ -114,6 +123,9 @@ impl InstanceParams {
             down_timer_adverts: 3,
             garp: GarpParams::default(),
             sync_group: false,
+            startup_delay: Duration::ZERO,
+            lower_prio_no_advert: false,
+            higher_prio_send_advert: false,
         }
     }
 

@@ -587,6 +587,37 @@ fn master_lower_priority_with_lower_prio_delay() {
 }
 
 #[test]
+fn lower_prio_no_advert_keeps_the_master_quiet() {
+    let mut p = params(Version::V2, 100);
+    p.lower_prio_no_advert = true;
+    p.garp.lower_prio_repeat = 0;
+    let (mut instance, became) = master_at_mdi(p);
+    let now = became + ms(200);
+    let actions = instance.handle(advert(HIGHER_ADDR, 50, now), now);
+    assert!(actions.is_empty(), "{actions:?}");
+    assert_eq!(instance.state(), State::Master);
+}
+
+#[test]
+fn higher_prio_send_advert_answers_before_yielding() {
+    let mut p = params(Version::V2, 100);
+    p.higher_prio_send_advert = true;
+    let (mut instance, became) = master_at_mdi(p);
+    let now = became + ms(200);
+    let actions = instance.handle(advert(HIGHER_ADDR, 150, now), now);
+    assert_eq!(actions[0], Action::SendAdvert { priority: 100 });
+    assert!(actions.contains(&Action::RemoveVips));
+    assert_eq!(instance.state(), State::Backup);
+    // Without it, no advert on the way out.
+    let (mut instance, became) = master_at_mdi(params(Version::V2, 100));
+    let now = became + ms(200);
+    let actions = instance.handle(advert(HIGHER_ADDR, 150, now), now);
+    assert!(!actions
+        .iter()
+        .any(|a| matches!(a, Action::SendAdvert { .. })));
+}
+
+#[test]
 fn priority_zero_in_master_advertises_at_once() {
     let (mut instance, became) = master_at_mdi(params(Version::V2, 100));
     let actions = instance.handle(advert(HIGHER_ADDR, 0, became + ms(10)), became + ms(10));

@@ -8,10 +8,16 @@
 //! - [`garp`]: gratuitous ARP and unsolicited neighbour advertisements over AF_PACKET.
 //! - [`netlink`]: links, addresses, VIPs and link-state events over rtnetlink.
 //! - [`vmac`]: `use_vmac` macvlan interfaces with the VRRP virtual MAC.
+//! - [`routes`]: `virtual_routes` and `virtual_rules` over rtnetlink.
+//! - [`monitor`]: deletions of addresses, routes and rules (what the daemon holds).
+//! - [`firewall`]: accept mode's nftables rules dropping traffic to the VIPs.
 
+pub mod firewall;
 pub mod frames;
 pub mod garp;
+pub mod monitor;
 pub mod netlink;
+pub mod routes;
 pub mod socket;
 pub mod vmac;
 

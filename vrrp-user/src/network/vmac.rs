@@ -88,6 +88,39 @@ pub struct Vmac {
     pub family: Family,
     /// False when an existing vmac (e.g. from a previous run) was adopted.
     pub created: bool,
+    /// The parent's `arp_ignore` and `arp_filter` before this vmac set them
+    /// (IPv4), to restore when the last vmac on the parent goes.
+    pub parent_arp: Option<ParentArp>,
+}
+
+/// A parent interface's ARP sysctls as they were.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParentArp {
+    pub parent: String,
+    pub arp_ignore: String,
+    pub arp_filter: String,
+}
+
+impl ParentArp {
+    fn read(parent: &str) -> Option<Self> {
+        let get = |key: &str| {
+            std::fs::read_to_string(format!("/proc/sys/net/ipv4/conf/{parent}/{key}"))
+                .ok()
+                .map(|v| v.trim().to_owned())
+        };
+        Some(ParentArp {
+            parent: parent.to_owned(),
+            arp_ignore: get("arp_ignore")?,
+            arp_filter: get("arp_filter")?,
+        })
+    }
+
+    /// Writes the values back, as keepalived does when its last vmac on the
+    /// parent goes.
+    pub fn restore(&self) -> Result<(), VmacError> {
+        sysctl_if("ipv4/conf/{}/arp_ignore", &self.parent, &self.arp_ignore)?;
+        sysctl_if("ipv4/conf/{}/arp_filter", &self.parent, &self.arp_filter)
+    }
 }
 
 /// Creates the vmac, or adopts an existing macvlan of that name with the right MAC and
@@ -124,16 +157,20 @@ pub async fn ensure_vmac(nl: &Netlink, spec: &VmacSpec) -> Result<Vmac, VmacErro
     };
 
     // Applied on adoption too: a previous run may have died half-way.
+    let mut parent_arp = None;
     match spec.family {
         Family::V4 => {
             for (key, value) in [
                 ("ipv4/conf/{}/arp_ignore", "1"),
                 ("ipv4/conf/{}/accept_local", "1"),
                 ("ipv4/conf/{}/rp_filter", "0"),
+                // keepalived sets it on its vmacs, so removing one VIP keeps the rest.
+                ("ipv4/conf/{}/promote_secondaries", "1"),
                 ("ipv6/conf/{}/disable_ipv6", "1"),
             ] {
                 sysctl_if(key, &link.name, value)?;
             }
+            parent_arp = ParentArp::read(&parent.name);
             sysctl_if("ipv4/conf/{}/arp_ignore", &parent.name, "1")?;
             sysctl_if("ipv4/conf/{}/arp_filter", &parent.name, "1")?;
         }
@@ -162,14 +199,13 @@ pub async fn ensure_vmac(nl: &Netlink, spec: &VmacSpec) -> Result<Vmac, VmacErro
         parent_ifindex: spec.parent_ifindex,
         family: spec.family,
         created,
+        parent_arp,
     })
 }
 
 /// Deletes the vmac on stop. Already gone is success; an interface of that name that is
-/// no longer our macvlan is left alone.
-///
-/// The parent's `arp_ignore` / `arp_filter` are not restored: other vmacs may share the
-/// parent and we do not reference-count them.
+/// no longer our macvlan is left alone. The parent's ARP sysctls are the caller's to
+/// restore ([`ParentArp::restore`]) once no vmac of ours is left on it.
 pub async fn remove_vmac(nl: &Netlink, vmac: &Vmac) -> Result<(), VmacError> {
     let link = match nl.link_by_index(vmac.ifindex).await {
         Ok(link) => link,

@@ -43,8 +43,10 @@
 //!
 //! # Delay
 //!
-//! With `delay`, a lost quorum is reported only once it has stayed lost for
-//! `delay`; a quorum (re)gained is reported at once.
+//! As keepalived: with `terminate_delay`, a lost quorum is reported only once
+//! it has stayed lost that long; with `fork_delay`, a gained quorum only once
+//! it has stayed gained that long (`delay` sets both). A change undone within
+//! its delay is never reported.
 
 use std::collections::{BTreeMap, HashSet};
 use std::ffi::OsStr;
@@ -315,11 +317,12 @@ struct TrackerState {
     id: TrackerId,
     quorum: u32,
     quorum_max: Option<u32>,
-    delay: Duration,
+    fork_delay: Duration,
+    terminate_delay: Duration,
     /// What was last reported.
     reported: bool,
-    /// Quorum lost while reported up: report the loss at this instant.
-    lost_deadline: Option<Instant>,
+    /// The quorum differs from what was reported: report it at this instant.
+    change_deadline: Option<Instant>,
 }
 
 struct Watcher {
@@ -340,9 +343,10 @@ impl Watcher {
                 id: TrackerId::Process(t.name.clone()),
                 quorum: t.quorum,
                 quorum_max: t.quorum_max,
-                delay: t.delay,
+                fork_delay: t.fork_delay,
+                terminate_delay: t.terminate_delay,
                 reported: false,
-                lost_deadline: None,
+                change_deadline: None,
             })
             .collect();
         Watcher {
@@ -443,7 +447,7 @@ impl Watcher {
             .zip(counts)
             .map(|(t, count)| {
                 t.reported = quorum_met(count, t.quorum, t.quorum_max);
-                t.lost_deadline = None;
+                t.change_deadline = None;
                 TrackEvent {
                     tracker: t.id.clone(),
                     status: Status::Up(t.reported),
@@ -452,39 +456,42 @@ impl Watcher {
             .collect()
     }
 
-    /// Changes to report at `now`, applying `delay` to losses.
+    /// Changes to report at `now`, applying `fork_delay` to gains and
+    /// `terminate_delay` to losses.
     fn evaluate(&mut self, now: Instant) -> Vec<TrackEvent> {
         let counts = self.counts();
         let mut events = Vec::new();
         for (t, count) in self.trackers.iter_mut().zip(counts) {
             let up = quorum_met(count, t.quorum, t.quorum_max);
-            if up {
-                t.lost_deadline = None;
-            } else if t.reported && !t.delay.is_zero() {
-                let deadline = *t.lost_deadline.get_or_insert(now + t.delay);
+            if up == t.reported {
+                // Undone within its delay: the pending report is cancelled.
+                t.change_deadline = None;
+                continue;
+            }
+            let delay = if up { t.fork_delay } else { t.terminate_delay };
+            if !delay.is_zero() {
+                let deadline = *t.change_deadline.get_or_insert(now + delay);
                 if now < deadline {
                     continue;
                 }
-                t.lost_deadline = None;
+                t.change_deadline = None;
             }
-            if up != t.reported {
-                t.reported = up;
-                tracing::debug!(
-                    "{}: {count} processes, quorum {}",
-                    t.id,
-                    if up { "met" } else { "lost" }
-                );
-                events.push(TrackEvent {
-                    tracker: t.id.clone(),
-                    status: Status::Up(up),
-                });
-            }
+            t.reported = up;
+            tracing::debug!(
+                "{}: {count} processes, quorum {}",
+                t.id,
+                if up { "met" } else { "lost" }
+            );
+            events.push(TrackEvent {
+                tracker: t.id.clone(),
+                status: Status::Up(up),
+            });
         }
         events
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        self.trackers.iter().filter_map(|t| t.lost_deadline).min()
+        self.trackers.iter().filter_map(|t| t.change_deadline).min()
     }
 
     async fn run(mut self, scan_interval: Duration, tx: EventSender) {
@@ -640,7 +647,8 @@ mod tests {
             reverse: false,
             quorum: 1,
             quorum_max: None,
-            delay: Duration::ZERO,
+            fork_delay: Duration::ZERO,
+            terminate_delay: Duration::ZERO,
             param_match: None,
             full_command: false,
         }
@@ -988,11 +996,11 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn delay_postpones_a_lost_quorum() {
+    async fn terminate_delay_postpones_a_lost_quorum() {
         let s = Sleeper::new();
         let mut child = s.spawn();
         let delayed = TrackProcess {
-            delay: Duration::from_millis(500),
+            terminate_delay: Duration::from_millis(500),
             ..s.tracker("d")
         };
         let (tx, mut rx) = mpsc::unbounded_channel();
@@ -1012,19 +1020,18 @@ mod tests {
             elapsed < Duration::from_millis(1500),
             "reported after {elapsed:?}"
         );
-
-        // A regain is reported at once (found by the next scan, 10 s away,
-        // so restart the tracker with a short scan for this part).
         task.abort();
+
+        // `delay` (both): lost and regained within it, nothing is reported.
         let (tx, mut rx) = mpsc::unbounded_channel();
         let delayed = TrackProcess {
-            delay: Duration::from_millis(800),
+            fork_delay: Duration::from_millis(800),
+            terminate_delay: Duration::from_millis(800),
             ..s.tracker("d")
         };
         let mut child = s.spawn();
         let (initial, task) = start(&[delayed], Duration::from_millis(100), tx).expect("start");
         assert_eq!(initial, vec![up("d", true)]);
-        // Lost and regained within the delay: nothing is reported.
         stop(&mut child);
         let mut child = s.spawn();
         assert_eq!(next(&mut rx, Duration::from_millis(1200)).await, None);
@@ -1032,6 +1039,34 @@ mod tests {
         assert_eq!(
             next(&mut rx, Duration::from_secs(3)).await,
             Some(up("d", false))
+        );
+        task.abort();
+    }
+
+    #[tokio::test]
+    async fn fork_delay_postpones_a_gained_quorum() {
+        let s = Sleeper::new();
+        let delayed = TrackProcess {
+            fork_delay: Duration::from_millis(600),
+            ..s.tracker("f")
+        };
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (initial, task) = start(&[delayed], Duration::from_millis(100), tx).expect("start");
+        assert_eq!(initial, vec![up("f", false)]);
+        let started = Instant::now();
+        let mut child = s.spawn();
+        let got = next(&mut rx, Duration::from_secs(3)).await;
+        let elapsed = started.elapsed();
+        assert_eq!(got, Some(up("f", true)));
+        assert!(
+            elapsed >= Duration::from_millis(600),
+            "reported after {elapsed:?}"
+        );
+        // A loss is reported at once (no terminate_delay).
+        stop(&mut child);
+        assert_eq!(
+            next(&mut rx, Duration::from_secs(2)).await,
+            Some(up("f", false))
         );
         task.abort();
     }

@@ -53,6 +53,7 @@ impl Builder<'_> {
             dev: None,
             label: None,
             scope: None,
+            no_track: false,
         };
         let mut args = entry.args.iter();
         while let Some(option) = args.next() {
@@ -66,11 +67,7 @@ impl Builder<'_> {
                 continue;
             }
             if name == "no_track" {
-                self.d.lint(
-                    &option.at,
-                    kw,
-                    "xvrrpd does not track VIP deletion, so no_track changes nothing",
-                );
+                vip.no_track = true;
                 continue;
             }
             let takes_value = matches!(
@@ -260,16 +257,23 @@ impl Builder<'_> {
         Some(vip)
     }
 
-    /// `static_ipaddress { ... }`: checked as keepalived checks it, not applied.
-    pub(super) fn static_addresses(&mut self, node: &Node) {
+    /// `static_ipaddress { ... }`: checked as keepalived checks it; each address gets its
+    /// `dev`, or the default interface.
+    pub(super) fn static_addresses(&mut self, node: &Node) -> Vec<VirtualIp> {
         self.value_block_args(node);
+        let mut addrs = Vec::new();
         for entry in node.children() {
-            self.vip(entry, true);
+            if let Some(mut vip) = self.vip(entry, true) {
+                if vip.dev.is_none() {
+                    vip.dev = Some(
+                        self.default_interface
+                            .clone()
+                            .unwrap_or_else(|| "eth0".into()),
+                    );
+                }
+                addrs.push(vip);
+            }
         }
-        self.d.lint(
-            node.at(),
-            node.name(),
-            "checked, but not applied by xvrrpd (keepalived adds these at start and keeps them)",
-        );
+        addrs
     }
 }

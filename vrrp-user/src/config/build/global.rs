@@ -26,12 +26,6 @@ const SMTP_KEYWORDS: &[&str] = &[
 /// VRRP behaviour keepalived has and xvrrpd does not apply (yet): reported, not silent.
 const UNAPPLIED_VRRP_GLOBALS: &[&str] = &[
     "vrrp_skip_check_adv_addr",
-    "vrrp_garp_lower_prio_delay",
-    "vrrp_garp_lower_prio_repeat",
-    "vrrp_lower_prio_no_advert",
-    "vrrp_higher_prio_send_advert",
-    "vrrp_down_timer_adverts",
-    "vrrp_startup_delay",
     "vrrp_min_garp",
     "vrrp_garp_extra_if",
     "vrrp_vmac_garp_intvl",
@@ -39,9 +33,6 @@ const UNAPPLIED_VRRP_GLOBALS: &[&str] = &[
     "vrrp_cpu_affinity",
     "max_auto_priority",
     "min_auto_priority_delay",
-    "vrrp_iptables",
-    "nftables",
-    "nftables_priority",
     "nftables_ifindex",
     "nftables_counters",
     "vrrp_notify_priority_changes",
@@ -213,14 +204,72 @@ impl Builder<'_> {
                 }
             }
             "vrrp_check_unicast_src" => g.vrrp_check_unicast_src = true,
-            "vrrp_strict" => {
-                g.vrrp_strict = true;
-                self.d.lint(
-                    kw.at(),
-                    "vrrp_strict",
-                    "strict mode's rules are checked; its firewall rules that drop traffic to the \
-                     VIPs are not installed by xvrrpd",
-                );
+            "vrrp_garp_lower_prio_delay" => {
+                if let Some(v) = self.unsigned_arg(kw, 0, u64::from(u32::MAX) / MICROS) {
+                    g.vrrp_garp_lower_prio_delay = Some(Duration::from_secs(v));
+                }
+            }
+            "vrrp_garp_lower_prio_repeat" => {
+                if let Some(v) = self.unsigned_arg(kw, 0, u64::from(u32::MAX)) {
+                    g.vrrp_garp_lower_prio_repeat = Some(v as u32);
+                }
+            }
+            "vrrp_down_timer_adverts" => {
+                if let Some(v) = self.unsigned_arg(kw, 1, 100) {
+                    g.vrrp_down_timer_adverts = v as u32;
+                }
+            }
+            "vrrp_lower_prio_no_advert" | "vrrp_higher_prio_send_advert" => {
+                let value = match kw.arg(0) {
+                    None => Some(true),
+                    Some(word) => {
+                        let v = true_false(&word.text);
+                        if v.is_none() {
+                            self.d.warn(
+                                kw.at(),
+                                kw.name(),
+                                format!("invalid value for {} specified", kw.name()),
+                            );
+                        }
+                        v
+                    }
+                };
+                if let Some(v) = value {
+                    if kw.name() == "vrrp_lower_prio_no_advert" {
+                        g.vrrp_lower_prio_no_advert = v;
+                    } else {
+                        g.vrrp_higher_prio_send_advert = v;
+                    }
+                }
+            }
+            "vrrp_strict" => g.vrrp_strict = true,
+            "vrrp_startup_delay" => {
+                if let Some(v) = self.secs_arg(kw, MICROS / 1000, u64::from(u32::MAX)) {
+                    g.vrrp_startup_delay = Duration::from_secs_f64(v);
+                }
+            }
+            "vrrp_iptables" => self.d.warn(
+                kw.at(),
+                kw.name(),
+                "iptables not supported, using nftables instead (as keepalived 2.2.7 does): \
+                 replace vrrp_iptables and vrrp_ipsets with nftables",
+            ),
+            "vrrp_ipsets" => self.d.warn(
+                kw.at(),
+                kw.name(),
+                "ipsets are not supported by xvrrpd (keepalived 2.2.7 as Debian builds it does \
+                 not know the keyword either); use nftables",
+            ),
+            "nftables" => {
+                // keepalived: an optional table name, default `keepalived`.
+                if let Some(name) = kw.arg(0) {
+                    g.nftables_table = name.text.clone();
+                }
+            }
+            "nftables_priority" => {
+                if let Some(v) = self.int_arg(kw, i64::from(i32::MIN), i64::from(i32::MAX)) {
+                    g.nftables_priority = v as i32;
+                }
             }
             "script_user" => match kw.arg(0) {
                 Some(user) => {
@@ -285,6 +334,7 @@ impl Builder<'_> {
             }
             "dynamic_interfaces" => {
                 self.dynamic_interfaces = true;
+                g.dynamic_interfaces = true;
                 if let Some(option) = kw.arg(0) {
                     if option.text != "allow_if_changes" {
                         self.d.warn(
@@ -294,11 +344,6 @@ impl Builder<'_> {
                         );
                     }
                 }
-                self.d.lint(
-                    kw.at(),
-                    kw.name(),
-                    "xvrrpd does not wait for missing interfaces: they must exist when it starts",
-                );
             }
             "default_interface" => match kw.arg(0) {
                 Some(name) => {

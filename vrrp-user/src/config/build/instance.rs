@@ -21,10 +21,6 @@ const UNAPPLIED_INSTANCE_KEYWORDS: &[&str] = &[
     "debug",
     "kernel_rx_buf_size",
     "unicast_ttl",
-    "virtual_routes",
-    "virtual_rules",
-    "track_bfd",
-    "promote_secondaries",
     "linkbeat_use_polling",
     "old_unicast_checksum",
     "use_ipvlan",
@@ -35,10 +31,8 @@ const UNAPPLIED_INSTANCE_KEYWORDS: &[&str] = &[
     "notify_deleted",
     "notify_master_rx_lower_pri",
     "notify_priority_changes",
-    "down_timer_adverts",
     "garp_extra_if",
     "vmac_garp_intvl",
-    "mcast_dst_ip",
 ];
 
 /// Linux's interface names are at most 15 bytes (`IFNAMSIZ` - 1).
@@ -80,11 +74,14 @@ pub(crate) struct InstanceDraft {
     pub auth_pass: Option<String>,
     pub vips: Vec<VirtualIp>,
     pub excluded_vips: Vec<VirtualIp>,
+    pub routes: Vec<VirtualRoute>,
+    pub rules: Vec<VirtualRule>,
+    pub promote_secondaries: bool,
     pub src_ip: Option<IpAddr>,
     pub peers: Vec<IpAddr>,
     /// A unicast keyword was given (keepalived goes unicast only with peers).
     pub unicast_configured: bool,
-    pub mcast_dst_ip: bool,
+    pub mcast_dst_ip: Option<(IpAddr, Location)>,
     pub nopreempt: bool,
     pub preempt_delay: Option<Duration>,
     pub garp_master_delay: Option<Duration>,
@@ -104,10 +101,11 @@ pub(crate) struct InstanceDraft {
     pub v3_checksum_as_v2: bool,
     pub strict_mode: Option<bool>,
     /// Keywords strict mode forbids, when written (for its checks).
-    pub garp_lower_prio_set: bool,
+    pub garp_lower_prio_delay: Option<Duration>,
+    pub garp_lower_prio_repeat: Option<u32>,
     pub lower_prio_no_advert: Option<bool>,
     pub higher_prio_send_advert: Option<bool>,
-    pub down_timer_adverts_set: bool,
+    pub down_timer_adverts: Option<u32>,
 }
 
 impl InstanceDraft {
@@ -136,10 +134,13 @@ impl InstanceDraft {
             auth_pass: None,
             vips: Vec::new(),
             excluded_vips: Vec::new(),
+            routes: Vec::new(),
+            rules: Vec::new(),
+            promote_secondaries: false,
             src_ip: None,
             peers: Vec::new(),
             unicast_configured: false,
-            mcast_dst_ip: false,
+            mcast_dst_ip: None,
             nopreempt: false,
             preempt_delay: None,
             garp_master_delay: None,
@@ -158,10 +159,11 @@ impl InstanceDraft {
             check_unicast_src: false,
             v3_checksum_as_v2: false,
             strict_mode: None,
-            garp_lower_prio_set: false,
+            garp_lower_prio_delay: None,
+            garp_lower_prio_repeat: None,
             lower_prio_no_advert: None,
             higher_prio_send_advert: None,
-            down_timer_adverts_set: false,
+            down_timer_adverts: None,
         }
     }
 }
@@ -303,11 +305,6 @@ impl Builder<'_> {
             }
             "virtual_ipaddress_excluded" => {
                 self.value_block_args(kw);
-                self.d.lint(
-                    kw.at(),
-                    kw.name(),
-                    "excluded addresses are checked but not added by xvrrpd yet",
-                );
                 // Excluded addresses are not advertised, so they may be of either family.
                 for entry in kw.children() {
                     if let Some(vip) = self.vip(entry, false) {
@@ -358,9 +355,38 @@ impl Builder<'_> {
                 self.not_implemented(kw);
             }
             "mcast_dst_ip" => {
-                if self.arg(kw, 0).is_some() {
-                    i.mcast_dst_ip = true;
-                    self.not_implemented(kw);
+                if let Some(token) = self.arg(kw, 0) {
+                    match self.sockaddr(token) {
+                        None => self.d.warn(
+                            kw.at(),
+                            kw.name(),
+                            format!(
+                                "({}) malformed mcast dest address {}; skipped",
+                                i.name, token.text
+                            ),
+                        ),
+                        Some(addr) if !self.instance_family(kw, i, &addr, "mcast_dst_ip") => {}
+                        Some(addr) => {
+                            let multicast = match addr {
+                                IpAddr::V4(a) => a.is_multicast(),
+                                IpAddr::V6(a) => a.segments()[0] & 0xff0f == 0xff02,
+                            };
+                            if multicast {
+                                i.mcast_dst_ip = Some((addr, kw.at().clone()));
+                            } else {
+                                self.d.warn(
+                                    kw.at(),
+                                    kw.name(),
+                                    format!(
+                                        "({}) mcast_dst_ip {} not{} multicast; skipped",
+                                        i.name,
+                                        token.text,
+                                        if addr.is_ipv6() { " link-local" } else { "" }
+                                    ),
+                                );
+                            }
+                        }
+                    }
                 }
             }
             "nopreempt" => i.nopreempt = true,
@@ -393,38 +419,31 @@ impl Builder<'_> {
                     i.garp_master_refresh_repeat = Some(self.at_least_one(kw, v));
                 }
             }
-            "garp_lower_prio_delay" | "garp_lower_prio_repeat" => {
-                if self.unsigned_arg(kw, 0, u64::from(u32::MAX)).is_some() {
-                    i.garp_lower_prio_set = true;
+            "garp_lower_prio_delay" => {
+                if let Some(v) = self.unsigned_arg(kw, 0, u64::from(u32::MAX) / MICROS) {
+                    i.garp_lower_prio_delay = Some(Duration::from_secs(v));
                 }
-                self.not_implemented(kw);
+            }
+            "garp_lower_prio_repeat" => {
+                if let Some(v) = self.unsigned_arg(kw, 0, u64::from(u32::MAX)) {
+                    i.garp_lower_prio_repeat = Some(v as u32);
+                }
             }
             "lower_prio_no_advert" => {
                 i.lower_prio_no_advert = self.optional_true_false(kw, &i.name);
-                self.not_implemented(kw);
             }
             "higher_prio_send_advert" => {
                 i.higher_prio_send_advert = self.optional_true_false(kw, &i.name);
-                self.not_implemented(kw);
             }
             "strict_mode" => {
                 if let Some(v) = self.optional_true_false(kw, &i.name) {
                     i.strict_mode = Some(v);
-                    if v {
-                        self.d.lint(
-                            kw.at(),
-                            kw.name(),
-                            "strict mode's rules are checked; its firewall rules that drop traffic \
-                             to the VIPs are not installed by xvrrpd",
-                        );
-                    }
                 }
             }
             "down_timer_adverts" => {
-                if self.unsigned_arg(kw, 1, 100).is_some() {
-                    i.down_timer_adverts_set = true;
+                if let Some(v) = self.unsigned_arg(kw, 1, 100) {
+                    i.down_timer_adverts = Some(v as u32);
                 }
-                self.not_implemented(kw);
             }
             "track_interface" => {
                 self.value_block_args(kw);
@@ -484,24 +503,11 @@ impl Builder<'_> {
                 }
             }
             "use_vmac" => self.use_vmac(kw, i),
-            "vmac_xmit_base" => {
-                i.vmac_xmit_base = true;
-                self.d.lint(
-                    kw.at(),
-                    kw.name(),
-                    "not applied by xvrrpd: its adverts leave through the vmac",
-                );
-            }
+            "vmac_xmit_base" => i.vmac_xmit_base = true,
             "dont_track_primary" => i.dont_track_primary = true,
             "accept" => i.accept = Some(true),
-            "no_accept" => {
-                i.accept = Some(false);
-                self.d.lint(
-                    kw.at(),
-                    kw.name(),
-                    "xvrrpd installs no firewall rule: traffic to the VIPs is accepted",
-                );
-            }
+            "no_accept" => i.accept = Some(false),
+            "promote_secondaries" => i.promote_secondaries = true,
             "smtp_alert" => {
                 self.optional_true_false(kw, &i.name);
                 self.alert_mail_not_sent(kw);
@@ -519,7 +525,7 @@ impl Builder<'_> {
                 self.d.warn(
                     kw.at(),
                     kw.name(),
-                    format!("{}: linkbeat_use_polling in a vrrp instance is deprecated; use a linkbeat_interfaces block", i.name),
+                    format!("{}: linkbeat_use_polling in a vrrp instance is deprecated; use a linkbeat_interfaces block (not implemented by xvrrpd, which follows link state by netlink events)", i.name),
                 );
             }
             "v3_checksum_as_v2" => {
@@ -533,12 +539,16 @@ impl Builder<'_> {
                 );
             }
             "virtual_routes" => {
-                self.routes(kw, super::route::RouteBlock::Virtual);
-                self.not_implemented(kw);
+                let routes = self.routes(kw, super::route::RouteBlock::Virtual);
+                i.routes.extend(routes);
             }
             "virtual_rules" => {
-                self.rules(kw, super::route::RouteBlock::Virtual);
-                self.not_implemented(kw);
+                let rules = self.rules(kw, super::route::RouteBlock::Virtual);
+                i.rules.extend(rules);
+            }
+            "track_bfd" => {
+                self.value_block_args(kw);
+                self.bfd_not_supported(kw);
             }
             name if UNAPPLIED_INSTANCE_KEYWORDS.contains(&name) => self.not_implemented(kw),
             _ => return false,
@@ -717,11 +727,16 @@ impl Builder<'_> {
                         "PASS" => i.auth_type = Some(AuthType::Pass),
                         "AH" => {
                             i.auth_type = Some(AuthType::Ah);
-                            self.d.lint(
+                            // Running without it would leave both nodes master.
+                            self.d.push(
+                                crate::config::diagnostic::Severity::Error,
+                                crate::config::diagnostic::Verdict::Silent,
                                 entry.at(),
                                 "auth_type",
-                                "IPsec AH authentication is not implemented by xvrrpd: its adverts \
-                                 carry no AH header and an AH peer ignores them",
+                                "IPsec AH authentication is not supported by xvrrpd: its adverts \
+                                 would carry no AH header, an AH peer would ignore them and both \
+                                 nodes would become master. Use auth_type PASS, or no \
+                                 authentication block, on every node (keepalived deprecates AH)",
                             );
                         }
                         other => self.d.warn(

@@ -30,10 +30,11 @@ use crate::command::DEFAULT_SCRIPT_USER;
 pub(crate) use instance::InstanceDraft;
 use lvs::CheckScript;
 
-/// Top-level sections keepalived knows that xvrrpd neither runs nor checks further.
-const OTHER_SECTIONS: &[&str] = &[
-    "SSL",
-    "bfd_instance",
+/// Top-level sections of keepalived's other processes (TLS for checkers, BFD).
+const OTHER_SECTIONS: &[&str] = &["SSL", "bfd_instance"];
+
+/// Top-level VRRP sections keepalived knows that xvrrpd does not implement.
+const UNAPPLIED_SECTIONS: &[&str] = &[
     "garp_group",
     "linkbeat_interfaces",
     "track_group",
@@ -133,6 +134,8 @@ pub(crate) struct Builder<'a> {
     global_overflow: Vec<(Location, Vec<Item<'static>>)>,
     /// Where alert mail (SMTP) was first configured: said in full there only.
     first_alert_mail_keyword: Option<Location>,
+    /// The priority keepalived gives the next rule written without one (IPv4, IPv6).
+    pub next_rule_priority: (u32, u32),
 }
 
 impl<'a> Builder<'a> {
@@ -156,6 +159,7 @@ impl<'a> Builder<'a> {
             overflow: Vec::new(),
             global_overflow: Vec::new(),
             first_alert_mail_keyword: None,
+            next_rule_priority: route::first_rule_priorities(),
         }
     }
 
@@ -211,17 +215,31 @@ impl<'a> Builder<'a> {
                         config.sync_groups.push(group);
                     }
                 }
-                "static_ipaddress" => b.static_addresses(node),
-                "static_routes" => b.routes(node, route::RouteBlock::Static),
-                "static_rules" => b.rules(node, route::RouteBlock::Static),
+                "static_ipaddress" => {
+                    let addrs = b.static_addresses(node);
+                    config.static_addresses.extend(addrs);
+                }
+                "static_routes" => {
+                    let routes = b.routes(node, route::RouteBlock::Static);
+                    config.static_routes.extend(routes);
+                }
+                "static_rules" => {
+                    let rules = b.rules(node, route::RouteBlock::Static);
+                    config.static_rules.extend(rules);
+                }
                 "virtual_server" => b.virtual_server(node, &mut lvs),
                 "virtual_server_group" => b.virtual_server_group(node, &mut lvs),
-                name if OTHER_SECTIONS.contains(&name) || GLOBAL_ROOT_KEYWORDS.contains(&name) => {
+                name if OTHER_SECTIONS.contains(&name) => {
                     b.d.lint(
                         node.at(),
                         name,
                         "not part of VRRP; xvrrpd neither checks nor applies it",
                     );
+                }
+                name if UNAPPLIED_SECTIONS.contains(&name)
+                    || GLOBAL_ROOT_KEYWORDS.contains(&name) =>
+                {
+                    b.not_implemented(node);
                 }
                 _ => return false,
             }
@@ -322,6 +340,19 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// `track_bfd`: keepalived fails over when a BFD session goes down; xvrrpd runs no
+    /// BFD, so running would lose that failover: an error.
+    fn bfd_not_supported(&mut self, node: &Node) {
+        self.d.push(
+            super::diagnostic::Severity::Error,
+            super::diagnostic::Verdict::Silent,
+            node.at(),
+            node.name(),
+            "BFD tracking is not supported by xvrrpd: no failover would follow a BFD session \
+             going down; track the path with a vrrp_script instead, or stay on keepalived",
+        );
+    }
+
     fn not_implemented(&mut self, node: &Node) {
         self.d.lint(
             node.at(),
@@ -386,14 +417,12 @@ impl<'a> Builder<'a> {
         let kind = self.host.interface(name);
         if kind == InterfaceKind::Missing {
             if self.dynamic_interfaces {
-                self.d.push(
-                    super::diagnostic::Severity::Error,
-                    super::diagnostic::Verdict::Silent,
+                self.d.lint(
                     at,
                     "dynamic_interfaces",
                     format!(
-                        "interface {name} does not exist: keepalived waits for it \
-                         (dynamic_interfaces), xvrrpd needs it when it starts"
+                        "interface {name} does not exist yet: what uses it waits for it \
+                         (dynamic_interfaces; an instance on it stays in FAULT until it appears)"
                     ),
                 );
                 return InterfaceKind::Present;

@@ -1,6 +1,7 @@
 //! `vrrp_sync_group`: members are resolved by `validate` once every instance is read, as
 //! keepalived does.
 
+use super::instance::Tracked;
 use super::{Builder, NotifyOwner};
 use crate::config::model::*;
 use crate::config::syntax::Node;
@@ -19,6 +20,7 @@ impl Builder<'_> {
         let mut members = None;
         let mut notify = Notify::default();
         let mut tracking_weight = false;
+        let mut trackers = GroupTrackers::default();
         self.block_keywords(node, |b, kw| {
             match kw.name() {
                 "sync_group_tracking_weight" => tracking_weight = true,
@@ -70,7 +72,7 @@ impl Builder<'_> {
                 "notify_priority_changes" => b.not_implemented(kw),
                 "track_interface" | "track_script" | "track_process" | "track_file"
                 | "track_bfd" => {
-                    b.group_trackers(kw, &name, config);
+                    b.group_trackers(kw, &name, config, &mut trackers);
                 }
                 _ => return false,
             }
@@ -84,26 +86,35 @@ impl Builder<'_> {
             members: members.into_iter().map(|(m, _)| m).collect(),
             notify,
             tracking_weight,
+            track_interface: trackers.interfaces.into_iter().map(|(t, _)| t).collect(),
+            track_script: trackers.scripts.into_iter().map(|t| t.track).collect(),
+            track_process: trackers.processes.into_iter().map(|t| t.track).collect(),
+            track_file: trackers.files.into_iter().map(|t| t.track).collect(),
         })
     }
 
-    /// Tracking in a sync group: its references are checked as keepalived checks them;
-    /// the tracking itself is not implemented by xvrrpd.
-    fn group_trackers(&mut self, kw: &Node, group: &str, config: &Config) {
+    /// Tracking in a sync group: checked as keepalived checks it; every member tracks
+    /// what the group tracks (see `validate`).
+    fn group_trackers(
+        &mut self,
+        kw: &Node,
+        group: &str,
+        config: &Config,
+        trackers: &mut GroupTrackers,
+    ) {
         self.value_block_args(kw);
         match kw.name() {
             "track_interface" => {
-                let mut seen = Vec::new();
                 for entry in kw.children() {
-                    if let Some(t) = self.track_interface_entry(entry, group, &seen) {
-                        seen.push((t, entry.at().clone()));
+                    if let Some(t) = self.track_interface_entry(entry, group, &trackers.interfaces)
+                    {
+                        trackers.interfaces.push((t, entry.at().clone()));
                     }
                 }
             }
-            "track_bfd" => {}
+            "track_bfd" => self.bfd_not_supported(kw),
             kind => {
                 let what = kind.replace('_', " ");
-                let mut seen = Vec::new();
                 for entry in kw.children() {
                     let weight = |n: &str| match kind {
                         "track_script" => config.scripts.get(n).map(|s| (s.weight, s.reverse)),
@@ -112,16 +123,25 @@ impl Builder<'_> {
                         }
                         _ => config.track_files.get(n).map(|f| (f.weight, f.reverse)),
                     };
-                    if let Some(found) = self.track_ref(entry, group, &what, &seen, &weight) {
-                        seen.push(found);
+                    let list = match kind {
+                        "track_script" => &mut trackers.scripts,
+                        "track_process" => &mut trackers.processes,
+                        _ => &mut trackers.files,
+                    };
+                    if let Some(found) = self.track_ref(entry, group, &what, list, &weight) {
+                        list.push(found);
                     }
                 }
             }
         }
-        self.d.lint(
-            kw.at(),
-            kw.name(),
-            "tracking in a sync group is not implemented by xvrrpd; track in the instances",
-        );
     }
+}
+
+/// What a sync group block tracks, as written.
+#[derive(Default)]
+struct GroupTrackers {
+    interfaces: Vec<(TrackInterface, crate::config::diagnostic::Location)>,
+    scripts: Vec<Tracked>,
+    processes: Vec<Tracked>,
+    files: Vec<Tracked>,
 }

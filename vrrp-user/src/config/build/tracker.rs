@@ -160,7 +160,8 @@ impl Builder<'_> {
         let mut reverse = false;
         let mut quorum = 1;
         let mut quorum_max: Option<u32> = None;
-        let mut delay = Duration::ZERO;
+        let mut fork_delay = Duration::ZERO;
+        let mut terminate_delay = Duration::ZERO;
         let mut param_match = None;
         let mut full_command = false;
         self.block_keywords(node, |b, kw| {
@@ -241,10 +242,13 @@ impl Builder<'_> {
                 }
                 "delay" | "terminate_delay" | "fork_delay" => {
                     if let Some(v) = b.secs_arg(kw, 1, 3600 * MICROS) {
-                        if kw.name() == "delay" {
-                            delay = Duration::from_secs_f64(v);
-                        } else {
-                            b.not_implemented(kw);
+                        // As keepalived: `delay` sets both.
+                        let v = Duration::from_secs_f64(v);
+                        if kw.name() != "fork_delay" {
+                            terminate_delay = v;
+                        }
+                        if kw.name() != "terminate_delay" {
+                            fork_delay = v;
                         }
                     }
                 }
@@ -285,7 +289,8 @@ impl Builder<'_> {
             reverse,
             quorum,
             quorum_max,
-            delay,
+            fork_delay,
+            terminate_delay,
             param_match,
             full_command,
         })
