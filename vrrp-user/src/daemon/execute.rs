@@ -1492,15 +1492,19 @@ async fn bind(
     };
     let mode = recorder.attach(&plan.interface).map_err(bpf)?;
     recorder.maps.register(plan.key, &plan.xdp).map_err(bpf)?;
-    // Multicast adverts leave as whole frames (see `network::frames`).
-    let frame_path = vmac
-        .as_ref()
-        .map(|v| v.mac)
-        .or(link.mac)
-        .map(|mac| FramePath {
-            ifindex: vmac.as_ref().map_or(link.ifindex, |v| v.ifindex),
+    // Multicast adverts leave as whole frames (see `network::frames`), from
+    // the interface adverts are sent from: the vmac, or with vmac_xmit_base
+    // its parent.
+    let frame_path = match vmac.as_ref().filter(|v| v.name == plan.send_interface) {
+        Some(v) => Some(FramePath {
+            ifindex: v.ifindex,
+            mac: v.mac,
+        }),
+        None => link.mac.map(|mac| FramePath {
+            ifindex: link.ifindex,
             mac,
-        });
+        }),
+    };
     Ok(Bound {
         plan,
         vmac,
