@@ -43,6 +43,7 @@ const APPLIED: &[(&str, &[&str])] = &[
             "notify_fifo_script",
             "vrrp_notify_fifo",
             "vrrp_notify_fifo_script",
+            "xvrrpd_attach",
         ],
     ),
     (

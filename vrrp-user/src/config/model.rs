@@ -94,6 +94,9 @@ pub struct GlobalDefs {
     /// `vrrp_rlimit_rttime`: RLIMIT_RTTIME in microseconds (hard; the soft
     /// limit is half, as keepalived sets it).
     pub vrrp_rlimit_rttime: Option<u32>,
+    /// `xvrrpd_attach` (an xvrrpd extension): where the recorder may attach;
+    /// `None` is `auto` unless `xvrrpd run --attach` says otherwise.
+    pub xvrrpd_attach: Option<crate::bpf::AttachMode>,
 }
 
 impl Default for GlobalDefs {
@@ -119,6 +122,7 @@ impl Default for GlobalDefs {
             vrrp_priority: None,
             vrrp_no_swap: false,
             vrrp_rlimit_rttime: None,
+            xvrrpd_attach: None,
         }
     }
 }

@@ -23,6 +23,7 @@ use tracing::{debug, error, info, warn};
 
 use super::{
     advert::AdvertIo,
+    canary::Canary,
     control::{Command, InstanceId, Note, NotifyOwner},
     held,
     plan::{self, GroupPlan, InstancePlan, LinkFacts, PlanError},
@@ -31,7 +32,7 @@ use super::{
     DaemonError,
 };
 use crate::{
-    bpf::{BpfError, Maps, Recorder},
+    bpf::{AttachMode, BpfError, Maps, Placement, Recorder},
     config,
     engine::{Reason, State},
     network::{
@@ -170,6 +171,8 @@ pub struct Started {
     /// By slot (the instance's index at start-up).
     pub adverts: HashMap<InstanceId, AdvertIo>,
     pub attachments: Vec<crate::report::AttachmentReport>,
+    /// The blind-recorder canaries, one per (interface, family), for the advert thread.
+    pub canaries: Vec<Canary>,
 }
 
 pub struct Executor {
@@ -185,6 +188,10 @@ pub struct Executor {
     pub netlink: Netlink,
     pub recorder: Recorder,
     notifier: Notifier,
+    /// `--attach`, over the configuration's `xvrrpd_attach`.
+    attach: Option<AttachMode>,
+    /// (ifindex, family) of the canaries handed to the advert thread.
+    canaries: HashSet<(u32, Family)>,
 }
 
 /// The interface's advert source; a fresh IPv6 link-local is tentative for
@@ -213,15 +220,19 @@ impl Executor {
         paths: held::Paths,
         resume: &HashSet<String>,
         previous: Option<&held::HostState>,
+        attach: Option<AttachMode>,
     ) -> Result<Started, Box<ExecuteError>> {
         let mut plans = Vec::with_capacity(config.instances.len());
         let mut instances = HashMap::new();
         let mut adverts = HashMap::new();
         let mut attachments: Vec<crate::report::AttachmentReport> = Vec::new();
+        let mut canary_keys = HashSet::new();
+        let mut canaries = Vec::new();
         for index in 0..config.instances.len() {
-            let (mut io, advert, mode) =
-                start_instance(config, index, &netlink, &mut recorder).await?;
-            note_attachment(&mut attachments, &io.plan.interface, mode);
+            let (mut io, advert, placement) =
+                start_instance(config, index, &netlink, &mut recorder, attach).await?;
+            note_attachment(&mut attachments, &placement);
+            canaries.extend(open_canary(&io.plan, &mut canary_keys));
             if let (Some(vmac), Some(prev)) = (io.vmac.as_mut(), previous) {
                 // Adopted from the image before us, which created it.
                 vmac.created |= prev
@@ -256,6 +267,8 @@ impl Executor {
             netlink,
             recorder,
             notifier,
+            attach,
+            canaries: canary_keys,
         };
         executor.save_held();
         Ok(Started {
@@ -264,6 +277,7 @@ impl Executor {
             groups,
             adverts,
             attachments,
+            canaries,
         })
     }
 
@@ -410,6 +424,50 @@ impl Executor {
                 info!(instance = %name(instance), ?from, ?to, "adopting the master's advert interval")
             }
             Note::CascadeStopped => error!("sync group moves did not settle; stopping the cascade"),
+            Note::RecorderBlind { key, source } => {
+                let names = self.names_of(key);
+                let interface = crate::status::interface_name(key.ifindex);
+                let place = self
+                    .recorder
+                    .placement(&interface)
+                    .map_or_else(|| "not attached".to_owned(), |p| p.describe());
+                error!(
+                    instance = %names, %interface, %source, recorder = %place,
+                    "({names}) adverts from {source} reach the network stack on {interface} but not \
+                     the recorder ({place}): a program that runs before it hides them. Using the \
+                     stack's copies meanwhile, so no takeover happens on their account; look at \
+                     what else is attached (xdp-loader status, bpftool net)"
+                );
+            }
+            Note::RecorderSeesAgain {
+                key,
+                missed,
+                stack_receives,
+            } => {
+                let names = self.names_of(key);
+                let interface = crate::status::interface_name(key.ifindex);
+                if stack_receives {
+                    warn!(instance = %names, %interface, missed, "({names}) the recorder records the adverts the stack receives again ({missed} missed meanwhile)");
+                } else {
+                    warn!(instance = %names, %interface, missed, "({names}) no adverts reach the stack either any more; the recorder's view stands ({missed} missed meanwhile)");
+                }
+            }
+        }
+    }
+
+    /// The names of the instances of `key`, joined (one in practice).
+    fn names_of(&self, key: vrrp_common::InstanceKey) -> String {
+        let mut names: Vec<&str> = self
+            .instances
+            .values()
+            .filter(|io| io.plan.key == key)
+            .map(|io| io.name.as_str())
+            .collect();
+        names.sort_unstable();
+        if names.is_empty() {
+            format!("VRID {}", key.vrid)
+        } else {
+            names.join(", ")
         }
     }
 
@@ -474,16 +532,26 @@ impl Executor {
         let mut assigned = Vec::new();
         let mut primary_up = Vec::new();
         let mut adverts = Vec::new();
+        let mut canaries = Vec::new();
         let mut failed = Vec::new();
         for (k, &(slot, kept)) in r.slots.assigned.iter().enumerate() {
             let name = r.config.instances[k].name.clone();
             let started = if kept {
                 self.update_instance(&r.config, k, slot).await
             } else {
-                match start_instance(&r.config, k, &self.netlink, &mut self.recorder).await {
-                    Ok((io, advert, _mode)) => {
+                match start_instance(
+                    &r.config,
+                    k,
+                    &self.netlink,
+                    &mut self.recorder,
+                    self.attach,
+                )
+                .await
+                {
+                    Ok((io, advert, _placement)) => {
                         remove_vips(&io, &self.netlink).await;
                         adverts.push((slot, advert));
+                        canaries.extend(open_canary(&io.plan, &mut self.canaries));
                         let plan = io.plan.clone();
                         self.instances.insert(slot, io);
                         Some(plan)
@@ -539,6 +607,7 @@ impl Executor {
             groups,
             primary_up,
             adverts,
+            canaries,
             failed,
             disabled: r.disabled,
             done: r.done,
@@ -600,7 +669,8 @@ async fn start_instance(
     index: usize,
     netlink: &Netlink,
     recorder: &mut Recorder,
-) -> Result<(InstanceIo, AdvertIo, crate::bpf::AttachMode), Box<ExecuteError>> {
+    attach: Option<AttachMode>,
+) -> Result<(InstanceIo, AdvertIo, Placement), Box<ExecuteError>> {
     let cfg = &config.instances[index];
     let name = cfg.name.clone();
     let interface_err = |interface: &str| {
@@ -684,7 +754,8 @@ async fn start_instance(
             source: Box::new(source),
         })
     };
-    let mode = recorder.attach(&plan.interface).map_err(bpf)?;
+    let mode = attach.or(config.global.xvrrpd_attach).unwrap_or_default();
+    let placement = recorder.attach(&plan.interface, mode).map_err(bpf)?;
     recorder.maps.register(plan.key, &plan.xdp).map_err(bpf)?;
 
     let advert = AdvertIo::new(name.clone(), plan.key, plan.advert.clone(), sender);
@@ -698,7 +769,7 @@ async fn start_instance(
         notify: cfg.notify.clone(),
         plan,
     };
-    Ok((io, advert, mode))
+    Ok((io, advert, placement))
 }
 
 /// Resolves each VIP's interface: the vmac, or by name (the VRRP
@@ -733,20 +804,27 @@ async fn bind_vips(
     Ok(vips)
 }
 
-fn note_attachment(
-    attachments: &mut Vec<crate::report::AttachmentReport>,
-    interface: &str,
-    mode: crate::bpf::AttachMode,
-) {
-    if !attachments.iter().any(|a| a.interface == interface) {
-        attachments.push(crate::report::AttachmentReport {
-            interface: interface.to_owned(),
-            mode: match mode {
-                crate::bpf::AttachMode::Native => "xdp native",
-                crate::bpf::AttachMode::Generic => "xdp generic",
-            }
-            .into(),
-        });
+fn note_attachment(attachments: &mut Vec<crate::report::AttachmentReport>, placement: &Placement) {
+    if !attachments
+        .iter()
+        .any(|a| a.interface == placement.interface)
+    {
+        attachments.push(crate::report::AttachmentReport::from(placement));
+    }
+}
+
+/// The canary of the instance's (interface, family), unless one is open
+/// already. A failure is logged: the daemon runs on without it.
+fn open_canary(plan: &InstancePlan, opened: &mut HashSet<(u32, Family)>) -> Option<Canary> {
+    if !opened.insert((plan.key.ifindex, plan.family)) {
+        return None;
+    }
+    match Canary::open(&plan.interface, plan.key.ifindex, plan.family) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            warn!(error = %e, "no blind-recorder canary on this interface: a program hiding adverts from the recorder would go unnoticed");
+            None
+        }
     }
 }
 
@@ -770,6 +848,8 @@ pub struct Ready {
     pub to_executor: UnboundedSender<ToExecutor>,
     /// How the recorder is attached, per interface.
     pub attachments: Vec<crate::report::AttachmentReport>,
+    /// The blind-recorder canaries.
+    pub canaries: Vec<Canary>,
 }
 
 /// The executor thread: sets everything up on its own runtime (so its
@@ -791,6 +871,8 @@ impl ExecutorThread {
 /// How the executor starts: fresh, or resuming after an in-place restart.
 pub struct StartMode {
     pub paths: held::Paths,
+    /// `--attach`, over the configuration's `xvrrpd_attach`.
+    pub attach: Option<AttachMode>,
     /// Instances that were master before an in-place restart.
     pub resume: HashSet<String>,
     /// What the image before held.
@@ -893,6 +975,7 @@ async fn set_up(
         mode.paths,
         &mode.resume,
         mode.previous.as_ref(),
+        mode.attach,
     )
     .await
     .map_err(DaemonError::Execute)?;
@@ -904,6 +987,7 @@ async fn set_up(
         ring,
         to_executor,
         attachments: started.attachments,
+        canaries: started.canaries,
     };
     Ok((started.executor, ready))
 }
