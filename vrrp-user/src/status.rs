@@ -117,7 +117,8 @@ pub fn render_json(
         .zip(counters.as_array())
         .map(|(n, v)| (n.to_string(), v.into()))
         .collect();
-    let attachments: Vec<crate::report::AttachmentReport> = placements.iter().map(Into::into).collect();
+    let attachments: Vec<crate::report::AttachmentReport> =
+        placements.iter().map(Into::into).collect();
     serde_json::json!({ "attachments": attachments, "peers": views, "counters": counters })
 }
 

@@ -109,7 +109,10 @@ impl Placement {
         match &self.hook {
             Hook::Xdp { native } => format!("xdp {} (exclusive)", mode(*native)),
             Hook::Libxdp { native, priority } => {
-                format!("xdp {} via libxdp dispatcher, priority {priority}", mode(*native))
+                format!(
+                    "xdp {} via libxdp dispatcher, priority {priority}",
+                    mode(*native)
+                )
             }
             Hook::Tcx => "tcx ingress".into(),
             Hook::Tc { priority } => format!("tc clsact ingress, filter priority {priority}"),
@@ -239,11 +242,24 @@ mod tests {
             position,
         };
         assert_eq!(
-            p(Hook::Libxdp { native: true, priority: 5 }, Some((2, 3))).to_string(),
+            p(
+                Hook::Libxdp {
+                    native: true,
+                    priority: 5
+                },
+                Some((2, 3))
+            )
+            .to_string(),
             "xdp native via libxdp dispatcher, priority 5, 2nd of 3"
         );
-        assert_eq!(p(Hook::Tcx, Some((1, 2))).to_string(), "tcx ingress, 1st of 2");
-        assert_eq!(p(Hook::Tcx, Some((1, 1))).to_string(), "tcx ingress, 1st (alone)");
+        assert_eq!(
+            p(Hook::Tcx, Some((1, 2))).to_string(),
+            "tcx ingress, 1st of 2"
+        );
+        assert_eq!(
+            p(Hook::Tcx, Some((1, 1))).to_string(),
+            "tcx ingress, 1st (alone)"
+        );
         assert_eq!(
             p(Hook::Tc { priority: 49152 }, Some((3, 3))).to_string(),
             "tc clsact ingress, filter priority 49152, 3rd of 3"

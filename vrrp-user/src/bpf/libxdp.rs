@@ -16,8 +16,7 @@
 //! dispatcher recorded for them; nothing of theirs is detached.
 
 use std::{
-    fs,
-    io,
+    fs, io,
     os::fd::{AsFd, AsRawFd, OwnedFd},
     path::{Path, PathBuf},
 };
@@ -73,7 +72,9 @@ pub enum LibxdpError {
     Load(String),
     #[error("program extensions (BPF_PROG_TYPE_EXT) are refused by this kernel: {0}")]
     NoExtensions(String),
-    #[error("interface {ifindex} changed while the dispatcher was being replaced; tried {tries} times")]
+    #[error(
+        "interface {ifindex} changed while the dispatcher was being replaced; tried {tries} times"
+    )]
     Raced { ifindex: u32, tries: u32 },
 }
 
@@ -144,10 +145,16 @@ pub enum Hook {
     Free,
     Dispatcher(Installed),
     /// A libxdp dispatcher this version of the protocol cannot join.
-    OtherDispatcher { id: u32, version: u8 },
+    OtherDispatcher {
+        id: u32,
+        version: u8,
+    },
     /// Any other program (attached alone, by libxdp's fallback or by
     /// anything else).
-    Program { info: ProgInfo, native: bool },
+    Program {
+        info: ProgInfo,
+        native: bool,
+    },
     /// Only an offloaded program: nothing runs in the stack's hooks.
     Offloaded,
 }
@@ -275,7 +282,8 @@ fn dispatcher_config(info: &ProgInfo) -> Result<Option<Config>, LibxdpError> {
             program_flags: [0; SLOTS],
         }));
     };
-    if config.dispatcher_version == VERSION && m.value_size as usize != std::mem::size_of::<Config>()
+    if config.dispatcher_version == VERSION
+        && m.value_size as usize != std::mem::size_of::<Config>()
     {
         // libxdp 1.3 refuses such a map; so do we.
         config.dispatcher_version = 0;
@@ -364,7 +372,11 @@ fn remove_pins(dir: &Path) {
 
 /// Loads a dispatcher for `entries` (sorted as libxdp sorts them), links
 /// each into it and pins the links and programs.
-fn build(ifindex: u32, mut entries: Vec<Entry<'_>>, ours: &mut Ours<'_>) -> Result<Built, LibxdpError> {
+fn build(
+    ifindex: u32,
+    mut entries: Vec<Entry<'_>>,
+    ours: &mut Ours<'_>,
+) -> Result<Built, LibxdpError> {
     if entries.len() > SLOTS {
         return Err(LibxdpError::Full { ifindex });
     }
@@ -415,7 +427,9 @@ fn build(ifindex: u32, mut entries: Vec<Entry<'_>>, ours: &mut Ours<'_>) -> Resu
                     our_index = Some(i);
                     let ext = &mut *ours.extension;
                     let link_id = if ext.fd().is_err() {
-                        let target = fd.try_clone().map_err(|e| LibxdpError::Load(e.to_string()))?;
+                        let target = fd
+                            .try_clone()
+                            .map_err(|e| LibxdpError::Load(e.to_string()))?;
                         ext.load(target, &function)
                             .map_err(|e| LibxdpError::NoExtensions(e.to_string()))?;
                         ext.attach()
@@ -427,8 +441,9 @@ fn build(ifindex: u32, mut entries: Vec<Entry<'_>>, ours: &mut Ours<'_>) -> Resu
                         .take_link(link_id)
                         .map_err(|e| LibxdpError::Load(e.to_string()))?;
                     let link: aya::programs::links::FdLink = link.into();
-                    link.pin(&link_path)
-                        .map_err(|e| io_err("pinning", &link_path, io::Error::other(e.to_string())))?;
+                    link.pin(&link_path).map_err(|e| {
+                        io_err("pinning", &link_path, io::Error::other(e.to_string()))
+                    })?;
                     let prog_fd = ext.fd().map_err(|e| LibxdpError::Load(e.to_string()))?;
                     sys::obj_pin(prog_fd.as_fd(), &prog_path)?;
                 }
@@ -474,7 +489,11 @@ const TRIES: u32 = 3;
 /// Joins the dispatcher on `ifindex`, or (`create`) puts a new one with
 /// only us on a free hook, native if the driver can, else generic.
 /// Components of an earlier run of ours are dropped on the way.
-pub fn join(ifindex: u32, create: bool, ours: &mut Ours<'_>) -> Result<Option<Joined>, LibxdpError> {
+pub fn join(
+    ifindex: u32,
+    create: bool,
+    ours: &mut Ours<'_>,
+) -> Result<Option<Joined>, LibxdpError> {
     let _lock = Lock::acquire()?;
     for _ in 0..TRIES {
         let old = match inspect(ifindex)? {

@@ -109,8 +109,10 @@ pub enum BpfError {
         #[source]
         source: nix::Error,
     },
-    #[error("interface {interface}: the XDP hook holds {holder}, which xvrrpd never replaces; \
-             run with the attach mode auto or tc (--attach, xvrrpd_attach) to record at tc ingress")]
+    #[error(
+        "interface {interface}: the XDP hook holds {holder}, which xvrrpd never replaces; \
+             run with the attach mode auto or tc (--attach, xvrrpd_attach) to record at tc ingress"
+    )]
     XdpHookTaken { interface: String, holder: String },
     #[error("interface {interface}: {source}")]
     Libxdp {
@@ -212,15 +214,13 @@ impl Maps {
     pub fn peers_map_id(&self) -> Result<u32, BpfError> {
         use std::os::fd::AsFd;
         let fd = aya::maps::IterableMap::map(&self.peers).fd().as_fd();
-        sys::map_info(fd)
-            .map(|i| i.id)
-            .map_err(|e| BpfError::Map {
-                name: MAP_PEERS,
-                source: MapError::SyscallError(aya::sys::SyscallError {
-                    call: "BPF_OBJ_GET_INFO_BY_FD",
-                    io_error: std::io::Error::other(e.to_string()),
-                }),
-            })
+        sys::map_info(fd).map(|i| i.id).map_err(|e| BpfError::Map {
+            name: MAP_PEERS,
+            source: MapError::SyscallError(aya::sys::SyscallError {
+                call: "BPF_OBJ_GET_INFO_BY_FD",
+                io_error: std::io::Error::other(e.to_string()),
+            }),
+        })
     }
 
     /// Tells the program its cached configurations are stale; after every
@@ -708,7 +708,9 @@ impl Recorder {
         let live = attach::find(interface, a.ifindex, &self.map_ids);
         Some(
             live.into_iter()
-                .find(|p| std::mem::discriminant(&p.hook) == std::mem::discriminant(&a.placement.hook))
+                .find(|p| {
+                    std::mem::discriminant(&p.hook) == std::mem::discriminant(&a.placement.hook)
+                })
                 .unwrap_or_else(|| a.placement.clone()),
         )
     }
@@ -719,12 +721,11 @@ impl Recorder {
         if let Some(p) = self.placement(interface) {
             return Ok(p);
         }
-        let ifindex = nix::net::if_::if_nametoindex(interface).map_err(|source| {
-            BpfError::Interface {
+        let ifindex =
+            nix::net::if_::if_nametoindex(interface).map_err(|source| BpfError::Interface {
                 interface: interface.to_owned(),
                 source,
-            }
-        })?;
+            })?;
         self.remove_stale_tc(interface, ifindex);
         let (link, placement, why) = match mode {
             AttachMode::Tc => {
@@ -771,14 +772,16 @@ impl Recorder {
             extension,
             map_ids: &map_ids,
         };
-        Ok(libxdp::join(ifindex, create, &mut ours)?.map(|j| Placement {
-            interface: interface.to_owned(),
-            hook: Hook::Libxdp {
-                native: j.native,
-                priority: libxdp::RUN_PRIORITY,
-            },
-            position: Some((j.index + 1, j.count)),
-        }))
+        Ok(
+            libxdp::join(ifindex, create, &mut ours)?.map(|j| Placement {
+                interface: interface.to_owned(),
+                hook: Hook::Libxdp {
+                    native: j.native,
+                    priority: libxdp::RUN_PRIORITY,
+                },
+                position: Some((j.index + 1, j.count)),
+            }),
+        )
     }
 
     /// What the XDP hook holds, in words, and whether it is a dispatcher we can join.
@@ -850,7 +853,13 @@ impl Recorder {
             });
         }
         match self.join_libxdp(interface, ifindex, free) {
-            Ok(Some(p)) => return Ok((Link::Libxdp, p, format!("attach mode xdp; the hook held {holder}"))),
+            Ok(Some(p)) => {
+                return Ok((
+                    Link::Libxdp,
+                    p,
+                    format!("attach mode xdp; the hook held {holder}"),
+                ))
+            }
             Ok(None) => {
                 return Err(BpfError::XdpHookTaken {
                     interface: interface.to_owned(),
@@ -867,13 +876,14 @@ impl Recorder {
             Ok(link) => (link, true),
             Err(native) => {
                 warn!(%interface, error = %native, "native XDP refused; falling back to generic (skb) mode");
-                let link = program
-                    .attach(interface, XdpMode::Skb)
-                    .map_err(|source| BpfError::Attach {
-                        interface: interface.to_owned(),
-                        how: "xdp",
-                        source,
-                    })?;
+                let link =
+                    program
+                        .attach(interface, XdpMode::Skb)
+                        .map_err(|source| BpfError::Attach {
+                            interface: interface.to_owned(),
+                            how: "xdp",
+                            source,
+                        })?;
                 (link, false)
             }
         };
@@ -882,7 +892,11 @@ impl Recorder {
             hook: Hook::Xdp { native },
             position: Some((1, 1)),
         };
-        Ok((Link::Xdp(link), p, "attach mode xdp; program extensions unavailable".into()))
+        Ok((
+            Link::Xdp(link),
+            p,
+            "attach mode xdp; program extensions unavailable".into(),
+        ))
     }
 
     /// tcx ingress, first in its list (kernel ≥ 6.6), else a clsact filter.
@@ -906,7 +920,9 @@ impl Recorder {
         };
         debug!(%interface, error = %tcx_error, "tcx refused; using a clsact filter");
         match tc::qdisc_add_clsact(interface) {
-            Ok(()) => info!(%interface, "added a clsact qdisc (left in place at exit: others may use it)"),
+            Ok(()) => {
+                info!(%interface, "added a clsact qdisc (left in place at exit: others may use it)")
+            }
             Err(tc::TcError::AlreadyAttached) => {}
             Err(tc::TcError::NetlinkError(e)) if e.to_string().contains("exists") => {}
             Err(e) => {
@@ -947,8 +963,12 @@ impl Recorder {
         };
         for f in stale {
             match netlink::delete_ingress_filter(ifindex, &f) {
-                Ok(()) => info!(%interface, priority = f.priority, "removed a clsact filter an earlier run left"),
-                Err(e) => warn!(%interface, error = %e, "removing a clsact filter an earlier run left"),
+                Ok(()) => {
+                    info!(%interface, priority = f.priority, "removed a clsact filter an earlier run left")
+                }
+                Err(e) => {
+                    warn!(%interface, error = %e, "removing a clsact filter an earlier run left")
+                }
             }
         }
     }
@@ -976,15 +996,16 @@ impl Recorder {
                 }),
                 Link::Libxdp => {
                     let map_ids = self.map_ids.clone();
-                    self.extension(libxdp::COMPONENT_NAME).and_then(|extension| {
-                        let mut ours = libxdp::Ours {
-                            extension,
-                            map_ids: &map_ids,
-                        };
-                        libxdp::leave(a.ifindex, &mut ours)
-                            .map(|_| ())
-                            .map_err(Self::libxdp_err(&interface))
-                    })
+                    self.extension(libxdp::COMPONENT_NAME)
+                        .and_then(|extension| {
+                            let mut ours = libxdp::Ours {
+                                extension,
+                                map_ids: &map_ids,
+                            };
+                            libxdp::leave(a.ifindex, &mut ours)
+                                .map(|_| ())
+                                .map_err(Self::libxdp_err(&interface))
+                        })
                 }
             };
             match result {
@@ -1049,7 +1070,12 @@ impl Recorder {
                 frame,
                 repeat,
             ),
-            Bench::Tc => run_test(TC_PROGRAM_NAME, self.classifier(TC_PROGRAM_NAME)?, frame, repeat),
+            Bench::Tc => run_test(
+                TC_PROGRAM_NAME,
+                self.classifier(TC_PROGRAM_NAME)?,
+                frame,
+                repeat,
+            ),
             Bench::TcBaseline => run_test(
                 TC_BASELINE_NAME,
                 self.classifier(TC_BASELINE_NAME)?,
@@ -1063,10 +1089,12 @@ impl Recorder {
                     COMPONENT_BASELINE_NAME
                 };
                 if !self.bench_dispatchers.iter().any(|(n, _)| *n == component) {
-                    let dispatcher = libxdp::bench_dispatcher(self.extension(component)?)
-                        .map_err(|e| BpfError::Libxdp {
-                            interface: "(benchmark)".into(),
-                            source: e,
+                    let dispatcher =
+                        libxdp::bench_dispatcher(self.extension(component)?).map_err(|e| {
+                            BpfError::Libxdp {
+                                interface: "(benchmark)".into(),
+                                source: e,
+                            }
                         })?;
                     self.bench_dispatchers.push((component, dispatcher));
                 }

@@ -478,11 +478,7 @@ mod tests {
     use super::*;
 
     fn peer(vrid: u8, src: &str) -> PeerKey {
-        PeerKey::for_source(
-            InstanceKey::new(2, FAMILY_IPV4, vrid),
-            src.parse().unwrap(),
-        )
-        .unwrap()
+        PeerKey::for_source(InstanceKey::new(2, FAMILY_IPV4, vrid), src.parse().unwrap()).unwrap()
     }
 
     fn stack(vrid: u8, src: &str, at_ms: u64) -> StackAdvert {
@@ -523,7 +519,10 @@ mod tests {
         assert_eq!(m[0].peer, peer(52, "192.0.2.9"), "no record at all");
         assert_eq!(m[1].arrived, Mono(4_000_000_000));
         let r = m[1].record();
-        assert_eq!((r.last_ns, r.priority, r.interval_cs), (4_000_000_000, 200, 100));
+        assert_eq!(
+            (r.last_ns, r.priority, r.interval_cs),
+            (4_000_000_000, 200, 100)
+        );
     }
 
     #[test]
@@ -540,7 +539,9 @@ mod tests {
             }]
         );
         // More missed adverts: counted, no new episode; a timer drain ends nothing.
-        assert!(w.update(&[a.clone()], &[a.clone()], false, Mono(2)).is_empty());
+        assert!(w
+            .update(&[a.clone()], &[a.clone()], false, Mono(2))
+            .is_empty());
         assert!(w.update(&[], &[], false, Mono(3)).is_empty());
         assert_eq!((w.episodes_total, w.missed_total), (1, 2));
         // A period in which the recorder had everything the stack had.

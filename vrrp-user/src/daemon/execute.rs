@@ -539,14 +539,8 @@ impl Executor {
             let started = if kept {
                 self.update_instance(&r.config, k, slot).await
             } else {
-                match start_instance(
-                    &r.config,
-                    k,
-                    &self.netlink,
-                    &mut self.recorder,
-                    self.attach,
-                )
-                .await
+                match start_instance(&r.config, k, &self.netlink, &mut self.recorder, self.attach)
+                    .await
                 {
                     Ok((io, advert, _placement)) => {
                         remove_vips(&io, &self.netlink).await;

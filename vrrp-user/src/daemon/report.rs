@@ -227,7 +227,10 @@ fn attachments(
     plans: &[InstancePlan],
     maps: Option<&Maps>,
 ) -> Vec<AttachmentReport> {
-    let map_ids: Vec<u32> = maps.and_then(|m| m.peers_map_id().ok()).into_iter().collect();
+    let map_ids: Vec<u32> = maps
+        .and_then(|m| m.peers_map_id().ok())
+        .into_iter()
+        .collect();
     let mut out: Vec<AttachmentReport> = Vec::new();
     for p in plans {
         if out.iter().any(|a| a.interface == p.interface) {
@@ -240,7 +243,8 @@ fn attachments(
                 .first()
                 .map(AttachmentReport::from)
         };
-        if let Some(a) = live.or_else(|| noted.iter().find(|a| a.interface == p.interface).cloned()) {
+        if let Some(a) = live.or_else(|| noted.iter().find(|a| a.interface == p.interface).cloned())
+        {
             out.push(a);
         }
     }

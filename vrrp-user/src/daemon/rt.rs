@@ -28,7 +28,7 @@ use vrrp_common::{InstanceKey, PeerEvent};
 
 use super::{
     advert::AdvertIo,
-    canary::{self, BlindWatch, Canary, CachedRegistry, Change},
+    canary::{self, BlindWatch, CachedRegistry, Canary, Change},
     control::{Command, Controller, Event, InstanceId, InstanceView, Note},
     plan::{GroupPlan, InstancePlan},
     realtime,
@@ -370,7 +370,11 @@ impl Loop<'_> {
     }
 
     /// Drains the canaries `which` asks for.
-    fn read_canaries(&mut self, which: CanaryRead, due: &[InstanceKey]) -> Vec<canary::StackAdvert> {
+    fn read_canaries(
+        &mut self,
+        which: CanaryRead,
+        due: &[InstanceKey],
+    ) -> Vec<canary::StackAdvert> {
         if which == CanaryRead::None {
             return Vec::new();
         }
@@ -487,12 +491,10 @@ fn run(
             None if lp.parts.canaries.is_empty() => None,
             None => Some(lp.next_canary),
         };
-        timer
-            .arm(deadline)
-            .map_err(|source| RtError::Io {
-                what: "arming the deadline timer",
-                source,
-            })?;
+        timer.arm(deadline).map_err(|source| RtError::Io {
+            what: "arming the deadline timer",
+            source,
+        })?;
         let n = match epoll.wait(&mut ready, EpollTimeout::NONE) {
             Ok(n) => n,
             Err(nix::Error::EINTR) => continue,

@@ -395,7 +395,11 @@ pub fn render(r: &DaemonReport) -> String {
             "xvrrpd_recorder_blind",
             "1 while the stack receives adverts of the instance that the recorder does not.",
             vec![("iname", i.name.clone())],
-            if blind.instances.contains(&i.name) { 1.0 } else { 0.0 },
+            if blind.instances.contains(&i.name) {
+                1.0
+            } else {
+                0.0
+            },
         );
     }
     e.counter(
