@@ -18,7 +18,6 @@ use std::{
     fs,
     os::fd::{AsRawFd, FromRawFd, OwnedFd},
     path::PathBuf,
-    process::Command,
     sync::Mutex,
     time::Duration,
 };
@@ -165,7 +164,7 @@ vrrp_instance VI_1 {{
     /// Waits until exactly A (`true`) or exactly B holds the VIP.
     fn wait_holder(&self, a: bool, timeout: Duration) -> bool {
         wait_until(timeout, Duration::from_millis(20), || {
-            self.a_holds() == a && self.b_holds() == !a
+            self.a_holds() == a && self.b_holds() != a
         })
     }
 

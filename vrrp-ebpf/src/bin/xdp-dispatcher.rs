@@ -17,6 +17,8 @@
 use aya_ebpf::{
     bindings::{xdp_action, xdp_md},
     helpers::bpf_xdp_adjust_tail,
+    macros::xdp,
+    programs::XdpContext,
 };
 
 /// Slots; libxdp's MAX_DISPATCHER_ACTIONS.
@@ -58,9 +60,11 @@ static conf: DispatcherConfig = DispatcherConfig {
 /// replace it), and returns a value the compiler and the verifier cannot know.
 macro_rules! stubs {
     ($($name:ident),*) => {$(
+        /// # Safety
+        /// `ctx` is the program's context (the dispatcher passes its own).
         #[no_mangle]
         #[inline(never)]
-        pub extern "C" fn $name(ctx: *mut xdp_md) -> i32 {
+        pub unsafe extern "C" fn $name(ctx: *mut xdp_md) -> i32 {
             let ret = core::hint::black_box(STUB_RETVAL);
             if ctx.is_null() {
                 return xdp_action::XDP_ABORTED as i32;
@@ -80,16 +84,17 @@ fn read<T: Copy>(field: &T) -> T {
     unsafe { core::ptr::read_volatile(field) }
 }
 
-#[no_mangle]
-#[link_section = "xdp"]
-pub extern "C" fn xdp_dispatcher(ctx: *mut xdp_md) -> u32 {
+#[xdp]
+pub fn xdp_dispatcher(ctx: XdpContext) -> u32 {
+    let ctx = ctx.ctx;
     let enabled = read(&conf.num_progs_enabled) as usize;
     macro_rules! slot {
         ($i:literal, $stub:ident) => {
             if enabled < $i + 1 {
                 return xdp_action::XDP_PASS;
             }
-            let ret = $stub(ctx);
+            // SAFETY: our own context.
+            let ret = unsafe { $stub(ctx) };
             if 1u32.wrapping_shl(ret as u32) & read(&conf.chain_call_actions[$i]) == 0 {
                 return ret as u32;
             }

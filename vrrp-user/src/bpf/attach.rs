@@ -123,7 +123,7 @@ impl Placement {
     pub fn describe(&self) -> String {
         match self.position {
             Some((_, 1)) if matches!(self.hook, Hook::Xdp { .. }) => self.hook_words(),
-            Some((at, of)) if of == 1 => format!("{}, {} (alone)", self.hook_words(), ordinal(at)),
+            Some((at, 1)) => format!("{}, {} (alone)", self.hook_words(), ordinal(at)),
             Some((at, of)) => format!("{}, {} of {of}", self.hook_words(), ordinal(at)),
             None => self.hook_words(),
         }

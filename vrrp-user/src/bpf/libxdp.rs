@@ -216,11 +216,8 @@ pub fn inspect(ifindex: u32) -> Result<Hook, LibxdpError> {
             Hook::Free
         });
     };
-    let fd = match sys::prog_fd_by_id(id) {
-        Ok(fd) => fd,
-        // Replaced between the two calls: read again next time.
-        Err(e) => return Err(e.into()),
-    };
+    // Gone if replaced between the two calls: the caller reads again.
+    let fd = sys::prog_fd_by_id(id)?;
     let info = sys::prog_info(fd.as_fd())?;
     let Some(config) = dispatcher_config(&info)? else {
         return Ok(Hook::Program { info, native });

@@ -530,7 +530,8 @@ mod tests {
         let mut w = BlindWatch::default();
         let a = stack(51, "192.0.2.1", 1_000);
         let key = a.peer.instance();
-        let c = w.update(&[a.clone()], &[a.clone()], false, Mono(1));
+        let one = std::slice::from_ref(&a);
+        let c = w.update(one, one, false, Mono(1));
         assert_eq!(
             c,
             vec![Change::Started {
@@ -539,13 +540,11 @@ mod tests {
             }]
         );
         // More missed adverts: counted, no new episode; a timer drain ends nothing.
-        assert!(w
-            .update(&[a.clone()], &[a.clone()], false, Mono(2))
-            .is_empty());
+        assert!(w.update(one, one, false, Mono(2)).is_empty());
         assert!(w.update(&[], &[], false, Mono(3)).is_empty());
         assert_eq!((w.episodes_total, w.missed_total), (1, 2));
         // A period in which the recorder had everything the stack had.
-        let c = w.update(&[], &[a.clone()], true, Mono(4));
+        let c = w.update(&[], one, true, Mono(4));
         assert_eq!(
             c,
             vec![Change::Ended {
@@ -556,7 +555,7 @@ mod tests {
         );
         assert!(w.open.is_empty());
         // The next miss is a new episode.
-        w.update(&[a.clone()], &[a], true, Mono(5));
+        w.update(one, one, true, Mono(5));
         assert_eq!(w.episodes_total, 2);
     }
 }

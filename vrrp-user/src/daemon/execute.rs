@@ -209,19 +209,23 @@ async fn source_address(interface: &str, family: Family) -> Result<Option<IpAddr
 impl Executor {
     /// Plans and sets up every instance of `config`. Returns the plans the
     /// controller is built from (same order as `config.instances`).
-    /// `resume`: names of the instances that were master before an
-    /// in-place restart (their VIPs stay); `previous`: what the image before
-    /// held (the vmacs it created are ours to remove later).
+    /// `mode.resume`: names of the instances that were master before an
+    /// in-place restart (their VIPs stay); `mode.previous`: what the image
+    /// before held (the vmacs it created are ours to remove later).
     pub async fn start(
         config: &config::Config,
         netlink: Netlink,
         mut recorder: Recorder,
         notifier: Notifier,
-        paths: held::Paths,
-        resume: &HashSet<String>,
-        previous: Option<&held::HostState>,
-        attach: Option<AttachMode>,
+        mode: StartMode,
     ) -> Result<Started, Box<ExecuteError>> {
+        let StartMode {
+            paths,
+            attach,
+            resume,
+            previous,
+        } = mode;
+        let previous = previous.as_ref();
         let mut plans = Vec::with_capacity(config.instances.len());
         let mut instances = HashMap::new();
         let mut adverts = HashMap::new();
@@ -961,18 +965,9 @@ async fn set_up(
         source: std::io::Error::other("already taken"),
     })?;
     let notifier = Notifier::new(&config.global)?;
-    let started = Executor::start(
-        config,
-        netlink,
-        recorder,
-        notifier,
-        mode.paths,
-        &mode.resume,
-        mode.previous.as_ref(),
-        mode.attach,
-    )
-    .await
-    .map_err(DaemonError::Execute)?;
+    let started = Executor::start(config, netlink, recorder, notifier, mode)
+        .await
+        .map_err(DaemonError::Execute)?;
     let ready = Ready {
         plans: started.plans,
         groups: started.groups,
