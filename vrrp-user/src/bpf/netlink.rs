@@ -257,11 +257,7 @@ pub fn ingress_filters(ifindex: u32) -> Result<Vec<IngressFilter>, NetlinkError>
                 TcAttribute::Options(options) => {
                     for o in options {
                         if let TcOption::Other(nla) = o {
-                            if nla.kind() == TCA_BPF_ID && nla.value_len() == 4 {
-                                let mut v = [0u8; 4];
-                                nla.emit_value(&mut v);
-                                bpf_prog_id = Some(u32::from_ne_bytes(v));
-                            }
+                            bpf_prog_id = bpf_prog_id.or_else(|| bpf_id_of(nla));
                         }
                     }
                 }
@@ -293,6 +289,23 @@ pub fn ingress_filters(ifindex: u32) -> Result<Vec<IngressFilter>, NetlinkError>
     }
     filters.sort_by_key(|f| f.priority);
     Ok(filters)
+}
+
+/// TCA_BPF_ID in a `bpf` filter's options: netlink-packet-route keeps the
+/// options of kinds it does not know as one attribute, the nest itself.
+fn bpf_id_of(nla: &netlink_packet_utils::nla::DefaultNla) -> Option<u32> {
+    let mut value = vec![0u8; nla.value_len()];
+    nla.emit_value(&mut value);
+    if nla.kind() == TCA_BPF_ID && value.len() == 4 {
+        return Some(u32::from_ne_bytes([value[0], value[1], value[2], value[3]]));
+    }
+    netlink_packet_utils::nla::NlasIterator::new(&value[..])
+        .filter_map(Result::ok)
+        .find(|inner| inner.kind() == TCA_BPF_ID && inner.value().len() == 4)
+        .map(|inner| {
+            let v = inner.value();
+            u32::from_ne_bytes([v[0], v[1], v[2], v[3]])
+        })
 }
 
 /// Deletes one clsact ingress filter as [`ingress_filters`] listed it.
