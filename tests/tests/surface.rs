@@ -319,9 +319,14 @@ fn recreate_eth0(lab: &mut Lab, i: usize) -> Result<()> {
     Ok(())
 }
 
-fn xdp_on_eth0(ns: &Netns) -> bool {
-    ns.ip(&["link", "show", "dev", "eth0"])
-        .is_ok_and(|l| l.contains("xdp"))
+/// The kernel has the recorder on eth0 (at XDP or tc ingress), as
+/// `xvrrpd peers` reads it back.
+fn recorder_on_eth0(ns: &Netns) -> bool {
+    tests::vrrp_lab::peers_json(ns).is_ok_and(|p| {
+        p["attachments"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|a| a["interface"] == "eth0"))
+    })
 }
 
 #[test]
@@ -354,7 +359,7 @@ fn a_recreated_interface_recovers_with_keepalived_as_peer() -> Result<()> {
         lab.nodes[0].ns.ip(&["-j", "link", "show", "dev", "eth0"])?,
         old_index
     );
-    // Bound again (XDP on the new eth0), back to BACKUP, then preempts by priority.
+    // Bound again (the recorder on the new eth0), back to BACKUP, then preempts by priority.
     assert!(
         wait_held(&lab, 0, Duration::from_secs(15)),
         "xvrrpd did not recover on the new eth0:\n{}\n{}\n{}",
@@ -362,7 +367,11 @@ fn a_recreated_interface_recovers_with_keepalived_as_peer() -> Result<()> {
         xv.log_text(),
         ka.log_text()
     );
-    assert!(xdp_on_eth0(&lab.nodes[0].ns), "no XDP on the new eth0");
+    assert!(
+        recorder_on_eth0(&lab.nodes[0].ns),
+        "no recorder on the new eth0: {:?}",
+        tests::vrrp_lab::peers_json(&lab.nodes[0].ns)
+    );
     // keepalived's adverts reach the kernel recorder again on the new interface.
     let peers = lab.peers_json(0)?;
     assert_eq!(

@@ -1,11 +1,14 @@
-//! `vrrp_rx`: the XDP advert recorder.
+//! The advert recorder: `vrrp_rx` (XDP), `vrrp_rx_libxdp` (the same, as a
+//! component of a libxdp multi-program dispatcher) and `vrrp_rx_tc` (tc
+//! ingress, tcx or clsact), one core over a [`Packet`].
 //!
 //! Parses Ethernet → IPv4/IPv6 → protocol 112 → VRRP, applies the receive
 //! checks the kernel's IP layer and keepalived apply (RFC 3768/5798), and
 //! records each accepted advert in its instance's peer table with its kernel
 //! arrival time. Only significant changes go to the EVENTS ring buffer, and
-//! at most a budget of them per instance. The verdict is always XDP_PASS:
-//! the stack still sees every packet; we only watch.
+//! at most a budget of them per instance. The verdict is always "go on"
+//! (XDP_PASS, TC_ACT_UNSPEC): the stack and any program after ours still
+//! see every packet; we only watch.
 //!
 //! Cost: a routine advert takes one hash lookup (INSTANCES), one array
 //! lookup (PEERS, inlined by the verifier), one clock read (the coarse
@@ -24,11 +27,13 @@
 use core::ffi::c_void;
 
 use aya_ebpf::{
-    bindings::xdp_action,
+    bindings::{xdp_action, TC_ACT_UNSPEC},
     btf_maps::{Array, HashMap, PerCpuArray, RingBuf},
-    helpers::{bpf_csum_diff, bpf_ktime_get_coarse_ns, bpf_ktime_get_ns, bpf_loop},
-    macros::{btf_map, xdp},
-    programs::XdpContext,
+    helpers::{
+        bpf_csum_diff, bpf_ktime_get_coarse_ns, bpf_ktime_get_ns, bpf_loop, bpf_skb_pull_data,
+    },
+    macros::{btf_map, classifier, xdp},
+    programs::{TcContext, XdpContext},
 };
 use vrrp_common::{
     event_kind, instance_flags, peer_flags, Counters, DropReason, InstanceConfig, InstanceKey,
@@ -152,13 +157,115 @@ fn ld8(p: usize) -> u8 {
     unsafe { *(p as *const u8) }
 }
 
+/// Where a program finds its packet: the one thing the entry points differ
+/// in. Each call reads the context afresh, as the verifier wants after a
+/// helper that may move packet data.
+trait Packet {
+    fn data(&self) -> usize;
+    fn data_end(&self) -> usize;
+    /// The interface the packet arrived on (the instance key's ifindex).
+    fn ifindex(&self) -> u32;
+}
+
+impl Packet for XdpContext {
+    #[inline(always)]
+    fn data(&self) -> usize {
+        XdpContext::data(self)
+    }
+    #[inline(always)]
+    fn data_end(&self) -> usize {
+        XdpContext::data_end(self)
+    }
+    #[inline(always)]
+    fn ifindex(&self) -> u32 {
+        // SAFETY: ctx.ctx is the program's xdp_md.
+        unsafe { (*self.ctx).ingress_ifindex }
+    }
+}
+
+impl Packet for TcContext {
+    #[inline(always)]
+    fn data(&self) -> usize {
+        TcContext::data(self)
+    }
+    #[inline(always)]
+    fn data_end(&self) -> usize {
+        TcContext::data_end(self)
+    }
+    #[inline(always)]
+    fn ifindex(&self) -> u32 {
+        // SAFETY: the program's __sk_buff; at ingress its device is the
+        // receiving interface.
+        unsafe { (*self.skb.skb).ifindex }
+    }
+}
+
+/// Attached on its own to an interface's XDP hook (`xvrrpd_attach xdp` on
+/// a kernel without program extensions), and what the tests run.
 #[xdp]
 pub fn vrrp_rx(ctx: XdpContext) -> u32 {
+    rx_xdp(&ctx)
+}
+
+/// The same, loaded as a program extension (BPF_PROG_TYPE_EXT) in place of
+/// a stub of a libxdp dispatcher, beside other XDP programs. XDP_PASS is
+/// its only chain-call action: the dispatcher goes on to the next program.
+#[xdp]
+pub fn vrrp_rx_libxdp(ctx: XdpContext) -> u32 {
+    rx_xdp(&ctx)
+}
+
+#[inline(always)]
+fn rx_xdp(ctx: &XdpContext) -> u32 {
     // Everything that is not protocol 112 leaves after two loads and compares.
     if let Some(family) = vrrp_family(ctx.data(), ctx.data_end()) {
-        record(&ctx, family);
+        record(ctx, family);
     }
     xdp_action::XDP_PASS
+}
+
+/// The recorder at tc ingress (tcx, or a clsact filter in direct-action
+/// mode): after XDP, before netfilter. TC_ACT_UNSPEC: no verdict, so the
+/// programs after ours and the stack go on as if we were not there.
+#[classifier]
+pub fn vrrp_rx_tc(ctx: TcContext) -> i32 {
+    let family = match vrrp_family(ctx.data(), ctx.data_end()) {
+        Some(family) => family,
+        None => {
+            // Most drivers leave at least the headers in the linear part; a
+            // frame too short there to tell is pulled in, off the common path.
+            if !headers_outside_linear(&ctx) {
+                return TC_ACT_UNSPEC;
+            }
+            // SAFETY: the program's own skb; pointers are re-read below.
+            unsafe { bpf_skb_pull_data(ctx.skb.skb, (ETH_HLEN + IPV6_HLEN) as u32) };
+            match vrrp_family(ctx.data(), ctx.data_end()) {
+                Some(family) => family,
+                None => return TC_ACT_UNSPEC,
+            }
+        }
+    };
+    // The checks read the whole advert by direct access: make it linear.
+    let len = ctx.len() as usize;
+    if ctx.data() + len > ctx.data_end() {
+        // SAFETY: as above; `record` reads the pointers afresh.
+        unsafe { bpf_skb_pull_data(ctx.skb.skb, len as u32) };
+    }
+    record(&ctx, family);
+    TC_ACT_UNSPEC
+}
+
+/// An IPv4/IPv6 frame whose Ethernet and IP headers are not all in the
+/// linear part of the skb.
+#[inline(always)]
+fn headers_outside_linear(ctx: &TcContext) -> bool {
+    // SAFETY: the program's __sk_buff.
+    let (protocol, len) = unsafe { ((*ctx.skb.skb).protocol, (*ctx.skb.skb).len) };
+    let protocol = u16::from_be(protocol as u16);
+    let linear = ctx.data_end().saturating_sub(ctx.data());
+    (protocol == ETH_P_IP || protocol == ETH_P_IPV6)
+        && linear < ETH_HLEN + IPV6_HLEN
+        && (len as usize) > linear
 }
 
 /// An empty XDP_PASS program in the same object: the baseline the benchmark
@@ -166,6 +273,18 @@ pub fn vrrp_rx(ctx: XdpContext) -> u32 {
 #[xdp]
 pub fn xdp_pass_baseline(_ctx: XdpContext) -> u32 {
     xdp_action::XDP_PASS
+}
+
+/// The baseline of `vrrp_rx_libxdp`: an empty component of a dispatcher.
+#[xdp]
+pub fn xdp_pass_component(_ctx: XdpContext) -> u32 {
+    xdp_action::XDP_PASS
+}
+
+/// The baseline of `vrrp_rx_tc`: a tc program that gives no verdict.
+#[classifier]
+pub fn tc_pass_baseline(_ctx: TcContext) -> i32 {
+    TC_ACT_UNSPEC
 }
 
 /// The family of a protocol-112 frame, `None` for anything else.
@@ -185,7 +304,7 @@ fn vrrp_family(start: usize, end: usize) -> Option<u8> {
 }
 
 #[inline(always)]
-fn record(ctx: &XdpContext, family: u8) {
+fn record(ctx: &impl Packet, family: u8) {
     // SAFETY: per-CPU slot, written only by this program on this CPU.
     let Some(c) = COUNTERS.get_ptr_mut(0).map(|p| unsafe { &mut *p }) else {
         return;
@@ -631,9 +750,12 @@ fn lookup_instance(
 }
 
 #[inline(always)]
-fn check_and_record(ctx: &XdpContext, family: u8, c: &mut Counters) -> Result<(), DropReason> {
-    // SAFETY: ctx.ctx is the program's xdp_md.
-    let ifindex = unsafe { (*ctx.ctx).ingress_ifindex };
+fn check_and_record(
+    ctx: &impl Packet,
+    family: u8,
+    c: &mut Counters,
+) -> Result<(), DropReason> {
+    let ifindex = ctx.ifindex();
     let instance = lookup_instance(ctx.data() + ETH_HLEN, ctx.data_end(), ifindex, family);
     let end = ctx.data_end();
     let ip_start = ctx.data() + ETH_HLEN;

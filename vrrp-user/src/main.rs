@@ -38,6 +38,8 @@ struct Cli {
     flags: DaemonFlags,
     #[command(flatten)]
     pin: PinArgs,
+    #[command(flatten)]
+    attach: AttachArgs,
 }
 
 #[derive(Subcommand)]
@@ -59,6 +61,8 @@ enum Command {
         file: PathBuf,
         #[command(flatten)]
         pin: PinArgs,
+        #[command(flatten)]
+        attach: AttachArgs,
         #[command(flatten)]
         flags: Box<DaemonFlags>,
     },
@@ -112,6 +116,17 @@ struct PeersArgs {
     json: bool,
 }
 
+/// Where the recorder may attach on each interface.
+#[derive(Args, Clone, Copy)]
+struct AttachArgs {
+    /// auto: join a libxdp dispatcher on the XDP hook, else tc ingress (tcx,
+    /// else clsact), leaving the XDP hook to others; xdp: the XDP hook only
+    /// (a libxdp dispatcher, joined or created); tc: tc ingress only.
+    /// Default: global_defs' xvrrpd_attach, else auto.
+    #[arg(long, value_name = "MODE")]
+    attach: Option<bpf::AttachMode>,
+}
+
 /// Which pin directory under /sys/fs/bpf/xvrrpd/ to use.
 #[derive(Args, Clone)]
 pub struct PinArgs {
@@ -150,10 +165,16 @@ fn main() -> ExitCode {
             let file = cli.file.unwrap_or_else(|| check::DEFAULT_CONFIG.into());
             return check_exit(file, false, false);
         }
-        Some(Command::Run { file, pin, flags }) => run_daemon(file, &pin, &flags),
+        Some(Command::Run {
+            file,
+            pin,
+            attach,
+            flags,
+        }) => run_daemon(file, &pin, attach, &flags),
         None => run_daemon(
             cli.file.unwrap_or_else(|| check::DEFAULT_CONFIG.into()),
             &cli.pin,
+            cli.attach,
             &cli.flags,
         ),
         Some(Command::Record(args)) => {
@@ -281,7 +302,12 @@ fn check_exit(file: PathBuf, dump: bool, json: bool) -> ExitCode {
 
 /// Runs the daemon; its log lines are all written (the logging threads
 /// flushed) when this returns, so an in-place restart loses none.
-fn run_daemon(config: PathBuf, pin: &PinArgs, flags: &DaemonFlags) -> Result<Outcome> {
+fn run_daemon(
+    config: PathBuf,
+    pin: &PinArgs,
+    attach: AttachArgs,
+    flags: &DaemonFlags,
+) -> Result<Outcome> {
     flags.refuse_unsupported()?;
     // Before any thread exists: setns moves only the calling thread.
     flags.enter_namespace()?;
@@ -303,6 +329,7 @@ fn run_daemon(config: PathBuf, pin: &PinArgs, flags: &DaemonFlags) -> Result<Out
         config,
         pin_dir,
         ops: ops_options,
+        attach: attach.attach,
     }));
     drop(runtime);
     drop(pid_files);
@@ -349,14 +376,15 @@ fn peers(args: PeersArgs) -> Result<()> {
     let maps = bpf::Maps::open_pinned(&dir)?;
     let views = status::peer_views(&maps.all_peers()?, Mono::now());
     let counters = maps.counters()?;
+    let placements = maps.placements()?;
     if args.json {
-        let json = status::render_json(&views, &counters);
+        let json = status::render_json(&views, &counters, &placements);
         println!(
             "{}",
             serde_json::to_string_pretty(&json).context("encoding JSON")?
         );
     } else {
-        print!("{}", status::render_table(&views, &counters));
+        print!("{}", status::render_table(&views, &counters, &placements));
     }
     Ok(())
 }

@@ -27,6 +27,9 @@ pub struct RecordArgs {
     /// Interface to attach to (repeatable).
     #[arg(short = 'i', long = "interface", required = true)]
     interfaces: Vec<String>,
+    /// Where the recorder may attach: auto, xdp or tc (as `run --attach`).
+    #[arg(long, default_value_t = xvrrpd::bpf::AttachMode::Auto)]
+    attach: xvrrpd::bpf::AttachMode,
     /// VRID to record on every given interface (repeatable).
     #[arg(long = "vrid", required = true, value_parser = clap::value_parser!(u8).range(1..=255))]
     vrids: Vec<u8>,
@@ -161,7 +164,7 @@ pub fn run(args: RecordArgs) -> Result<()> {
             let instance = args
                 .instance(args.local_addresses(interface, ifindex)?)
                 .with_context(|| format!("interface {interface}"))?;
-            recorder.attach(interface)?;
+            recorder.attach(interface, args.attach)?;
             for &vrid in &args.vrids {
                 let key = InstanceKey::new(ifindex, map_family, vrid);
                 for peer in instance.unicast_peers() {

@@ -117,13 +117,51 @@ pub struct KernelReport {
     pub attachments: Vec<AttachmentReport>,
     /// The recorder's counters by name (vrrp_packets, accepted, and each drop reason).
     pub counters: BTreeMap<String, u64>,
+    /// Adverts the network stack received that the recorder did not.
+    #[serde(default)]
+    pub blind: BlindReport,
+}
+
+/// What the blind-recorder canary found: a program in front of the
+/// recorder hid adverts the stack still received.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct BlindReport {
+    /// Episodes since the start (one per instance and spell).
+    pub episodes: u64,
+    /// Adverts the stack received and the recorder missed (those the canary read).
+    pub missed_adverts: u64,
+    /// Instances in an episode now.
+    pub instances: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttachmentReport {
     pub interface: String,
-    /// e.g. "xdp native", "xdp generic", "tcx ingress".
+    /// Where and how, in words: e.g. "tcx ingress, 1st of 2", "xdp native
+    /// via libxdp dispatcher, priority 5, 2nd of 3", "tc clsact ingress,
+    /// filter priority 49152, 1st (alone)", "xdp native (exclusive)".
     pub mode: String,
+    /// "xdp", "libxdp", "tcx" or "tc".
+    #[serde(default)]
+    pub hook: String,
+    /// 1-based place among the programs of that hook, when the kernel says.
+    #[serde(default)]
+    pub position: Option<usize>,
+    /// How many programs that hook runs.
+    #[serde(default)]
+    pub of: Option<usize>,
+}
+
+impl From<&crate::bpf::Placement> for AttachmentReport {
+    fn from(p: &crate::bpf::Placement) -> Self {
+        Self {
+            interface: p.interface.clone(),
+            mode: p.describe(),
+            hook: p.hook_name().into(),
+            position: p.position.map(|(at, _)| at),
+            of: p.position.map(|(_, of)| of),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -251,7 +289,23 @@ pub fn render_table(r: &DaemonReport) -> String {
         .map(|a| format!("{} {}", a.interface, a.mode))
         .collect::<Vec<_>>()
         .join(", ");
-    let _ = writeln!(out, "\nadverts on {sched}; recorder on {attach}\n");
+    let _ = writeln!(out, "\nadverts on {sched}; recorder on {attach}");
+    let b = &r.kernel.blind;
+    if !b.instances.is_empty() {
+        let _ = writeln!(
+            out,
+            "RECORDER BLIND for {}: the stack receives adverts the recorder does not (a program in front of it hides them)",
+            b.instances.join(", ")
+        );
+    }
+    if b.episodes > 0 {
+        let _ = writeln!(
+            out,
+            "blind-recorder episodes: {}, adverts missed by the recorder: {}",
+            b.episodes, b.missed_adverts
+        );
+    }
+    out.push('\n');
 
     let mut rows = vec![[
         "INSTANCE",
@@ -470,8 +524,16 @@ pub(crate) mod tests {
             kernel: KernelReport {
                 attachments: vec![AttachmentReport {
                     interface: "eth0".into(),
-                    mode: "xdp native".into(),
+                    mode: "xdp native via libxdp dispatcher, priority 5, 1st of 2".into(),
+                    hook: "libxdp".into(),
+                    position: Some(1),
+                    of: Some(2),
                 }],
+                blind: BlindReport {
+                    episodes: 1,
+                    missed_adverts: 7,
+                    instances: vec!["VI_1".into()],
+                },
                 counters: [
                     ("vrrp_packets", 400),
                     ("accepted", 340),
@@ -514,7 +576,12 @@ pub(crate) mod tests {
             "{t}"
         );
         assert!(
-            t.contains("SCHED_FIFO 40; recorder on eth0 xdp native"),
+            t.contains("SCHED_FIFO 40; recorder on eth0 xdp native via libxdp dispatcher, priority 5, 1st of 2"),
+            "{t}"
+        );
+        assert!(t.contains("RECORDER BLIND for VI_1"), "{t}");
+        assert!(
+            t.contains("blind-recorder episodes: 1, adverts missed by the recorder: 7"),
             "{t}"
         );
         let row = lines

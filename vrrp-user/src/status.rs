@@ -1,11 +1,12 @@
-//! What the kernel recorded, for people: `xvrrpd peers` as a table or JSON.
+//! What the kernel recorded, for people: `xvrrpd peers` as a table or JSON,
+//! with where the recorder runs on each interface.
 
 use std::{fmt::Write as _, net::IpAddr};
 
 use serde::Serialize;
 use vrrp_common::{Counters, PeerKey, PeerRecord, COUNTER_NAMES};
 
-use crate::time::Mono;
+use crate::{bpf::Placement, time::Mono};
 
 /// One recorded peer, ready to print.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -62,8 +63,20 @@ pub fn peer_views(peers: &[(PeerKey, PeerRecord)], now: Mono) -> Vec<PeerView> {
     views
 }
 
-pub fn render_table(views: &[PeerView], counters: &Counters) -> String {
+/// Where the recorder runs, one line per interface.
+fn render_placements(out: &mut String, placements: &[Placement]) {
+    if placements.is_empty() {
+        let _ = writeln!(out, "recorder: not attached to any interface");
+    }
+    for p in placements {
+        let _ = writeln!(out, "recorder on {}: {}", p.interface, p.describe());
+    }
+    out.push('\n');
+}
+
+pub fn render_table(views: &[PeerView], counters: &Counters, placements: &[Placement]) -> String {
     let mut out = String::new();
+    render_placements(&mut out, placements);
     let _ = writeln!(
         out,
         "{:<12} {:>4} {:<28} {:>3} {:>4} {:>9} {:>10} {:>9}",
@@ -93,14 +106,20 @@ pub fn render_table(views: &[PeerView], counters: &Counters) -> String {
     out
 }
 
-/// The JSON form: `{"peers": [...], "counters": {...}}`.
-pub fn render_json(views: &[PeerView], counters: &Counters) -> serde_json::Value {
+/// The JSON form: `{"attachments": [...], "peers": [...], "counters": {...}}`.
+pub fn render_json(
+    views: &[PeerView],
+    counters: &Counters,
+    placements: &[Placement],
+) -> serde_json::Value {
     let counters: serde_json::Map<String, serde_json::Value> = COUNTER_NAMES
         .iter()
         .zip(counters.as_array())
         .map(|(n, v)| (n.to_string(), v.into()))
         .collect();
-    serde_json::json!({ "peers": views, "counters": counters })
+    let attachments: Vec<crate::report::AttachmentReport> =
+        placements.iter().map(Into::into).collect();
+    serde_json::json!({ "attachments": attachments, "peers": views, "counters": counters })
 }
 
 #[cfg(test)]
@@ -127,9 +146,18 @@ mod tests {
         assert_eq!(views[0].age_ms, 250);
         assert_eq!(views[0].interval_ms, 1000);
         assert_eq!(views[0].interface, "lo");
-        let table = render_table(&views, &Counters::default());
+        let placed = [Placement {
+            interface: "eth0".into(),
+            hook: crate::bpf::Hook::Tcx,
+            position: Some((2, 2)),
+        }];
+        let table = render_table(&views, &Counters::default(), &placed);
         assert!(
             table.contains("192.0.2.1") && table.contains("150"),
+            "{table}"
+        );
+        assert!(
+            table.contains("recorder on eth0: tcx ingress, 2nd of 2"),
             "{table}"
         );
         let json = render_json(
@@ -138,8 +166,12 @@ mod tests {
                 accepted: 3,
                 ..Default::default()
             },
+            &placed,
         );
         assert_eq!(json["counters"]["accepted"], 3);
         assert_eq!(json["peers"][0]["priority"], 150);
+        assert_eq!(json["attachments"][0]["hook"], "tcx");
+        assert_eq!(json["attachments"][0]["position"], 2);
+        assert!(render_table(&[], &Counters::default(), &[]).contains("not attached"));
     }
 }

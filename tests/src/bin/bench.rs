@@ -1,6 +1,11 @@
-//! `cargo xtask bench`: the XDP recorder's cost per packet, measured by the
-//! kernel (BPF_PROG_TEST_RUN), against an empty XDP_PASS program measured in
-//! the same run on the same frames.
+//! `cargo xtask bench`: the recorder's cost per packet, measured by the
+//! kernel (BPF_PROG_TEST_RUN), against an empty program of the same kind
+//! measured in the same run on the same frames, for each way it attaches:
+//! alone on the XDP hook (`vrrp_rx` against an empty XDP_PASS program), as
+//! a libxdp dispatcher's component (a dispatcher calling `vrrp_rx_libxdp`
+//! in its first slot, against the same dispatcher calling an empty
+//! component; kernels without program extensions skip it), and at tc
+//! ingress (`vrrp_rx_tc` against a tc program that gives no verdict).
 //!
 //! Routine cases run one frame `REPEAT` times in the kernel. New sources
 //! (a junk flood) need a different frame per run, so those cases run each
@@ -12,7 +17,7 @@ use std::{net::IpAddr, time::Duration};
 use anyhow::{Context, Result};
 use vrrp_common::{InstanceKey, FAMILY_IPV4, FAMILY_IPV6, PEER_SLOTS};
 use xvrrpd::{
-    bpf::{pin, Recorder, XdpInstance},
+    bpf::{pin, Bench as Program, Recorder, XdpInstance},
     packet::{build_frame, Advert, Auth, FrameSpec, Version},
 };
 
@@ -85,17 +90,25 @@ impl Bench {
         );
     }
 
-    /// One frame, `REPEAT` runs per round, median of the rounds.
-    fn repeated(&mut self, name: &str, frame: &[u8]) -> Result<()> {
+    /// One frame, `REPEAT` runs per round of `ours` and of its baseline,
+    /// fastest of the rounds.
+    fn repeated_as(
+        &mut self,
+        name: &str,
+        frame: &[u8],
+        ours: Program,
+        base: Program,
+    ) -> Result<()> {
         // Warm-up: the first advert creates the peer record; later ones are routine updates.
-        self.rec.test_run(frame, 1)?;
-        let mut ours = Vec::new();
-        let mut base = Vec::new();
+        self.rec.test_run_program(ours, frame, 1)?;
+        self.rec.test_run_program(base, frame, 1)?;
+        let mut o = Vec::new();
+        let mut b = Vec::new();
         for _ in 0..ROUNDS {
-            ours.push(self.rec.test_run(frame, REPEAT)?.1);
-            base.push(self.rec.test_run_baseline(frame, REPEAT)?.1);
+            o.push(self.rec.test_run_program(ours, frame, REPEAT)?.1);
+            b.push(self.rec.test_run_program(base, frame, REPEAT)?.1);
         }
-        Self::print(name, fastest(&ours), fastest(&base));
+        Self::print(name, fastest(&o), fastest(&b));
         Ok(())
     }
 
@@ -188,12 +201,7 @@ fn main() -> Result<()> {
         f
     };
 
-    println!("XDP cost per packet, BPF_PROG_TEST_RUN, repeat {REPEAT}, fastest of {ROUNDS} rounds");
-    println!(
-        "{:<44} {:>10} {:>12} {:>9} {:>8}",
-        "frame", "vrrp_rx", "empty XDP", "excess", "ratio"
-    );
-    for (name, frame) in [
+    let frames = [
         ("non-VRRP TCP packet", tcp_frame()),
         ("routine VRRP v2 advert (IPv4, PASS)", advert_v2.clone()),
         ("routine VRRP v3 advert (IPv6)", advert_v6),
@@ -204,9 +212,48 @@ fn main() -> Result<()> {
         ("VRRP advert, unknown VRID", unknown),
         ("VRRP advert, bad IPv4 header checksum", bad_ip_checksum),
         ("VRRP advert, bad checksum", bad_checksum),
-    ] {
-        bench.repeated(name, &frame)?;
+    ];
+    let modes = [
+        (
+            "alone on the XDP hook",
+            "vrrp_rx",
+            "empty XDP",
+            Program::Xdp,
+            Program::XdpBaseline,
+        ),
+        (
+            "in a libxdp dispatcher (first slot)",
+            "component",
+            "empty comp.",
+            Program::Libxdp,
+            Program::LibxdpBaseline,
+        ),
+        (
+            "at tc ingress (tcx or clsact)",
+            "vrrp_rx_tc",
+            "empty tc",
+            Program::Tc,
+            Program::TcBaseline,
+        ),
+    ];
+    for (mode, ours_name, base_name, ours, base) in modes {
+        println!(
+            "\ncost per packet {mode}, BPF_PROG_TEST_RUN, repeat {REPEAT}, fastest of {ROUNDS} rounds"
+        );
+        if let Err(e) = bench.rec.test_run_program(ours, &frames[0].1, 1) {
+            println!("  unavailable on this kernel: {e:#}");
+            continue;
+        }
+        println!(
+            "{:<44} {:>10} {:>12} {:>9} {:>8}",
+            "frame", ours_name, base_name, "excess", "ratio"
+        );
+        for (name, frame) in &frames {
+            bench.reset_v2()?;
+            bench.repeated_as(name, frame, ours, base)?;
+        }
     }
+    println!();
 
     if std::env::args().any(|a| a == "--routine-only") {
         return Ok(());

@@ -1,12 +1,20 @@
-//! Loading the XDP recorder, pinning and reading its maps.
+//! Loading the recorder, attaching it beside other programs, pinning and
+//! reading its maps.
 //!
-//! The object is embedded at build time (see build.rs). Maps are pinned under
-//! `/sys/fs/bpf/xvrrpd/v<layout>/<name>/` (see [`pin`]) so `bpftool map dump
-//! pinned …` shows what the kernel recorded, and so `xvrrpd peers` can read a
-//! running daemon's records.
+//! The objects are embedded at build time (see build.rs): the recorder's
+//! (`vrrp_rx` for XDP, `vrrp_rx_libxdp` as a libxdp component, `vrrp_rx_tc`
+//! for tc ingress, one set of maps) and a libxdp dispatcher's. Maps are
+//! pinned under `/sys/fs/bpf/xvrrpd/v<layout>/<name>/` (see [`pin`]) so
+//! `bpftool map dump pinned …` shows what the kernel recorded, and so
+//! `xvrrpd peers` can read a running daemon's records. Where the recorder
+//! runs on each interface is [`attach`]'s business.
 
+pub mod attach;
 pub mod instance;
+pub mod libxdp;
+pub mod netlink;
 pub mod pin;
+pub mod sys;
 
 use std::{
     collections::{BTreeSet, HashMap as StdHashMap},
@@ -16,18 +24,23 @@ use std::{
 
 use aya::{
     maps::{Array, HashMap, Map, MapData, MapError, PerCpuArray, RingBuf},
-    programs::{ProgramError, Xdp, XdpMode},
+    programs::{
+        tc::{self, SchedClassifierLinkId, TcAttachOptions},
+        xdp::XdpLinkId,
+        Extension, LinkOrder, ProgramError, SchedClassifier, TcAttachType, Xdp, XdpMode,
+    },
     Ebpf, EbpfError, EbpfLoader,
 };
 use thiserror::Error;
 use tokio::io::unix::AsyncFd;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 use vrrp_common::{
     Counters, InstanceConfig, InstanceKey, PeerKey, PeerRecord, PeerTable, BASELINE_PROGRAM_NAME,
     MAP_CONFIG_GEN, MAP_COUNTERS, MAP_EVENTS, MAP_INSTANCES, MAP_PEERS, MAP_SOURCES, MAX_INSTANCES,
     PROGRAM_NAME,
 };
 
+pub use attach::{AttachMode, Hook, Placement};
 pub use instance::{Delivery, XdpConfigError, XdpInstance};
 
 use crate::time::Mono;
@@ -36,6 +49,20 @@ use crate::time::Mono;
 static OBJECT: &[u8] = aya::include_bytes_aligned!(env!("XVRRPD_EBPF_OBJECT"));
 #[cfg(not(xvrrpd_ebpf))]
 static OBJECT: &[u8] = &[];
+#[cfg(xvrrpd_ebpf)]
+static DISPATCHER_OBJECT: &[u8] = aya::include_bytes_aligned!(env!("XVRRPD_DISPATCHER_OBJECT"));
+#[cfg(not(xvrrpd_ebpf))]
+static DISPATCHER_OBJECT: &[u8] = &[];
+
+/// The libxdp dispatcher object (see `vrrp-ebpf/src/bin/xdp-dispatcher.rs`).
+pub(crate) fn dispatcher_object() -> Option<&'static [u8]> {
+    (!DISPATCHER_OBJECT.is_empty()).then_some(DISPATCHER_OBJECT)
+}
+
+/// Programs of the recorder's object.
+pub const TC_PROGRAM_NAME: &str = "vrrp_rx_tc";
+const TC_BASELINE_NAME: &str = "tc_pass_baseline";
+const COMPONENT_BASELINE_NAME: &str = "xdp_pass_component";
 
 #[derive(Debug, Error)]
 pub enum BpfError {
@@ -47,8 +74,8 @@ pub enum BpfError {
         #[source]
         source: Box<EbpfError>,
     },
-    #[error("program {PROGRAM_NAME} missing from the XDP object")]
-    ProgramMissing,
+    #[error("program {0} missing from the XDP object")]
+    ProgramMissing(&'static str),
     #[error("map {0} missing from the XDP object")]
     MapMissing(&'static str),
     #[error("map {name}: {source}")]
@@ -63,16 +90,48 @@ pub enum BpfError {
         #[source]
         source: MapError,
     },
-    #[error("loading program {PROGRAM_NAME} into the kernel: {0}")]
-    ProgramLoad(#[source] ProgramError),
-    #[error("attaching XDP to interface {interface}: {source}")]
-    Attach {
-        interface: String,
+    #[error("loading program {name} into the kernel: {source}")]
+    ProgramLoad {
+        name: &'static str,
         #[source]
         source: ProgramError,
     },
-    #[error("test run of {PROGRAM_NAME}: {0}")]
-    TestRun(#[source] ProgramError),
+    #[error("attaching the recorder ({how}) to interface {interface}: {source}")]
+    Attach {
+        interface: String,
+        how: &'static str,
+        #[source]
+        source: ProgramError,
+    },
+    #[error("interface {interface}: {source}")]
+    Interface {
+        interface: String,
+        #[source]
+        source: nix::Error,
+    },
+    #[error(
+        "interface {interface}: the XDP hook holds {holder}, which xvrrpd never replaces; \
+             run with the attach mode auto or tc (--attach, xvrrpd_attach) to record at tc ingress"
+    )]
+    XdpHookTaken { interface: String, holder: String },
+    #[error("interface {interface}: {source}")]
+    Libxdp {
+        interface: String,
+        #[source]
+        source: libxdp::LibxdpError,
+    },
+    #[error("interface {interface}: {source}")]
+    Netlink {
+        interface: String,
+        #[source]
+        source: netlink::NetlinkError,
+    },
+    #[error("test run of {name}: {source}")]
+    TestRun {
+        name: &'static str,
+        #[source]
+        source: ProgramError,
+    },
     #[error("reading /sys/devices/system/cpu/possible: {0}")]
     CpuCount(#[source] std::io::Error),
     #[error("all {MAX_INSTANCES} instance slots of the XDP maps are taken")]
@@ -148,6 +207,19 @@ impl Maps {
                 .map(|m| typed(MAP_CONFIG_GEN, Map::Array(m)))
                 .transpose()?,
             tables: StdHashMap::new(),
+        })
+    }
+
+    /// The ID of the PEERS map: every program of this recorder uses it.
+    pub fn peers_map_id(&self) -> Result<u32, BpfError> {
+        use std::os::fd::AsFd;
+        let fd = aya::maps::IterableMap::map(&self.peers).fd().as_fd();
+        sys::map_info(fd).map(|i| i.id).map_err(|e| BpfError::Map {
+            name: MAP_PEERS,
+            source: MapError::SyscallError(aya::sys::SyscallError {
+                call: "BPF_OBJ_GET_INFO_BY_FD",
+                io_error: std::io::Error::other(e.to_string()),
+            }),
         })
     }
 
@@ -347,6 +419,27 @@ impl Maps {
         Ok(())
     }
 
+    /// Every registered instance.
+    pub fn instance_keys(&self) -> Result<Vec<InstanceKey>, BpfError> {
+        self.instances
+            .keys()
+            .collect::<Result<_, _>>()
+            .map_err(map_err(MAP_INSTANCES))
+    }
+
+    /// Where the programs using these maps run, on each interface an
+    /// instance is registered on (see [`attach::find`]).
+    pub fn placements(&self) -> Result<Vec<Placement>, BpfError> {
+        let map_ids = [self.peers_map_id()?];
+        let mut ifindexes: Vec<u32> = self.instance_keys()?.iter().map(|k| k.ifindex).collect();
+        ifindexes.sort_unstable();
+        ifindexes.dedup();
+        Ok(ifindexes
+            .into_iter()
+            .flat_map(|i| attach::find(&crate::status::interface_name(i), i, &map_ids))
+            .collect())
+    }
+
     /// The raw peer table of one instance (stale and free slots included).
     pub fn peer_table(&self, key: InstanceKey) -> Result<Option<PeerTable>, BpfError> {
         let table = match self.tables.get(&key) {
@@ -443,6 +536,18 @@ impl Maps {
     }
 }
 
+/// The kernel's instance configurations and sources, for the userspace
+/// checks (the blind-recorder canary puts the stack's adverts through them).
+impl crate::packet::receive::Registry for Maps {
+    fn instance(&self, key: &InstanceKey) -> Option<InstanceConfig> {
+        Maps::instance(self, *key).ok().flatten()
+    }
+
+    fn is_listed(&self, peer: &PeerKey) -> bool {
+        self.sources.get(peer, 0).is_ok()
+    }
+}
+
 /// The in-use, not stale slots of `table` as (key, record), at `now`.
 pub fn live_peers(key: InstanceKey, table: &PeerTable, now: Mono) -> Vec<(PeerKey, PeerRecord)> {
     table
@@ -460,39 +565,61 @@ fn remove_ok_if_absent(name: &'static str, r: Result<(), MapError>) -> Result<()
     }
 }
 
-fn test_run(
-    program: &mut Xdp,
+fn run_test<P>(
+    name: &'static str,
+    program: &P,
     frame: &[u8],
     repeat: u32,
-) -> Result<(u32, std::time::Duration), BpfError> {
-    use aya::programs::{TestRun, TestRunOptions};
-    let mut opts = TestRunOptions::new();
+) -> Result<(i64, std::time::Duration), BpfError>
+where
+    P: for<'a> aya::programs::TestRun<
+        Opts<'a> = aya::programs::TestRunOptions<'a>,
+        Result = aya::programs::TestRunResult,
+    >,
+{
+    let mut opts = aya::programs::TestRunOptions::new();
     opts.data_in = Some(frame);
     opts.repeat = repeat.max(1);
-    let result = program.test_run(opts).map_err(BpfError::TestRun)?;
-    Ok((result.return_value, result.duration))
+    let result = program
+        .test_run(opts)
+        .map_err(|source| BpfError::TestRun { name, source })?;
+    // The kernel's u32 return value; tc verdicts are small negatives.
+    Ok((i64::from(result.return_value as i32), result.duration))
 }
 
-/// How the program ended up attached.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AttachMode {
-    Native,
-    Generic,
+/// What runs on one interface, to detach it again.
+enum Link {
+    Xdp(XdpLinkId),
+    Tc(SchedClassifierLinkId),
+    /// A component of the libxdp dispatcher; leaving follows the protocol.
+    Libxdp,
 }
 
-/// The loaded recorder: program, maps and the event ring buffer.
+struct Attached {
+    interface: String,
+    ifindex: u32,
+    link: Link,
+    placement: Placement,
+}
+
+/// The loaded recorder: programs, maps and the event ring buffer.
 pub struct Recorder {
     ebpf: Ebpf,
     pub maps: Maps,
     events: Option<RingBuf<MapData>>,
     pin_dir: PathBuf,
-    /// Interface name, its index when attached, and the link.
-    attached: Vec<(String, u32, aya::programs::xdp::XdpLinkId)>,
+    attached: Vec<Attached>,
+    /// IDs of the maps every program of ours uses: how ours are told apart
+    /// from the others on an interface.
+    map_ids: Vec<u32>,
+    /// Dispatchers the libxdp benchmarks run (kept loaded while measured).
+    bench_dispatchers: Vec<(&'static str, Ebpf)>,
 }
 
 impl Recorder {
-    /// Loads the program and pins its maps in `pin_dir` (created if needed).
-    /// Maps left pinned by an earlier run of the same layout are reused and emptied.
+    /// Loads the object and pins its maps in `pin_dir` (created if needed);
+    /// programs are loaded (verified) when first attached or run. Maps left
+    /// pinned by an earlier run of the same layout are reused and emptied.
     pub fn load(pin_dir: &Path) -> Result<Self, BpfError> {
         if OBJECT.is_empty() {
             return Err(BpfError::ObjectMissing);
@@ -516,28 +643,28 @@ impl Recorder {
         for (name, path) in names.iter().zip(&paths) {
             loader.map_pin_path(name, path.as_path());
         }
+        loader
+            .extension(libxdp::COMPONENT_NAME)
+            .extension(COMPONENT_BASELINE_NAME);
         let mut ebpf = loader.load(OBJECT).map_err(|source| BpfError::Load {
             pin_dir: pin_dir.to_owned(),
             source: Box::new(source),
         })?;
         let mut maps = Maps::take(&mut ebpf)?;
         maps.clear()?;
+        let map_ids = vec![maps.peers_map_id()?];
         let events = ebpf
             .take_map(MAP_EVENTS)
             .ok_or(BpfError::MapMissing(MAP_EVENTS))
             .and_then(|m| typed::<RingBuf<MapData>>(MAP_EVENTS, m))?;
-        let program: &mut Xdp = ebpf
-            .program_mut(PROGRAM_NAME)
-            .ok_or(BpfError::ProgramMissing)?
-            .try_into()
-            .map_err(BpfError::ProgramLoad)?;
-        program.load().map_err(BpfError::ProgramLoad)?;
         Ok(Self {
             ebpf,
             maps,
             events: Some(events),
             pin_dir: pin_dir.to_owned(),
             attached: Vec::new(),
+            map_ids,
+            bench_dispatchers: Vec::new(),
         })
     }
 
@@ -545,30 +672,235 @@ impl Recorder {
         &self.pin_dir
     }
 
-    fn program(&mut self) -> Result<&mut Xdp, BpfError> {
-        self.ebpf
-            .program_mut(PROGRAM_NAME)
-            .ok_or(BpfError::ProgramMissing)?
-            .try_into()
-            .map_err(BpfError::ProgramLoad)
+    /// IDs of the maps our programs use (see [`attach::find`]).
+    pub fn map_ids(&self) -> &[u32] {
+        &self.map_ids
     }
 
-    /// Attaches in native (driver) mode, falling back to generic with a log line.
-    /// An interface deleted and created again under its name (a new index)
-    /// gets the program again.
-    pub fn attach(&mut self, interface: &str) -> Result<AttachMode, BpfError> {
-        let ifindex = nix::net::if_::if_nametoindex(interface).unwrap_or(0);
-        if let Some(k) = self.attached.iter().position(|(i, _, _)| i == interface) {
-            if self.attached[k].1 == ifindex {
-                return Ok(AttachMode::Native);
-            }
-            // The kernel detached it with the old interface; close our link.
-            let (_, _, stale) = self.attached.remove(k);
-            let _ = self.program().map(|p| p.detach(stale));
+    /// The XDP program `name`, loaded if it was not yet.
+    fn xdp(&mut self, name: &'static str) -> Result<&mut Xdp, BpfError> {
+        let program: &mut Xdp = self
+            .ebpf
+            .program_mut(name)
+            .ok_or(BpfError::ProgramMissing(name))?
+            .try_into()
+            .map_err(|source| BpfError::ProgramLoad { name, source })?;
+        if program.fd().is_err() {
+            program
+                .load()
+                .map_err(|source| BpfError::ProgramLoad { name, source })?;
         }
-        let program = self.program()?;
-        let (link, mode) = match program.attach(interface, XdpMode::Driver) {
-            Ok(link) => (link, AttachMode::Native),
+        Ok(program)
+    }
+
+    /// The tc program `name`, loaded if it was not yet.
+    fn classifier(&mut self, name: &'static str) -> Result<&mut SchedClassifier, BpfError> {
+        let program: &mut SchedClassifier = self
+            .ebpf
+            .program_mut(name)
+            .ok_or(BpfError::ProgramMissing(name))?
+            .try_into()
+            .map_err(|source| BpfError::ProgramLoad { name, source })?;
+        if program.fd().is_err() {
+            program
+                .load()
+                .map_err(|source| BpfError::ProgramLoad { name, source })?;
+        }
+        Ok(program)
+    }
+
+    /// A component program (loaded against its first dispatcher, by `libxdp`).
+    fn extension(&mut self, name: &'static str) -> Result<&mut Extension, BpfError> {
+        self.ebpf
+            .program_mut(name)
+            .ok_or(BpfError::ProgramMissing(name))?
+            .try_into()
+            .map_err(|source| BpfError::ProgramLoad { name, source })
+    }
+
+    /// Where the recorder runs on `interface` now, as the kernel says.
+    pub fn placement(&self, interface: &str) -> Option<Placement> {
+        let a = self.attached.iter().find(|a| a.interface == interface)?;
+        let live = attach::find(interface, a.ifindex, &self.map_ids);
+        Some(
+            live.into_iter()
+                .find(|p| {
+                    std::mem::discriminant(&p.hook) == std::mem::discriminant(&a.placement.hook)
+                })
+                .unwrap_or_else(|| a.placement.clone()),
+        )
+    }
+
+    /// Attaches the recorder to `interface` as `mode` allows (see
+    /// [`attach`]), once per interface; returns where it runs.
+    /// An interface deleted and created again under its name (a new index)
+    /// gets the recorder again.
+    pub fn attach(&mut self, interface: &str, mode: AttachMode) -> Result<Placement, BpfError> {
+        let ifindex =
+            nix::net::if_::if_nametoindex(interface).map_err(|source| BpfError::Interface {
+                interface: interface.to_owned(),
+                source,
+            })?;
+        if let Some(k) = self
+            .attached
+            .iter()
+            .position(|a| a.interface == interface && a.ifindex != ifindex)
+        {
+            // The kernel detached it with the old interface; close our link.
+            let stale = self.attached.remove(k);
+            self.detach_one(stale);
+        }
+        if let Some(p) = self.placement(interface) {
+            return Ok(p);
+        }
+        self.remove_stale_tc(interface, ifindex);
+        let (link, placement, why) = match mode {
+            AttachMode::Tc => {
+                let (link, p) = self.attach_tc(interface, ifindex)?;
+                (link, p, "attach mode tc".to_owned())
+            }
+            AttachMode::Xdp => self.attach_xdp(interface, ifindex)?,
+            AttachMode::Auto => self.attach_auto(interface, ifindex)?,
+        };
+        let placement = attach::find(interface, ifindex, &self.map_ids)
+            .into_iter()
+            .find(|p| std::mem::discriminant(&p.hook) == std::mem::discriminant(&placement.hook))
+            .unwrap_or(placement);
+        info!(%interface, %mode, placement = %placement, reason = %why, "recorder attached: {placement}");
+        self.attached.push(Attached {
+            interface: interface.to_owned(),
+            ifindex,
+            link,
+            placement: placement.clone(),
+        });
+        Ok(placement)
+    }
+
+    fn libxdp_err(interface: &str) -> impl Fn(libxdp::LibxdpError) -> BpfError + '_ {
+        move |source| BpfError::Libxdp {
+            interface: interface.to_owned(),
+            source,
+        }
+    }
+
+    /// Joins (or with `create`, puts on a free hook) a libxdp dispatcher.
+    fn join_libxdp(
+        &mut self,
+        interface: &str,
+        ifindex: u32,
+        create: bool,
+    ) -> Result<Option<Placement>, libxdp::LibxdpError> {
+        let map_ids = self.map_ids.clone();
+        let extension = match self.extension(libxdp::COMPONENT_NAME) {
+            Ok(e) => e,
+            Err(e) => return Err(libxdp::LibxdpError::Load(e.to_string())),
+        };
+        let mut ours = libxdp::Ours {
+            extension,
+            map_ids: &map_ids,
+        };
+        Ok(
+            libxdp::join(ifindex, create, &mut ours)?.map(|j| Placement {
+                interface: interface.to_owned(),
+                hook: Hook::Libxdp {
+                    native: j.native,
+                    priority: libxdp::RUN_PRIORITY,
+                },
+                position: Some((j.index + 1, j.count)),
+            }),
+        )
+    }
+
+    /// What the XDP hook holds, in words, and whether it is a dispatcher we can join.
+    fn xdp_hook(interface: &str, ifindex: u32) -> Result<(String, bool, bool), BpfError> {
+        let _lock = libxdp::Lock::acquire().map_err(Self::libxdp_err(interface))?;
+        let hook = libxdp::inspect(ifindex).map_err(Self::libxdp_err(interface))?;
+        Ok(match hook {
+            libxdp::Hook::Free => ("nothing".into(), false, true),
+            libxdp::Hook::Offloaded => ("only an offloaded program".into(), false, true),
+            libxdp::Hook::Dispatcher(d) => (
+                format!(
+                    "a libxdp dispatcher (id {}) with {} program(s)",
+                    d.info.id,
+                    d.components.len()
+                ),
+                true,
+                false,
+            ),
+            libxdp::Hook::OtherDispatcher { id, version } => (
+                format!("a libxdp dispatcher of version {version} (id {id})"),
+                false,
+                false,
+            ),
+            libxdp::Hook::Program { info, native } => (
+                format!(
+                    "program {} (id {}, {})",
+                    info.name,
+                    info.id,
+                    if native { "native" } else { "generic" }
+                ),
+                false,
+                false,
+            ),
+        })
+    }
+
+    fn attach_auto(
+        &mut self,
+        interface: &str,
+        ifindex: u32,
+    ) -> Result<(Link, Placement, String), BpfError> {
+        let (holder, dispatcher, _) = Self::xdp_hook(interface, ifindex)?;
+        if dispatcher {
+            match self.join_libxdp(interface, ifindex, false) {
+                Ok(Some(p)) => return Ok((Link::Libxdp, p, format!("the XDP hook held {holder}"))),
+                Ok(None) => {}
+                Err(e) => libxdp::warn_not_joined(interface, &e),
+            }
+        }
+        let (link, p) = self.attach_tc(interface, ifindex)?;
+        let why = if dispatcher {
+            format!("the XDP hook holds {holder}, which could not be joined")
+        } else {
+            format!("the XDP hook holds {holder}; it is left to other programs")
+        };
+        Ok((link, p, why))
+    }
+
+    fn attach_xdp(
+        &mut self,
+        interface: &str,
+        ifindex: u32,
+    ) -> Result<(Link, Placement, String), BpfError> {
+        let (holder, dispatcher, free) = Self::xdp_hook(interface, ifindex)?;
+        if !dispatcher && !free {
+            return Err(BpfError::XdpHookTaken {
+                interface: interface.to_owned(),
+                holder,
+            });
+        }
+        match self.join_libxdp(interface, ifindex, free) {
+            Ok(Some(p)) => {
+                return Ok((
+                    Link::Libxdp,
+                    p,
+                    format!("attach mode xdp; the hook held {holder}"),
+                ))
+            }
+            Ok(None) => {
+                return Err(BpfError::XdpHookTaken {
+                    interface: interface.to_owned(),
+                    holder: "a program that appeared meanwhile".into(),
+                })
+            }
+            Err(libxdp::LibxdpError::NoExtensions(e)) if free => {
+                warn!(%interface, error = %e, "this kernel refuses program extensions: the recorder takes the XDP hook alone, and no other XDP program can attach while it runs");
+            }
+            Err(e) => return Err(Self::libxdp_err(interface)(e)),
+        }
+        let program = self.xdp(PROGRAM_NAME)?;
+        let (link, native) = match program.attach(interface, XdpMode::Driver) {
+            Ok(link) => (link, true),
             Err(native) => {
                 warn!(%interface, error = %native, "native XDP refused; falling back to generic (skb) mode");
                 let link =
@@ -576,25 +908,142 @@ impl Recorder {
                         .attach(interface, XdpMode::Skb)
                         .map_err(|source| BpfError::Attach {
                             interface: interface.to_owned(),
+                            how: "xdp",
                             source,
                         })?;
-                (link, AttachMode::Generic)
+                (link, false)
             }
         };
-        info!(%interface, ?mode, "XDP recorder attached");
-        self.attached.push((interface.to_owned(), ifindex, link));
-        Ok(mode)
+        let p = Placement {
+            interface: interface.to_owned(),
+            hook: Hook::Xdp { native },
+            position: Some((1, 1)),
+        };
+        Ok((
+            Link::Xdp(link),
+            p,
+            "attach mode xdp; program extensions unavailable".into(),
+        ))
     }
 
-    /// Detaches from every interface. Also happens on drop (the link fds close).
+    /// tcx ingress, first in its list (kernel ≥ 6.6), else a clsact filter.
+    fn attach_tc(&mut self, interface: &str, ifindex: u32) -> Result<(Link, Placement), BpfError> {
+        let program = self.classifier(TC_PROGRAM_NAME)?;
+        let tcx = program.attach_with_options(
+            interface,
+            TcAttachType::Ingress,
+            TcAttachOptions::TcxOrder(LinkOrder::first()),
+        );
+        let tcx_error = match tcx {
+            Ok(link) => {
+                let p = Placement {
+                    interface: interface.to_owned(),
+                    hook: Hook::Tcx,
+                    position: None,
+                };
+                return Ok((Link::Tc(link), p));
+            }
+            Err(e) => e,
+        };
+        debug!(%interface, error = %tcx_error, "tcx refused; using a clsact filter");
+        match tc::qdisc_add_clsact(interface) {
+            Ok(()) => {
+                info!(%interface, "added a clsact qdisc (left in place at exit: others may use it)")
+            }
+            Err(tc::TcError::AlreadyAttached) => {}
+            Err(tc::TcError::NetlinkError(e)) if e.to_string().contains("exists") => {}
+            Err(e) => {
+                return Err(BpfError::Attach {
+                    interface: interface.to_owned(),
+                    how: "tc clsact",
+                    source: ProgramError::from(e),
+                })
+            }
+        }
+        let link = program
+            .attach_with_options(
+                interface,
+                TcAttachType::Ingress,
+                TcAttachOptions::Netlink(tc::NlOptions::default()),
+            )
+            .map_err(|source| BpfError::Attach {
+                interface: interface.to_owned(),
+                how: "tc clsact",
+                source,
+            })?;
+        // The priority the kernel chose is read back by `attach::find`.
+        let _ = ifindex;
+        let p = Placement {
+            interface: interface.to_owned(),
+            hook: Hook::Tc { priority: 0 },
+            position: None,
+        };
+        Ok((Link::Tc(link), p))
+    }
+
+    /// Removes clsact filters an earlier run of ours left on `interface`
+    /// (killed before it could: they outlive the process, and keep
+    /// recording into the pinned maps this run reuses).
+    fn remove_stale_tc(&self, interface: &str, ifindex: u32) {
+        let Ok(stale) = attach::stale_tc_filters(ifindex, &self.map_ids, None) else {
+            return;
+        };
+        for f in stale {
+            match netlink::delete_ingress_filter(ifindex, &f) {
+                Ok(()) => {
+                    info!(%interface, priority = f.priority, "removed a clsact filter an earlier run left")
+                }
+                Err(e) => {
+                    warn!(%interface, error = %e, "removing a clsact filter an earlier run left")
+                }
+            }
+        }
+    }
+
+    /// Detaches from every interface (leaving libxdp dispatchers by the
+    /// protocol, their other programs in place). Also happens on drop.
     pub fn detach_all(&mut self) {
         let attached = std::mem::take(&mut self.attached);
-        for (interface, _, link) in attached {
-            match self.program().map(|p| p.detach(link)) {
-                Ok(Ok(())) => info!(%interface, "XDP recorder detached"),
-                Ok(Err(e)) => warn!(%interface, error = %e, "detaching XDP"),
-                Err(e) => warn!(%interface, error = %e, "detaching XDP"),
+        for a in attached {
+            self.detach_one(a);
+        }
+    }
+
+    /// Detaches one attachment, logging the outcome.
+    fn detach_one(&mut self, a: Attached) {
+        let interface = a.interface;
+        let result = match a.link {
+            Link::Xdp(link) => self.xdp(PROGRAM_NAME).and_then(|p| {
+                p.detach(link).map_err(|source| BpfError::Attach {
+                    interface: interface.clone(),
+                    how: "xdp detach",
+                    source,
+                })
+            }),
+            Link::Tc(link) => self.classifier(TC_PROGRAM_NAME).and_then(|p| {
+                p.detach(link).map_err(|source| BpfError::Attach {
+                    interface: interface.clone(),
+                    how: "tc detach",
+                    source,
+                })
+            }),
+            Link::Libxdp => {
+                let map_ids = self.map_ids.clone();
+                self.extension(libxdp::COMPONENT_NAME)
+                    .and_then(|extension| {
+                        let mut ours = libxdp::Ours {
+                            extension,
+                            map_ids: &map_ids,
+                        };
+                        libxdp::leave(a.ifindex, &mut ours)
+                            .map(|_| ())
+                            .map_err(Self::libxdp_err(&interface))
+                    })
             }
+        };
+        match result {
+            Ok(()) => info!(%interface, "recorder detached ({})", a.placement.hook_words()),
+            Err(e) => warn!(%interface, error = %e, "detaching the recorder"),
         }
     }
 
@@ -621,7 +1070,8 @@ impl Recorder {
         frame: &[u8],
         repeat: u32,
     ) -> Result<(u32, std::time::Duration), BpfError> {
-        test_run(self.program()?, frame, repeat)
+        self.test_run_program(Bench::Xdp, frame, repeat)
+            .map(|(v, d)| (v as u32, d))
     }
 
     /// The same measurement for the empty XDP_PASS baseline in the object.
@@ -630,22 +1080,89 @@ impl Recorder {
         frame: &[u8],
         repeat: u32,
     ) -> Result<(u32, std::time::Duration), BpfError> {
-        let program: &mut Xdp = self
-            .ebpf
-            .program_mut(BASELINE_PROGRAM_NAME)
-            .ok_or(BpfError::ProgramMissing)?
-            .try_into()
-            .map_err(BpfError::ProgramLoad)?;
-        if program.fd().is_err() {
-            program.load().map_err(BpfError::ProgramLoad)?;
+        self.test_run_program(Bench::XdpBaseline, frame, repeat)
+            .map(|(v, d)| (v as u32, d))
+    }
+
+    /// BPF_PROG_TEST_RUN of one of the recorder's forms or its baseline
+    /// (verdict as the program returned it, mean duration per run). The
+    /// libxdp forms run a dispatcher of one slot with the component in
+    /// `prog0`, as a dispatcher calls a component beside others.
+    pub fn test_run_program(
+        &mut self,
+        which: Bench,
+        frame: &[u8],
+        repeat: u32,
+    ) -> Result<(i64, std::time::Duration), BpfError> {
+        match which {
+            Bench::Xdp => run_test(PROGRAM_NAME, self.xdp(PROGRAM_NAME)?, frame, repeat),
+            Bench::XdpBaseline => run_test(
+                BASELINE_PROGRAM_NAME,
+                self.xdp(BASELINE_PROGRAM_NAME)?,
+                frame,
+                repeat,
+            ),
+            Bench::Tc => run_test(
+                TC_PROGRAM_NAME,
+                self.classifier(TC_PROGRAM_NAME)?,
+                frame,
+                repeat,
+            ),
+            Bench::TcBaseline => run_test(
+                TC_BASELINE_NAME,
+                self.classifier(TC_BASELINE_NAME)?,
+                frame,
+                repeat,
+            ),
+            Bench::Libxdp | Bench::LibxdpBaseline => {
+                let component = if which == Bench::Libxdp {
+                    libxdp::COMPONENT_NAME
+                } else {
+                    COMPONENT_BASELINE_NAME
+                };
+                if !self.bench_dispatchers.iter().any(|(n, _)| *n == component) {
+                    let dispatcher =
+                        libxdp::bench_dispatcher(self.extension(component)?).map_err(|e| {
+                            BpfError::Libxdp {
+                                interface: "(benchmark)".into(),
+                                source: e,
+                            }
+                        })?;
+                    self.bench_dispatchers.push((component, dispatcher));
+                }
+                let (_, ebpf) = self
+                    .bench_dispatchers
+                    .iter_mut()
+                    .find(|(n, _)| *n == component)
+                    .expect("added above");
+                let program: &mut Xdp = ebpf
+                    .program_mut(libxdp::DISPATCHER_NAME)
+                    .ok_or(BpfError::ProgramMissing(libxdp::DISPATCHER_NAME))?
+                    .try_into()
+                    .map_err(|source| BpfError::ProgramLoad {
+                        name: libxdp::DISPATCHER_NAME,
+                        source,
+                    })?;
+                run_test(libxdp::DISPATCHER_NAME, program, frame, repeat)
+            }
         }
-        test_run(program, frame, repeat)
     }
 
     /// Detaches and removes the pins (the daemon's clean shutdown).
     pub fn shutdown(self) {
         drop(self)
     }
+}
+
+/// What [`Recorder::test_run_program`] runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bench {
+    Xdp,
+    XdpBaseline,
+    Libxdp,
+    LibxdpBaseline,
+    Tc,
+    TcBaseline,
 }
 
 /// Pins live as long as the recorder: a stopped daemon leaves nothing in bpffs.

@@ -129,6 +129,9 @@ pub struct GlobalDefs {
     /// `vrrp_lower_prio_no_advert`, `vrrp_higher_prio_send_advert`: instances' defaults.
     pub vrrp_lower_prio_no_advert: bool,
     pub vrrp_higher_prio_send_advert: bool,
+    /// `xvrrpd_attach` (an xvrrpd extension): where the recorder may attach;
+    /// `None` is `auto` unless `xvrrpd run --attach` says otherwise.
+    pub xvrrpd_attach: Option<crate::bpf::AttachMode>,
 }
 
 impl Default for GlobalDefs {
@@ -163,6 +166,7 @@ impl Default for GlobalDefs {
             vrrp_garp_lower_prio_repeat: None,
             vrrp_lower_prio_no_advert: false,
             vrrp_higher_prio_send_advert: false,
+            xvrrpd_attach: None,
         }
     }
 }

@@ -204,6 +204,21 @@ pub enum Note {
         name: String,
         ifindex: u32,
     },
+    /// The network stack received adverts of this instance that the
+    /// recorder did not record: a program in front of it hides them (see
+    /// `canary`). Their copies are used instead while this lasts.
+    RecorderBlind {
+        key: InstanceKey,
+        source: std::net::IpAddr,
+    },
+    /// The episode [`Note::RecorderBlind`] began is over: the recorder
+    /// records what the stack receives (`stack_receives`), or the stack
+    /// receives nothing either.
+    RecorderSeesAgain {
+        key: InstanceKey,
+        missed: u64,
+        stack_receives: bool,
+    },
 }
 
 /// What happened to one instance so far (for the status, metrics and

@@ -31,6 +31,7 @@ use tracing::{debug, error, info, warn};
 
 use super::{
     advert::{AdvertIo, FramePath},
+    canary::Canary,
     control::{Command, InstanceId, Note, NotifyOwner},
     held,
     plan::{self, GroupPlan, InstancePlan, LinkFacts, PlanError},
@@ -39,7 +40,7 @@ use super::{
     DaemonError,
 };
 use crate::{
-    bpf::{BpfError, Maps, Recorder},
+    bpf::{AttachMode, BpfError, Maps, Placement, Recorder},
     config,
     engine::{Reason, State},
     network::{
@@ -209,6 +210,8 @@ pub struct Started {
     /// is missing (`dynamic_interfaces`) have none until it appears.
     pub adverts: HashMap<InstanceId, AdvertIo>,
     pub attachments: Vec<crate::report::AttachmentReport>,
+    /// The blind-recorder canaries, one per (interface, family), for the advert thread.
+    pub canaries: Vec<Canary>,
 }
 
 /// A rebind waiting for its interface to be usable (up, with an address).
@@ -218,6 +221,8 @@ struct PendingRebind {
     ifindex: u32,
     attempts: u32,
     at: tokio::time::Instant,
+    /// What the last try failed with (a new reason is logged).
+    last_error: String,
 }
 
 /// How often and how long a rebind waits for the interface's address.
@@ -247,6 +252,10 @@ pub struct Executor {
     rebinds: HashMap<InstanceId, PendingRebind>,
     /// `static_ipaddress`/`static_routes`/`static_rules` as added.
     statics: Statics,
+    /// `--attach`, over the configuration's `xvrrpd_attach`.
+    attach: Option<AttachMode>,
+    /// (ifindex, family) of the canaries handed to the advert thread.
+    canaries: HashSet<(u32, Family)>,
 }
 
 /// What the static blocks put on the host, with `no_track` for each.
@@ -279,28 +288,43 @@ async fn source_address(
 impl Executor {
     /// Plans and sets up every instance of `config`. Returns the plans the
     /// controller is built from (same order as `config.instances`).
-    /// `resume`: names of the instances that were master before an
-    /// in-place restart (what they hold stays); `previous`: what the image
+    /// `mode.resume`: names of the instances that were master before an
+    /// in-place restart (their VIPs stay); `mode.previous`: what the image
     /// before held (the vmacs it created are ours to remove later).
     pub async fn start(
         config: &config::Config,
         netlink: Netlink,
         mut recorder: Recorder,
         notifier: Notifier,
-        paths: held::Paths,
-        resume: &HashSet<String>,
-        previous: Option<&held::HostState>,
+        mode: StartMode,
     ) -> Result<Started, Box<ExecuteError>> {
+        let StartMode {
+            paths,
+            attach,
+            resume,
+            previous,
+        } = mode;
+        let previous = previous.as_ref();
         let mut plans = Vec::with_capacity(config.instances.len());
         let mut instances = HashMap::new();
         let mut adverts = HashMap::new();
         let mut attachments: Vec<crate::report::AttachmentReport> = Vec::new();
         let mut vmac_parents = HashMap::new();
+        let mut canary_keys = HashSet::new();
+        let mut canaries = Vec::new();
         for index in 0..config.instances.len() {
-            let (mut io, advert, mode) =
-                start_instance(config, index, &netlink, &mut recorder, &mut vmac_parents).await?;
-            if let Some(mode) = mode {
-                note_attachment(&mut attachments, &io.plan.interface, mode);
+            let (mut io, advert, placement) = start_instance(
+                config,
+                index,
+                &netlink,
+                &mut recorder,
+                &mut vmac_parents,
+                attach,
+            )
+            .await?;
+            if let Some(placement) = &placement {
+                note_attachment(&mut attachments, placement);
+                canaries.extend(open_canary(&io.plan, &mut canary_keys));
             }
             if let (Some(vmac), Some(prev)) = (io.vmac.as_mut(), previous) {
                 // Adopted from the image before us, which created it.
@@ -348,6 +372,8 @@ impl Executor {
             vmac_parents,
             rebinds: HashMap::new(),
             statics: Statics::default(),
+            attach,
+            canaries: canary_keys,
         };
         executor.apply_statics().await;
         executor.save_held();
@@ -357,6 +383,7 @@ impl Executor {
             groups,
             adverts,
             attachments,
+            canaries,
         })
     }
 
@@ -611,6 +638,7 @@ impl Executor {
                             ifindex,
                             attempts: 0,
                             at: tokio::time::Instant::now(),
+                            last_error: String::new(),
                         },
                     );
                     self.retry_rebinds().await;
@@ -787,6 +815,50 @@ impl Executor {
             } => {
                 info!(instance = %name(instance), interface = %ifname, ifindex, "Interface {ifname} is back: running on it")
             }
+            Note::RecorderBlind { key, source } => {
+                let names = self.names_of(key);
+                let interface = crate::status::interface_name(key.ifindex);
+                let place = self
+                    .recorder
+                    .placement(&interface)
+                    .map_or_else(|| "not attached".to_owned(), |p| p.describe());
+                error!(
+                    instance = %names, %interface, %source, recorder = %place,
+                    "({names}) adverts from {source} reach the network stack on {interface} but not \
+                     the recorder ({place}): a program that runs before it hides them. Using the \
+                     stack's copies meanwhile, so no takeover happens on their account; look at \
+                     what else is attached (xdp-loader status, bpftool net)"
+                );
+            }
+            Note::RecorderSeesAgain {
+                key,
+                missed,
+                stack_receives,
+            } => {
+                let names = self.names_of(key);
+                let interface = crate::status::interface_name(key.ifindex);
+                if stack_receives {
+                    warn!(instance = %names, %interface, missed, "({names}) the recorder records the adverts the stack receives again ({missed} missed meanwhile)");
+                } else {
+                    warn!(instance = %names, %interface, missed, "({names}) no adverts reach the stack either any more; the recorder's view stands ({missed} missed meanwhile)");
+                }
+            }
+        }
+    }
+
+    /// The names of the instances of `key`, joined (one in practice).
+    fn names_of(&self, key: vrrp_common::InstanceKey) -> String {
+        let mut names: Vec<&str> = self
+            .instances
+            .values()
+            .filter(|io| io.plan.key == key)
+            .map(|io| io.name.as_str())
+            .collect();
+        names.sort_unstable();
+        if names.is_empty() {
+            format!("VRID {}", key.vrid)
+        } else {
+            names.join(", ")
         }
     }
 
@@ -840,8 +912,10 @@ impl Executor {
             match self.rebind(slot, &pending).await {
                 Ok(()) => {}
                 Err(e) if pending.attempts < REBIND_ATTEMPTS => {
-                    if pending.attempts == 0 {
-                        info!(instance = %self.name(slot), "{e}; trying again while the interface comes up");
+                    let error = e.to_string();
+                    if error != pending.last_error {
+                        info!(instance = %self.name(slot), "{error}; trying again while the interface comes up");
+                        pending.last_error = error;
                     }
                     pending.attempts += 1;
                     pending.at = now + REBIND_RETRY;
@@ -892,6 +966,7 @@ impl Executor {
             &self.netlink,
             &mut self.recorder,
             &mut self.vmac_parents,
+            self.attach,
         )
         .await?;
         if old_key.ifindex != 0 && old_key != bound.plan.key {
@@ -951,7 +1026,9 @@ impl Executor {
             held::remove_state(&self.paths);
         }
         self.notifier.shutdown().await;
-        self.recorder.shutdown();
+        // Leaving a libxdp dispatcher may load a new one (the verifier).
+        let recorder = self.recorder;
+        realtime::at_normal_priority(|| recorder.shutdown());
     }
 
     /// Writes down what we hold now (see `held`); a failure is logged, and
@@ -1032,6 +1109,7 @@ impl Executor {
         let mut assigned = Vec::new();
         let mut primary_up = Vec::new();
         let mut adverts = Vec::new();
+        let mut canaries = Vec::new();
         let mut failed = Vec::new();
         for (k, &(slot, kept)) in r.slots.assigned.iter().enumerate() {
             let name = r.config.instances[k].name.clone();
@@ -1044,13 +1122,17 @@ impl Executor {
                     &self.netlink,
                     &mut self.recorder,
                     &mut self.vmac_parents,
+                    self.attach,
                 )
                 .await
                 {
-                    Ok((io, advert, _mode)) => {
+                    Ok((io, advert, placement)) => {
                         release_leftovers(&io, &self.netlink).await;
                         if let Some(advert) = advert {
                             adverts.push((slot, advert));
+                        }
+                        if placement.is_some() {
+                            canaries.extend(open_canary(&io.plan, &mut self.canaries));
                         }
                         let plan = io.plan.clone();
                         self.instances.insert(slot, io);
@@ -1108,6 +1190,7 @@ impl Executor {
             groups,
             primary_up,
             adverts,
+            canaries,
             failed,
             disabled: r.disabled,
             done: r.done,
@@ -1391,7 +1474,7 @@ struct Bound {
     vmac: Option<Vmac>,
     sender: VrrpSender,
     garp: GarpSender,
-    mode: crate::bpf::AttachMode,
+    placement: Placement,
     /// The interface whose promote_secondaries we turned on.
     promoted: Option<String>,
     frame_path: Option<FramePath>,
@@ -1399,6 +1482,7 @@ struct Bound {
 
 /// Plans instance `index` on `link` and opens everything it uses there.
 /// `patient`: wait (at start) for a tentative IPv6 link-local to be usable.
+#[allow(clippy::too_many_arguments)] // each is one piece of the executor's state it binds with
 async fn bind(
     config: &config::Config,
     index: usize,
@@ -1407,6 +1491,7 @@ async fn bind(
     netlink: &Netlink,
     recorder: &mut Recorder,
     vmac_parents: &mut HashMap<u32, ParentArp>,
+    attach: Option<AttachMode>,
 ) -> Result<Bound, Box<ExecuteError>> {
     let cfg = &config.instances[index];
     let name = cfg.name.clone();
@@ -1490,7 +1575,9 @@ async fn bind(
             source: Box::new(source),
         })
     };
-    let mode = recorder.attach(&plan.interface).map_err(bpf)?;
+    let mode = attach.or(config.global.xvrrpd_attach).unwrap_or_default();
+    let placement =
+        realtime::at_normal_priority(|| recorder.attach(&plan.interface, mode)).map_err(bpf)?;
     recorder.maps.register(plan.key, &plan.xdp).map_err(bpf)?;
     // Multicast adverts leave as whole frames (see `network::frames`), from
     // the interface adverts are sent from: the vmac, or with vmac_xmit_base
@@ -1510,7 +1597,7 @@ async fn bind(
         vmac,
         sender,
         garp,
-        mode,
+        placement,
         promoted,
         frame_path,
     })
@@ -1552,7 +1639,8 @@ async fn start_instance(
     netlink: &Netlink,
     recorder: &mut Recorder,
     vmac_parents: &mut HashMap<u32, ParentArp>,
-) -> Result<(InstanceIo, Option<AdvertIo>, Option<crate::bpf::AttachMode>), Box<ExecuteError>> {
+    attach: Option<AttachMode>,
+) -> Result<(InstanceIo, Option<AdvertIo>, Option<Placement>), Box<ExecuteError>> {
     let cfg = &config.instances[index];
     let name = cfg.name.clone();
     let link = match netlink.link_by_name(&cfg.interface).await {
@@ -1591,7 +1679,17 @@ async fn start_instance(
             plan::plan(config, index, &facts).map_err(|e| Box::new(ExecuteError::Plan(e)))?;
         return Ok((io(plan, None, None, None), None, None));
     };
-    let bound = bind(config, index, &link, true, netlink, recorder, vmac_parents).await?;
+    let bound = bind(
+        config,
+        index,
+        &link,
+        true,
+        netlink,
+        recorder,
+        vmac_parents,
+        attach,
+    )
+    .await?;
     let advert = AdvertIo::new(
         name.clone(),
         bound.plan.key,
@@ -1602,24 +1700,31 @@ async fn start_instance(
     Ok((
         io(bound.plan, Some(bound.garp), bound.vmac, bound.promoted),
         Some(advert),
-        Some(bound.mode),
+        Some(bound.placement),
     ))
 }
 
-fn note_attachment(
-    attachments: &mut Vec<crate::report::AttachmentReport>,
-    interface: &str,
-    mode: crate::bpf::AttachMode,
-) {
-    if !attachments.iter().any(|a| a.interface == interface) {
-        attachments.push(crate::report::AttachmentReport {
-            interface: interface.to_owned(),
-            mode: match mode {
-                crate::bpf::AttachMode::Native => "xdp native",
-                crate::bpf::AttachMode::Generic => "xdp generic",
-            }
-            .into(),
-        });
+fn note_attachment(attachments: &mut Vec<crate::report::AttachmentReport>, placement: &Placement) {
+    if !attachments
+        .iter()
+        .any(|a| a.interface == placement.interface)
+    {
+        attachments.push(crate::report::AttachmentReport::from(placement));
+    }
+}
+
+/// The canary of the instance's (interface, family), unless one is open
+/// already. A failure is logged: the daemon runs on without it.
+fn open_canary(plan: &InstancePlan, opened: &mut HashSet<(u32, Family)>) -> Option<Canary> {
+    if !opened.insert((plan.key.ifindex, plan.family)) {
+        return None;
+    }
+    match Canary::open(&plan.interface, plan.key.ifindex, plan.family) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            warn!(error = %e, "no blind-recorder canary on this interface: a program hiding adverts from the recorder would go unnoticed");
+            None
+        }
     }
 }
 
@@ -1635,6 +1740,8 @@ pub struct Ready {
     pub to_executor: UnboundedSender<ToExecutor>,
     /// How the recorder is attached, per interface.
     pub attachments: Vec<crate::report::AttachmentReport>,
+    /// The blind-recorder canaries.
+    pub canaries: Vec<Canary>,
 }
 
 /// The executor thread: sets everything up on its own runtime (so its
@@ -1656,6 +1763,8 @@ impl ExecutorThread {
 /// How the executor starts: fresh, or resuming after an in-place restart.
 pub struct StartMode {
     pub paths: held::Paths,
+    /// `--attach`, over the configuration's `xvrrpd_attach`.
+    pub attach: Option<AttachMode>,
     /// Instances that were master before an in-place restart.
     pub resume: HashSet<String>,
     /// What the image before held.
@@ -1750,17 +1859,9 @@ async fn set_up(
         source: std::io::Error::other("already taken"),
     })?;
     let notifier = Notifier::new(&config.global)?;
-    let started = Executor::start(
-        config,
-        netlink,
-        recorder,
-        notifier,
-        mode.paths,
-        &mode.resume,
-        mode.previous.as_ref(),
-    )
-    .await
-    .map_err(DaemonError::Execute)?;
+    let started = Executor::start(config, netlink, recorder, notifier, mode)
+        .await
+        .map_err(DaemonError::Execute)?;
     let ready = Ready {
         plans: started.plans,
         groups: started.groups,
@@ -1769,6 +1870,7 @@ async fn set_up(
         ring,
         to_executor,
         attachments: started.attachments,
+        canaries: started.canaries,
     };
     Ok((started.executor, ready))
 }

@@ -13,6 +13,7 @@
 //! in-place restarts; `sim` runs controllers on a virtual segment.
 
 pub mod advert;
+pub mod canary;
 pub mod control;
 pub mod execute;
 pub mod held;
@@ -99,6 +100,8 @@ pub struct Options {
     pub pin_dir: PathBuf,
     /// Control socket, metrics.
     pub ops: crate::ops::OpsOptions,
+    /// `--attach`: where the recorder may attach, over `xvrrpd_attach`.
+    pub attach: Option<bpf::AttachMode>,
 }
 
 fn load_config(path: &Path) -> Result<config::Config, DaemonError> {
@@ -198,6 +201,7 @@ pub async fn run(opts: Options) -> Result<Outcome, DaemonError> {
     realtime::prepare_process(&settings);
     let mode = execute::StartMode {
         paths: paths.clone(),
+        attach: opts.attach,
         resume: resume.clone(),
         previous,
     };
@@ -279,6 +283,7 @@ async fn start_and_serve(
         adverts: ready.adverts,
         maps: ready.maps,
         ring: ready.ring,
+        canaries: ready.canaries,
     };
     let rt = match RtThread::spawn(parts, start, ready.to_executor, settings.priority) {
         Ok(rt) => rt,

@@ -108,6 +108,27 @@ pub fn make_current_thread_realtime(priority: u8) -> io::Result<()> {
     Ok(())
 }
 
+/// Runs `f` with the calling thread at normal scheduling, then restores
+/// SCHED_FIFO if it had it. For rare, CPU-heavy system calls on a real-time
+/// thread (loading a BPF program runs the verifier for tens of ms): under
+/// RLIMIT_RTTIME, that long without blocking kills the daemon.
+pub fn at_normal_priority<T>(f: impl FnOnce() -> T) -> T {
+    let (policy, priority) = current_thread_policy();
+    let realtime = policy & !libc::SCHED_RESET_ON_FORK == libc::SCHED_FIFO;
+    if realtime {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: pid 0 is the calling thread; `param` is a valid sched_param.
+        unsafe { libc::sched_setscheduler(0, libc::SCHED_OTHER, &param) };
+    }
+    let out = f();
+    if realtime {
+        if let Err(e) = make_current_thread_realtime(priority as u8) {
+            warn!(error = %e, "restoring real-time scheduling after a slow call");
+        }
+    }
+    out
+}
+
 /// The calling thread's scheduling policy and priority (for logs and tests).
 pub fn current_thread_policy() -> (i32, i32) {
     // SAFETY: pid 0 is the calling thread; sched_getparam writes `param`.
@@ -122,6 +143,23 @@ pub fn current_thread_policy() -> (i32, i32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slow_calls_run_at_normal_priority_and_fifo_comes_back() {
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        std::thread::spawn(|| {
+            make_current_thread_realtime(3).unwrap();
+            let inside = at_normal_priority(current_thread_policy);
+            assert_eq!(inside.0 & !libc::SCHED_RESET_ON_FORK, libc::SCHED_OTHER);
+            let after = current_thread_policy();
+            assert_eq!(after.0 & !libc::SCHED_RESET_ON_FORK, libc::SCHED_FIFO);
+            assert_eq!(after.1, 3);
+        })
+        .join()
+        .unwrap();
+    }
 
     #[test]
     fn defaults_and_keepalived_keywords() {

@@ -220,6 +220,38 @@ fn instance(
     }
 }
 
+/// Where the recorder runs on each interface the instances use, read from
+/// the kernel now (places change as other programs come and go); what was
+/// noted at attach time where the kernel no longer shows it.
+fn attachments(
+    noted: &[AttachmentReport],
+    plans: &[InstancePlan],
+    maps: Option<&Maps>,
+) -> Vec<AttachmentReport> {
+    let map_ids: Vec<u32> = maps
+        .and_then(|m| m.peers_map_id().ok())
+        .into_iter()
+        .collect();
+    let mut out: Vec<AttachmentReport> = Vec::new();
+    for p in plans {
+        if out.iter().any(|a| a.interface == p.interface) {
+            continue;
+        }
+        let live = if map_ids.is_empty() {
+            None
+        } else {
+            crate::bpf::attach::find(&p.interface, p.key.ifindex, &map_ids)
+                .first()
+                .map(AttachmentReport::from)
+        };
+        if let Some(a) = live.or_else(|| noted.iter().find(|a| a.interface == p.interface).cloned())
+        {
+            out.push(a);
+        }
+    }
+    out
+}
+
 /// Builds the report. `maps` may be `None` if the pins could not be
 /// opened; kernel figures are then empty.
 pub fn build(
@@ -268,8 +300,17 @@ pub fn build(
             })
             .collect(),
         kernel: KernelReport {
-            attachments: fixed.attachments.to_vec(),
+            attachments: attachments(fixed.attachments, plans, maps),
             counters,
+            blind: BlindReport {
+                episodes: snapshot.blind.episodes_total,
+                missed_adverts: snapshot.blind.missed_total,
+                instances: plans
+                    .iter()
+                    .filter(|p| snapshot.blind.open.contains_key(&p.key))
+                    .map(|p| p.name.clone())
+                    .collect(),
+            },
         },
         reloads: fixed.reloads.clone(),
     }

@@ -6,7 +6,9 @@
 //! normal thread (tracker and link changes, shutdown). Everything it does
 //! is a syscall or two: a map read, a send, a map flag. Anything slower
 //! (VIPs over netlink, GARP/NA bursts, notify scripts, log lines) goes to
-//! the executor thread, in order, over a channel that never blocks.
+//! the executor thread, in order, over a channel that never blocks. It
+//! also reads the blind-recorder canaries (see `canary`): every
+//! `canary::PERIOD`, and before a backup acts on its down timer.
 
 use std::{
     collections::HashMap,
@@ -26,7 +28,8 @@ use vrrp_common::{InstanceKey, PeerEvent};
 
 use super::{
     advert::AdvertIo,
-    control::{Command, Controller, Event, InstanceId, InstanceView},
+    canary::{self, BlindWatch, CachedRegistry, Canary, Change},
+    control::{Command, Controller, Event, InstanceId, InstanceView, Note},
     plan::{GroupPlan, InstancePlan},
     realtime,
     reload::{self, ReloadDiff},
@@ -65,6 +68,8 @@ pub enum RtError {
 pub struct RtSnapshot {
     pub instances: Vec<InstanceView>,
     pub groups: Vec<Option<NotifyState>>,
+    /// Blind-recorder episodes (see `canary`).
+    pub blind: BlindWatch,
 }
 
 /// A reload, as the normal thread hands it to the advert thread.
@@ -87,6 +92,8 @@ pub struct Applied {
     pub primary_up: Vec<bool>,
     /// Advert sockets of the new instances.
     pub adverts: Vec<(InstanceId, AdvertIo)>,
+    /// Canaries of interfaces the new instances brought.
+    pub canaries: Vec<Canary>,
     /// Instances of the file that could not start (interface missing...).
     pub failed: Vec<String>,
     pub disabled: Vec<TrackerId>,
@@ -172,6 +179,8 @@ pub struct RtParts {
     pub adverts: HashMap<InstanceId, AdvertIo>,
     pub maps: Maps,
     pub ring: RingBuf<MapData>,
+    /// One per (interface, family) of the instances.
+    pub canaries: Vec<Canary>,
 }
 
 /// Queues input for the advert thread and wakes it. Never blocks.
@@ -266,6 +275,19 @@ struct Loop<'a> {
     out: &'a UnboundedSender<ToExecutor>,
     /// One AF_PACKET socket per interface multicast adverts leave from.
     frame_senders: HashMap<u32, FrameSender>,
+    blind: BlindWatch,
+    /// When the canaries are read next without a backup asking.
+    next_canary: Mono,
+}
+
+/// Which canaries a kernel event reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CanaryRead {
+    None,
+    /// Those of the backups whose down timer is due.
+    Due,
+    /// All of them, a whole period since the last time.
+    Periodic,
 }
 
 impl Loop<'_> {
@@ -397,12 +419,18 @@ impl Loop<'_> {
 
     /// The kernel's records where they can matter: the instances the ring
     /// events name, and the backups whose down timer is due. One map read
-    /// per instance; masters' timers read nothing.
-    fn kernel_event(&mut self, mut read: Vec<InstanceKey>, timer: bool) {
+    /// per instance; masters' timers read nothing. The canaries read with
+    /// them add the adverts the stack received and the recorder missed.
+    fn kernel_event(&mut self, mut read: Vec<InstanceKey>, timer: bool, canaries: CanaryRead) {
         let now = Mono::now();
-        if timer {
+        let due = if timer {
             read.extend(self.parts.controller.backups_to_read(now));
-        }
+            self.parts.controller.backups_due_by(now)
+        } else {
+            Vec::new()
+        };
+        let stack = self.read_canaries(canaries, &due);
+        read.extend(stack.iter().map(|s| s.peer.instance()));
         read.sort_unstable_by_key(|k| (k.ifindex, k.family, k.vrid));
         read.dedup();
         let mut records = Vec::new();
@@ -416,6 +444,29 @@ impl Loop<'_> {
                 }
             }
         }
+        if canaries != CanaryRead::None {
+            let missed = canary::missed(&stack, &records);
+            let periodic = canaries == CanaryRead::Periodic;
+            for change in self.blind.update(&missed, &stack, periodic, now) {
+                let note = match change {
+                    Change::Started { key, source } => Note::RecorderBlind { key, source },
+                    Change::Ended {
+                        key,
+                        missed,
+                        recorder_sees,
+                    } => Note::RecorderSeesAgain {
+                        key,
+                        missed,
+                        stack_receives: recorder_sees,
+                    },
+                };
+                let _ = self.out.send(ToExecutor::Command(Command::Note(note)));
+            }
+            records.extend(missed.iter().map(|m| (m.peer, m.record())));
+        }
+        if read.is_empty() && !timer {
+            return;
+        }
         self.dispatch_at(
             Event::Kernel {
                 records,
@@ -424,6 +475,24 @@ impl Loop<'_> {
             },
             now,
         );
+    }
+
+    /// Drains the canaries `which` asks for.
+    fn read_canaries(
+        &mut self,
+        which: CanaryRead,
+        due: &[InstanceKey],
+    ) -> Vec<canary::StackAdvert> {
+        if which == CanaryRead::None {
+            return Vec::new();
+        }
+        let registry = CachedRegistry::new(&self.parts.maps);
+        self.parts
+            .canaries
+            .iter()
+            .filter(|c| which == CanaryRead::Periodic || due.iter().any(|k| c.covers(k)))
+            .flat_map(|c| c.drain(&registry))
+            .collect()
     }
 
     /// First half of a reload: the instances that go stop as at shutdown,
@@ -461,6 +530,7 @@ impl Loop<'_> {
             a.assigned.iter().map(|(slot, _)| *slot).collect();
         self.parts.adverts.retain(|slot, _| keep.contains(slot));
         self.parts.adverts.extend(a.adverts);
+        self.parts.canaries.extend(a.canaries);
         for (plan, (slot, kept)) in plans.iter().zip(&a.assigned) {
             if !*kept {
                 continue;
@@ -530,17 +600,23 @@ fn run(
         parts,
         out,
         frame_senders: HashMap::new(),
+        blind: BlindWatch::default(),
+        next_canary: Mono::now() + canary::PERIOD,
     };
     lp.learn_tables();
     lp.dispatch(start);
     let mut ready = [EpollEvent::empty(); 3];
     loop {
-        timer
-            .arm(lp.parts.controller.next_deadline())
-            .map_err(|source| RtError::Io {
-                what: "arming the deadline timer",
-                source,
-            })?;
+        let deadline = match lp.parts.controller.next_deadline() {
+            Some(d) if lp.parts.canaries.is_empty() => Some(d),
+            Some(d) => Some(d.min(lp.next_canary)),
+            None if lp.parts.canaries.is_empty() => None,
+            None => Some(lp.next_canary),
+        };
+        timer.arm(deadline).map_err(|source| RtError::Io {
+            what: "arming the deadline timer",
+            source,
+        })?;
         let n = match epoll.wait(&mut ready, EpollTimeout::NONE) {
             Ok(n) => n,
             Err(nix::Error::EINTR) => continue,
@@ -572,8 +648,16 @@ fn run(
                 }
             }
         }
-        if fired || ring {
-            lp.kernel_event(named, fired);
+        let canaries = if !lp.parts.canaries.is_empty() && Mono::now() >= lp.next_canary {
+            lp.next_canary = Mono::now() + canary::PERIOD;
+            CanaryRead::Periodic
+        } else if fired {
+            CanaryRead::Due
+        } else {
+            CanaryRead::None
+        };
+        if fired || ring || canaries != CanaryRead::None {
+            lp.kernel_event(named, fired, canaries);
         }
         while let Ok(input) = rx.try_recv() {
             let event = match input {
@@ -620,6 +704,7 @@ fn run(
                     let _ = reply.send(RtSnapshot {
                         instances: c.snapshot(),
                         groups: c.group_states(),
+                        blind: lp.blind.clone(),
                     });
                     continue;
                 }

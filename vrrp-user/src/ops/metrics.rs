@@ -377,6 +377,31 @@ pub fn render(r: &DaemonReport) -> String {
             ),
         }
     }
+    let blind = &r.kernel.blind;
+    e.counter(
+        "xvrrpd_recorder_blind_episodes_total",
+        "Spells in which the network stack received adverts of an instance that the recorder did not.",
+        vec![],
+        blind.episodes,
+    );
+    e.counter(
+        "xvrrpd_recorder_blind_adverts_total",
+        "Adverts the network stack received that the recorder did not record.",
+        vec![],
+        blind.missed_adverts,
+    );
+    for i in &r.instances {
+        e.gauge(
+            "xvrrpd_recorder_blind",
+            "1 while the stack receives adverts of the instance that the recorder does not.",
+            vec![("iname", i.name.clone())],
+            if blind.instances.contains(&i.name) {
+                1.0
+            } else {
+                0.0
+            },
+        );
+    }
     e.counter(
         "xvrrpd_config_reloads_total",
         "Configuration reloads (SIGHUP).",

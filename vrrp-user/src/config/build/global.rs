@@ -356,6 +356,22 @@ impl Builder<'_> {
                     "default_interface requires an interface name",
                 ),
             },
+            "xvrrpd_attach" => {
+                if let Some(token) = self.arg(kw, 0) {
+                    match token.text.parse() {
+                        Ok(mode) => g.xvrrpd_attach = Some(mode),
+                        Err(e) => self.d.error(&token.at, kw.name(), e),
+                    }
+                }
+                // keepalived does not know it: its -t exits 5 for this line.
+                self.d.warn(
+                    kw.at(),
+                    kw.name(),
+                    "xvrrpd extension that keepalived 2.2 does not know (keepalived -t reports \
+                     an unknown keyword); in a file keepalived also reads, guard it with a \
+                     config id: `@xvrrpd xvrrpd_attach ...`, and run xvrrpd with -i xvrrpd",
+                );
+            }
             name if SMTP_KEYWORDS.contains(&name) => self.smtp_keyword(kw),
             name if UNAPPLIED_VRRP_GLOBALS.contains(&name) => self.not_implemented(kw),
             name if NON_VRRP_GLOBALS.contains(&name) => self.d.lint(
