@@ -113,7 +113,11 @@ impl Lab {
                 cmd.arg("run")
                     .arg("-f")
                     .arg(&conf)
-                    .env("XVRRPD_LOG", "info");
+                    // XVRRPD_LAB_LOG=debug to see what the daemons ignore and why.
+                    .env(
+                        "XVRRPD_LOG",
+                        std::env::var("XVRRPD_LAB_LOG").unwrap_or_else(|_| "info".into()),
+                    );
                 (cmd, self.dir.path(&format!("xvrrpd{i}.log")))
             }
             Impl::Keepalived => {

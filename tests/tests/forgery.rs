@@ -21,7 +21,7 @@ use anyhow::{ensure, Context, Result};
 use tests::{
     capture::{realtime_ns, Capture},
     forge::{self, Forger, Rng, Template, FORGER_MAC},
-    vrrp_lab::{counter_deltas, counters, instance_config, peers_json, Lab, VIP},
+    vrrp_lab::{counter_deltas, counters, instance_config, peers_json, Impl, Lab, VIP},
     Proc,
 };
 use xvrrpd::packet::FrameSpec;
@@ -499,4 +499,219 @@ fn unicast_advert_to_another_address_changes_nothing() -> Result<()> {
     );
     drop(forger);
     lab.finish(vec![xv, ka], vec![attacker])
+}
+
+/// Gratuitous ARP bursts for the VIP among `garps`: a new burst starts
+/// after a gap of more than 100 ms (a burst goes out back to back).
+fn garp_bursts(garps: &[tests::capture::Garp]) -> usize {
+    let vip = ip(VIP);
+    let mut bursts = 0;
+    let mut last = None;
+    for g in garps.iter().filter(|g| g.ip == vip) {
+        if last.is_none_or(|t| g.ts - t > 100_000_000) {
+            bursts += 1;
+        }
+        last = Some(g.ts);
+    }
+    bursts
+}
+
+/// 500 forged lower-priority adverts in 5 s, then 500 forged priority-0
+/// adverts in 5 s, from random sources, against a master: counted on the
+/// wire by the observer, the master sends at most one extra advert per
+/// advert interval beside its own, and at most one GARP burst per interval.
+#[test]
+fn lower_priority_and_priority_zero_storms_are_answered_once_per_interval() -> Result<()> {
+    tests::require_root!();
+    let _cpu = shared();
+    let mut lab = Lab::new(1)?;
+    let attacker = lab.add_host(66)?;
+    let capture = Capture::start_ignoring(&lab.observer.ns.name, "eth0", FORGER_MAC)?;
+    let xv = lab.xvrrpd(0, &instance_config(200, ""))?;
+    ensure!(
+        lab.wait_holder(0, Duration::from_secs(10)),
+        "{}",
+        logs(&[&xv])
+    );
+    // Past the second GARP burst of becoming master (garp_master_delay 5 s).
+    thread::sleep(Duration::from_millis(5600));
+    let forger = Forger::open(&attacker.ns.name, "eth0")?;
+    let mut rng = Rng::from_env("storms");
+    let master = ip(&lab.nodes[0].addr);
+    for (name, priority) in [("lower-priority (100)", 100), ("priority-0", 0)] {
+        let before = counters(&lab.nodes[0].ns)?;
+        let from = realtime_ns();
+        let storm = forger.spread(500, Duration::from_secs(5), |_| {
+            forge::lab_frame(rng.source(), priority).expect("the lab advert builds")
+        })?;
+        // Answers to the last forgeries are on the wire within a few ms.
+        thread::sleep(Duration::from_millis(300));
+        let to = realtime_ns();
+        let window = (to - from) as f64 / 1e9;
+        let adverts = capture
+            .between(from, to)
+            .iter()
+            .filter(|a| a.src == master)
+            .count();
+        let garps = capture.garps_between(from, to);
+        let bursts = garp_bursts(&garps);
+        let delta = counter_deltas(&before, &counters(&lab.nodes[0].ns)?);
+        eprintln!(
+            "{name} storm: {storm}; over {window:.2} s the master sent {adverts} adverts and {} GARPs in {bursts} bursts; counters moved: {delta:?}",
+            garps.len()
+        );
+        ensure!(
+            delta.get("accepted").copied().unwrap_or(0) >= 500,
+            "{name}: the storm did not reach the master: {delta:?}"
+        );
+        // Its own adverts, one per interval, and at most one answer per interval.
+        let intervals = window.floor() as usize + 1;
+        ensure!(
+            adverts <= 2 * intervals,
+            "{name}: {adverts} adverts in {window:.2} s: more than one answer per interval\n{}",
+            logs(&[&xv])
+        );
+        ensure!(
+            bursts <= intervals,
+            "{name}: {bursts} GARP bursts in {window:.2} s"
+        );
+        ensure!(
+            lab.holders(VIP) == vec![0],
+            "holders {:?}",
+            lab.holders(VIP)
+        );
+    }
+    lab.steady(0, Duration::from_secs(1))
+        .map_err(|e| anyhow::anyhow!("{e}\n{}", logs(&[&xv])))?;
+    drop(capture);
+    drop(forger);
+    lab.finish(vec![xv], vec![attacker])
+}
+
+/// A priority-0 advert forged in the master's name, right after one of the
+/// master's own, makes the backup take over after its Skew_Time: that is
+/// VRRP (RFC 3768 §6.4.2 trusts a priority 0 from anyone), and keepalived
+/// does the same. The real master then answers the backup's lower-priority
+/// advert and is the only holder again within one Master_Down_Interval.
+fn forged_priority_zero_against_a_backup(backup: Impl) -> Result<()> {
+    let _cpu = shared();
+    let mut lab = Lab::new(2)?;
+    let attacker = lab.add_host(66)?;
+    let capture = Capture::start_ignoring(&lab.observer.ns.name, "eth0", FORGER_MAC)?;
+    // Node 0 runs xvrrpd, node 1 keepalived; `backup` decides who is master.
+    let (b, m) = match backup {
+        Impl::Xvrrpd => (0, 1),
+        Impl::Keepalived => (1, 0),
+    };
+    let mut priorities = [0u8; 2];
+    priorities[m] = 200;
+    priorities[b] = 100;
+    let xv = lab.xvrrpd(0, &instance_config(priorities[0], ""))?;
+    let ka = lab.keepalived(1, &instance_config(priorities[1], ""))?;
+    ensure!(
+        lab.wait_holder(m, Duration::from_secs(10)),
+        "{}",
+        logs(&[&xv, &ka])
+    );
+    thread::sleep(Duration::from_millis(1500));
+    let forger = Forger::open(&attacker.ns.name, "eth0")?;
+    let (master, backup_addr) = (ip(&lab.nodes[m].addr), ip(&lab.nodes[b].addr));
+    let forged = forge::lab_frame(master, 0)?;
+
+    // Right after the master's next advert, so Skew_Time (0.61 s) runs out
+    // before its following one.
+    let now = realtime_ns();
+    ensure!(
+        tests::wait_until(Duration::from_secs(2), Duration::from_millis(1), || {
+            capture.since(now).iter().any(|a| a.src == master)
+        }),
+        "the master is silent"
+    );
+    let sent = realtime_ns();
+    forger.send(&forged)?;
+    let mut takeover = None;
+    tests::wait_until(
+        mdi(100) + Duration::from_millis(500),
+        Duration::from_millis(5),
+        || {
+            takeover = capture
+                .since(sent)
+                .into_iter()
+                .find(|a| a.src == backup_addr);
+            takeover.is_some()
+        },
+    );
+    let takeover = takeover.with_context(|| {
+        format!(
+            "the {} backup did not take over after a forged priority 0\n{}",
+            backup.name(),
+            logs(&[&xv, &ka])
+        )
+    })?;
+    let after = Duration::from_nanos((takeover.ts - sent) as u64);
+    // What xvrrpd reports just after the takeover, for a failure below.
+    let during = report(&lab, 0);
+    let back = lab.wait_holder(m, mdi(100));
+    let settled = Duration::from_nanos((realtime_ns() - takeover.ts) as u64);
+    eprintln!(
+        "{} backup: took over {:.0} ms after the forged priority 0 (Skew_Time {:.0} ms); the real master alone again {:.0} ms later",
+        backup.name(),
+        after.as_secs_f64() * 1e3,
+        skew(100).as_secs_f64() * 1e3,
+        settled.as_secs_f64() * 1e3
+    );
+    // Skew_Time is the protocol's lower bound; the upper one is the next
+    // real advert, which would have reset the timer.
+    ensure!(
+        after + Duration::from_millis(20) >= skew(100) && after < Duration::from_secs(1),
+        "took over {after:?} after the priority 0 (Skew_Time {:?})",
+        skew(100)
+    );
+    ensure!(
+        back,
+        "node {m} is not the only holder {:?} after the backup took over: {:?}\n{}",
+        mdi(100),
+        lab.holders(VIP),
+        logs(&[&xv, &ka])
+    );
+    lab.steady(m, Duration::from_secs(1))
+        .map_err(|e| anyhow::anyhow!("{e}\n{}", logs(&[&xv, &ka])))?;
+    // VRRP ends the false takeover at the master's first answer: a master
+    // that hears a higher priority steps down (RFC 3768 §6.4.3), so the
+    // backup sends one advert as master, not one per interval until the
+    // master's next routine advert.
+    let as_master: Vec<String> = capture
+        .since(takeover.ts)
+        .iter()
+        .filter(|a| a.src == backup_addr)
+        .map(|a| format!("{:.1} ms", (a.ts - takeover.ts) as f64 / 1e6))
+        .collect();
+    let answers: Vec<String> = capture
+        .since(takeover.ts)
+        .iter()
+        .filter(|a| a.src == master)
+        .map(|a| format!("{:.1} ms", (a.ts - takeover.ts) as f64 / 1e6))
+        .collect();
+    ensure!(
+        as_master.len() == 1,
+        "the {} backup kept the VIP after the master's answer: its adverts as master at {as_master:?} \
+         after its takeover, the master's at {answers:?}\njust after the takeover: {during}\n{}",
+        backup.name(),
+        logs(&[&xv, &ka])
+    );
+    drop(capture);
+    drop(forger);
+    lab.finish(vec![xv, ka], vec![attacker])
+}
+
+#[test]
+fn forged_priority_zero_makes_an_xvrrpd_backup_take_over_after_skew_time() -> Result<()> {
+    tests::require_root!();
+    forged_priority_zero_against_a_backup(Impl::Xvrrpd)
+}
+
+#[test]
+fn forged_priority_zero_makes_a_keepalived_backup_take_over_after_skew_time() -> Result<()> {
+    tests::require_root!();
+    forged_priority_zero_against_a_backup(Impl::Keepalived)
 }
