@@ -164,6 +164,16 @@ impl Rng {
     }
 }
 
+/// The rate the flood cases ask for: `FORGE_PPS`, else 100,000 frames per
+/// second (what the probe sent). Raise it to see how far a host goes.
+pub fn flood_rate() -> u64 {
+    std::env::var("FORGE_PPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|&r| r > 0)
+        .unwrap_or(100_000)
+}
+
 /// What a flood sent.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FloodReport {

@@ -299,7 +299,9 @@ fn check_after_kill(
     stale_sockets: &mut Vec<String>,
 ) -> Result<String> {
     let held = lab.holders(VIP).contains(&0);
+    let killed = Instant::now();
     let (cleaned, out) = kill_and_clean_up(lab, xv)?;
+    let cleanup_took = cleaned - killed;
     let single = lab.wait_holder(survivor, Duration::from_secs(1));
     let took = cleaned.elapsed();
     let mut all = vec![&*xv];
@@ -319,8 +321,9 @@ fn check_after_kill(
         "{what}: the cleanup (\"{out}\") left {left:?}"
     );
     Ok(format!(
-        "{what}: {} the VIP; cleanup: \"{out}\"; node {survivor} alone {:.0} ms after the cleanup (bound 1 s)",
+        "{what}: {} the VIP; cleanup done {:.0} ms after the kill: \"{out}\"; node {survivor} alone {:.0} ms after the cleanup (bound 1 s)",
         if held { "held" } else { "did not hold" },
+        cleanup_took.as_secs_f64() * 1e3,
         took.as_secs_f64() * 1e3
     ))
 }

@@ -110,7 +110,7 @@ fn own_vrid_flood_then_a_real_higher_priority_peer_wins() -> Result<()> {
         let flooding = s.spawn(|| {
             let result = forger.flood(
                 &template,
-                100_000,
+                forge::flood_rate(),
                 Duration::from_secs(20),
                 &stop,
                 |t, buf| t.write_varied(buf, rng.source(), 51),
@@ -264,7 +264,7 @@ fn unknown_vrid_flood_changes_nothing() -> Result<()> {
         let flooding = s.spawn(|| {
             forger.flood(
                 &template,
-                100_000,
+                forge::flood_rate(),
                 Duration::from_secs(3),
                 &stop,
                 |t, buf| {
