@@ -222,7 +222,7 @@ fn own_vrid_flood_then_a_real_higher_priority_peer_wins() -> Result<()> {
         flood_secs.as_secs_f64()
     );
     ensure!(
-        xv_adverts as f64 <= 2.0 * flood_secs.as_secs_f64() + 2.0,
+        xv_adverts <= 2 * (flood_secs.as_secs() as usize + 1),
         "xvrrpd answered the junk more than once per interval: {xv_adverts} adverts"
     );
     lab.steady(1, Duration::from_secs(2))
