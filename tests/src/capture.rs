@@ -1,6 +1,7 @@
 //! An observer's view of the wire: an AF_PACKET socket in a namespace that
-//! time-stamps every IPv4 VRRP advert in the kernel (SO_TIMESTAMPNS), for the
-//! lab benchmarks (takeover time, advert gaps under load, steady state).
+//! time-stamps every IPv4 VRRP advert and gratuitous ARP in the kernel
+//! (SO_TIMESTAMPNS), for the lab benchmarks (takeover time, advert gaps
+//! under load, steady state) and the forgery suite (answers to a storm).
 //!
 //! The time stamp is taken when the frame is received, in the sender's send
 //! path on a veth, so it stays exact while this process is starved: the
@@ -34,6 +35,14 @@ pub struct Advert {
     pub src: Ipv4Addr,
     pub vrid: u8,
     pub priority: u8,
+}
+
+/// A gratuitous ARP (sender IP = target IP) seen on the wire.
+#[derive(Clone, Copy, Debug)]
+pub struct Garp {
+    /// Kernel receive time stamp, CLOCK_REALTIME, nanoseconds.
+    pub ts: i64,
+    pub ip: Ipv4Addr,
 }
 
 /// CLOCK_REALTIME in nanoseconds, the clock of [`Advert::ts`].
@@ -73,8 +82,51 @@ fn set_int_option(
     Ok(())
 }
 
+/// A classic BPF filter that drops frames from `mac` in the kernel, so a
+/// flood from that MAC costs the capture nothing.
+fn ignore_mac_filter(fd: &OwnedFd, mac: [u8; 6]) -> Result<()> {
+    let high = u32::from(u16::from_be_bytes([mac[0], mac[1]]));
+    let low = u32::from_be_bytes([mac[2], mac[3], mac[4], mac[5]]);
+    let op = |code: u32, jt: u8, jf: u8, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    };
+    let program = [
+        // ldh [6]: the source MAC's first two bytes
+        op(libc::BPF_LD | libc::BPF_H | libc::BPF_ABS, 0, 0, 6),
+        // jeq #high, next, accept
+        op(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K, 0, 3, high),
+        // ld [8]: its last four
+        op(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0, 0, 8),
+        // jeq #low, drop, accept
+        op(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K, 0, 1, low),
+        op(libc::BPF_RET | libc::BPF_K, 0, 0, 0),
+        op(libc::BPF_RET | libc::BPF_K, 0, 0, 0xffff),
+    ];
+    let prog = libc::sock_fprog {
+        len: program.len() as u16,
+        filter: program.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: prog and the program it points to are live for the call.
+    check(
+        unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_ATTACH_FILTER,
+                &prog as *const _ as *const libc::c_void,
+                std::mem::size_of::<libc::sock_fprog>() as u32,
+            )
+        },
+        "SO_ATTACH_FILTER",
+    )?;
+    Ok(())
+}
+
 /// Opens the socket in the current thread's network namespace, bound to `interface`.
-fn packet_socket(interface: &str) -> Result<OwnedFd> {
+fn packet_socket(interface: &str, ignore: Option<[u8; 6]>) -> Result<OwnedFd> {
     let proto = (libc::ETH_P_ALL as u16).to_be();
     // SAFETY: plain syscalls on owned descriptors and local structs.
     let fd = unsafe {
@@ -87,6 +139,10 @@ fn packet_socket(interface: &str) -> Result<OwnedFd> {
             "socket(AF_PACKET)",
         )?;
         let fd = OwnedFd::from_raw_fd(fd);
+        // Before bind, so no unfiltered frame is queued.
+        if let Some(mac) = ignore {
+            ignore_mac_filter(&fd, mac)?;
+        }
         let name = std::ffi::CString::new(interface)?;
         let ifindex = libc::if_nametoindex(name.as_ptr());
         if ifindex == 0 {
@@ -189,9 +245,32 @@ pub fn parse(frame: &[u8], ts: i64) -> Option<Advert> {
     })
 }
 
+/// Parses an Ethernet frame; Some for a gratuitous ARP (request or reply
+/// whose sender and target IP are the same).
+pub fn parse_garp(frame: &[u8], ts: i64) -> Option<Garp> {
+    if frame.len() < 14 + 28 || frame[12..14] != [0x08, 0x06] {
+        return None;
+    }
+    let arp = &frame[14..];
+    // Ethernet / IPv4 only.
+    if arp[0..2] != [0, 1] || arp[2..4] != [0x08, 0x00] || arp[4] != 6 || arp[5] != 4 {
+        return None;
+    }
+    let sender = &arp[14..18];
+    let target = &arp[24..28];
+    if sender != target {
+        return None;
+    }
+    Some(Garp {
+        ts,
+        ip: Ipv4Addr::new(sender[0], sender[1], sender[2], sender[3]),
+    })
+}
+
 fn capture_loop(
     fd: OwnedFd,
     adverts: Arc<Mutex<Vec<Advert>>>,
+    garps: Arc<Mutex<Vec<Garp>>>,
     stop: Arc<AtomicBool>,
     drops: Arc<AtomicU64>,
 ) {
@@ -237,8 +316,11 @@ fn capture_loop(
             continue;
         }
         let ts = ts.unwrap_or_else(realtime_ns);
-        if let Some(a) = parse(&buf[..n.min(buf.len())], ts) {
+        let frame = &buf[..n.min(buf.len())];
+        if let Some(a) = parse(frame, ts) {
             adverts.lock().unwrap().push(a);
+        } else if let Some(g) = parse_garp(frame, ts) {
+            garps.lock().unwrap().push(g);
         }
     }
     drops.fetch_add(kernel_drops(&fd), Ordering::Relaxed);
@@ -247,6 +329,7 @@ fn capture_loop(
 /// Adverts seen on one interface of a namespace, until dropped.
 pub struct Capture {
     adverts: Arc<Mutex<Vec<Advert>>>,
+    garps: Arc<Mutex<Vec<Garp>>>,
     stop: Arc<AtomicBool>,
     drops: Arc<AtomicU64>,
     thread: Option<JoinHandle<()>>,
@@ -255,25 +338,36 @@ pub struct Capture {
 impl Capture {
     /// Starts capturing on `interface` of the namespace `/run/netns/<netns>`.
     pub fn start(netns: &str, interface: &str) -> Result<Self> {
+        Self::start_with(netns, interface, None)
+    }
+
+    /// The same, leaving out every frame from `mac` in the kernel (a flood
+    /// of forged frames from it would otherwise keep the reader busy).
+    pub fn start_ignoring(netns: &str, interface: &str, mac: [u8; 6]) -> Result<Self> {
+        Self::start_with(netns, interface, Some(mac))
+    }
+
+    fn start_with(netns: &str, interface: &str, ignore: Option<[u8; 6]>) -> Result<Self> {
         let adverts = Arc::new(Mutex::new(Vec::new()));
+        let garps = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let drops = Arc::new(AtomicU64::new(0));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<()>>();
         let path = format!("/run/netns/{netns}");
         let interface = interface.to_owned();
-        let (a, s, d) = (adverts.clone(), stop.clone(), drops.clone());
+        let (a, g, s, d) = (adverts.clone(), garps.clone(), stop.clone(), drops.clone());
         let thread = thread::spawn(move || {
             let setup = || -> Result<OwnedFd> {
                 let ns = fs::File::open(&path).with_context(|| format!("opening {path}"))?;
                 // setns affects only this thread (CLONE_NEWNET is per-thread).
                 nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET)
                     .with_context(|| format!("setns({path})"))?;
-                packet_socket(&interface)
+                packet_socket(&interface, ignore)
             };
             match setup() {
                 Ok(fd) => {
                     let _ = ready_tx.send(Ok(()));
-                    capture_loop(fd, a, s, d);
+                    capture_loop(fd, a, g, s, d);
                 }
                 Err(e) => {
                     let _ = ready_tx.send(Err(e));
@@ -285,6 +379,7 @@ impl Capture {
             .context("capture thread did not start")??;
         Ok(Self {
             adverts,
+            garps,
             stop,
             drops,
             thread: Some(thread),
@@ -307,9 +402,21 @@ impl Capture {
             .collect()
     }
 
-    /// Forgets the adverts received before `ts`, to bound memory on long runs.
+    /// Gratuitous ARPs received in `from..=to` (CLOCK_REALTIME ns), in arrival order.
+    pub fn garps_between(&self, from: i64, to: i64) -> Vec<Garp> {
+        self.garps
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|g| g.ts >= from && g.ts <= to)
+            .copied()
+            .collect()
+    }
+
+    /// Forgets what was received before `ts`, to bound memory on long runs.
     pub fn forget_before(&self, ts: i64) {
         self.adverts.lock().unwrap().retain(|a| a.ts >= ts);
+        self.garps.lock().unwrap().retain(|g| g.ts >= ts);
     }
 
     /// Frames the kernel dropped for want of buffer space so far (counted

@@ -18,6 +18,7 @@ use std::{
 use anyhow::{bail, Context, Result};
 
 pub mod capture;
+pub mod forge;
 pub mod load;
 pub mod pcap;
 pub mod vrrp_lab;
@@ -124,10 +125,13 @@ impl Drop for Netns {
         if let Ok(dir) = xvrrpd::bpf::pin::dir(Some(&self.name)) {
             xvrrpd::bpf::pin::remove_dir(&dir);
         }
-        // ...nor remove its control socket.
+        // ...nor remove its control socket, state and handover files.
         let _ = fs::remove_file(xvrrpd::ops::control::default_path(std::path::Path::new(
             &self.name,
         )));
+        let held = xvrrpd::daemon::held::Paths::for_pin_dir(Path::new(&self.name));
+        let _ = fs::remove_file(held.state);
+        let _ = fs::remove_file(held.handover);
     }
 }
 
@@ -161,17 +165,24 @@ impl Segment {
             "mcast_snooping",
             "0",
         ])?;
+        // A switch forwards what it gets: with br_netfilter loaded on the
+        // host, the bridge would validate IPv4 headers (dropping a bad
+        // checksum before any host sees it) and pass frames to iptables.
+        hub.sh("for f in /proc/sys/net/bridge/bridge-nf-call-*; do \
+             if [ -e \"$f\" ]; then echo 0 > \"$f\"; fi; done")?;
         hub.ip(&["link", "set", "br0", "up"])?;
         Ok(Self { hub, ports: 0 })
     }
 
-    /// Attaches `host` to the bridge through its interface `interface`.
-    pub fn attach(&mut self, host: &Netns, interface: &str) -> Result<()> {
+    /// Attaches `host` to the bridge through its interface `interface`;
+    /// returns the name of the bridge's port (in `hub`), which a test can
+    /// take down to cut the host off with its own link left as it was.
+    pub fn attach(&mut self, host: &Netns, interface: &str) -> Result<String> {
         let port = format!("p{}", self.ports);
         self.ports += 1;
         veth(&self.hub, &port, host, interface)?;
         self.hub.ip(&["link", "set", &port, "master", "br0"])?;
-        Ok(())
+        Ok(port)
     }
 }
 

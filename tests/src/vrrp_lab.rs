@@ -1,9 +1,9 @@
 //! VRRP scenarios on a bridged segment: nodes running xvrrpd or keepalived,
 //! and an observer that counts gratuitous ARPs.
 
-use std::{fs, time::Duration};
+use std::{collections::BTreeMap, fs, process::Command, time::Duration};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::{keepalived_command, Netns, Proc, Segment, TempDir};
 
@@ -29,6 +29,26 @@ impl Impl {
 pub struct Node {
     pub ns: Netns,
     pub addr: String,
+    /// Its port on the segment's bridge (in `Segment::hub`).
+    pub port: String,
+}
+
+impl Node {
+    /// The MAC address of its eth0.
+    pub fn mac(&self) -> Result<[u8; 6]> {
+        let json = self.ns.ip(&["-j", "link", "show", "dev", "eth0"])?;
+        let v: serde_json::Value = serde_json::from_str(&json)?;
+        let text = v[0]["address"]
+            .as_str()
+            .with_context(|| format!("no address in {json}"))?;
+        let mut mac = [0u8; 6];
+        let bytes: Vec<&str> = text.split(':').collect();
+        anyhow::ensure!(bytes.len() == 6, "odd MAC {text:?}");
+        for (b, s) in mac.iter_mut().zip(bytes) {
+            *b = u8::from_str_radix(s, 16).with_context(|| format!("odd MAC {text:?}"))?;
+        }
+        Ok(mac)
+    }
 }
 
 pub struct Lab {
@@ -41,21 +61,22 @@ pub struct Lab {
 impl Lab {
     pub fn new(nodes: usize) -> Result<Self> {
         let mut segment = Segment::new()?;
-        let mut make = |n: usize| -> Result<Node> {
-            let ns = Netns::new()?;
-            segment.attach(&ns, "eth0")?;
-            let addr = format!("192.0.2.{n}");
-            ns.ip(&["addr", "add", &format!("{addr}/24"), "dev", "eth0"])?;
-            Ok(Node { ns, addr })
-        };
-        let list = (1..=nodes).map(&mut make).collect::<Result<Vec<_>>>()?;
-        let observer = make(200)?;
+        let list = (1..=nodes)
+            .map(|n| host(&mut segment, n))
+            .collect::<Result<Vec<_>>>()?;
+        let observer = host(&mut segment, 200)?;
         Ok(Self {
             segment,
             nodes: list,
             observer,
             dir: TempDir::new("lab")?,
         })
+    }
+
+    /// One more host on the segment, at 192.0.2.<n>, that runs no daemon
+    /// (e.g. a third party forging adverts); removed when dropped.
+    pub fn add_host(&mut self, n: usize) -> Result<Node> {
+        host(&mut self.segment, n)
     }
 
     /// Starts `xvrrpd run` on node `i` with `config`.
@@ -92,7 +113,11 @@ impl Lab {
                 cmd.arg("run")
                     .arg("-f")
                     .arg(&conf)
-                    .env("XVRRPD_LOG", "info");
+                    // XVRRPD_LAB_LOG=debug to see what the daemons ignore and why.
+                    .env(
+                        "XVRRPD_LOG",
+                        std::env::var("XVRRPD_LAB_LOG").unwrap_or_else(|_| "info".into()),
+                    );
                 (cmd, self.dir.path(&format!("xvrrpd{i}.log")))
             }
             Impl::Keepalived => {
@@ -165,6 +190,97 @@ impl Lab {
         std::thread::sleep(Duration::from_millis(300));
         Ok(p)
     }
+}
+
+/// The recorder's counters in a namespace (`xvrrpd peers --json`), by name.
+pub fn counters(ns: &Netns) -> Result<BTreeMap<String, u64>> {
+    let json = peers_json(ns)?;
+    let map = json["counters"]
+        .as_object()
+        .with_context(|| format!("no counters in {json}"))?;
+    Ok(map
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
+        .collect())
+}
+
+/// `after - before` per counter, for the counters that moved.
+pub fn counter_deltas(
+    before: &BTreeMap<String, u64>,
+    after: &BTreeMap<String, u64>,
+) -> BTreeMap<String, u64> {
+    after
+        .iter()
+        .map(|(k, v)| (k.clone(), v.saturating_sub(*before.get(k).unwrap_or(&0))))
+        .filter(|(_, d)| *d != 0)
+        .collect()
+}
+
+/// What an xvrrpd of namespace `ns` leaves on the host once it is gone, if
+/// anything: its pin directory, its control socket, state and handover
+/// files, and any process still in the namespace.
+pub fn leftovers(ns: &Netns) -> Vec<String> {
+    let mut left = Vec::new();
+    let pins = xvrrpd::bpf::pin::root().join(&ns.name);
+    let held = xvrrpd::daemon::held::Paths::for_pin_dir(&pins);
+    let socket = xvrrpd::ops::control::default_path(&pins);
+    for path in [pins, held.state, held.handover, socket] {
+        if path.exists() {
+            left.push(path.display().to_string());
+        }
+    }
+    if let Ok(pids) = crate::output(Command::new("ip").args(["netns", "pids", &ns.name])) {
+        for pid in pids.split_whitespace() {
+            let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            left.push(format!("process {pid} ({})", comm.trim()));
+        }
+    }
+    left
+}
+
+impl Lab {
+    /// Ends a case: stops `daemons` with SIGTERM (as systemd would), checks
+    /// that nothing is left in any namespace (see [`leftovers`]), removes the
+    /// lab and the `extra` hosts and checks that their namespaces are gone.
+    pub fn finish(self, daemons: Vec<Proc>, extra: Vec<Node>) -> Result<()> {
+        for mut d in daemons {
+            if d.terminate(Duration::from_secs(5)).is_none() {
+                anyhow::bail!(
+                    "{} did not stop on SIGTERM:\n{}",
+                    d.log.display(),
+                    d.log_text()
+                );
+            }
+        }
+        let mut left = Vec::new();
+        let hosts = || self.nodes.iter().chain([&self.observer]).chain(&extra);
+        for node in hosts() {
+            left.extend(leftovers(&node.ns));
+        }
+        let names: Vec<String> = hosts()
+            .map(|n| n.ns.name.clone())
+            .chain([self.segment.hub.name.clone()])
+            .collect();
+        drop(extra);
+        drop(self);
+        let listed = crate::output(Command::new("ip").args(["netns", "list"]))?;
+        for name in names {
+            if listed.split_whitespace().any(|n| n == name) {
+                left.push(format!("namespace {name}"));
+            }
+        }
+        anyhow::ensure!(left.is_empty(), "left behind: {left:?}");
+        Ok(())
+    }
+}
+
+/// A host on `segment` with eth0 at 192.0.2.<n>/24.
+fn host(segment: &mut Segment, n: usize) -> Result<Node> {
+    let ns = Netns::new()?;
+    let port = segment.attach(&ns, "eth0")?;
+    let addr = format!("192.0.2.{n}");
+    ns.ip(&["addr", "add", &format!("{addr}/24"), "dev", "eth0"])?;
+    Ok(Node { ns, addr, port })
 }
 
 /// `xvrrpd peers --json` in a namespace.
