@@ -266,6 +266,7 @@ pub async fn cleanup(paths: &Paths, netlink: &Netlink) -> Result<Released, HeldE
     let mut done = Released::default();
     let Some(state) = load_state(paths)? else {
         pin::remove_dir(&paths.pin_dir);
+        remove_dead_socket(&crate::ops::control::default_path(&paths.pin_dir));
         return Ok(done);
     };
     if running_xvrrpd(state.pid) {
@@ -328,5 +329,16 @@ pub async fn cleanup(paths: &Paths, netlink: &Netlink) -> Result<Released, HeldE
     pin::remove_dir(&paths.pin_dir);
     remove_state(paths);
     let _ = std::fs::remove_file(&paths.handover);
+    remove_dead_socket(&crate::ops::control::default_path(&paths.pin_dir));
     Ok(done)
+}
+
+/// Removes a control socket nobody listens on any more (a killed daemon
+/// cannot unlink its own); one that answers is left alone.
+fn remove_dead_socket(path: &Path) {
+    if let Err(e) = std::os::unix::net::UnixStream::connect(path) {
+        if e.kind() == std::io::ErrorKind::ConnectionRefused {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
