@@ -178,6 +178,14 @@ pub enum IgnoreReason {
     RateLimited,
 }
 
+/// How far before the moment we became master an advert's kernel timestamp
+/// may lie and still count. Adverts every second or slower are stamped with
+/// the coarse clock, up to one tick (10 ms at HZ=100) behind the moment they
+/// arrived: a higher-priority master's advert that arrives just after our
+/// takeover (after its records were read) can carry an earlier stamp, and
+/// must still make us step down.
+pub const ARRIVAL_SLACK: Duration = Duration::from_millis(10);
+
 /// What the pending master-down timer was started by; its length is derived
 /// from the current priority and interval whenever it is read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -512,7 +520,7 @@ impl Instance {
                 }
             }
             Phase::Master(master) => {
-                if seen.arrived < master.since {
+                if seen.arrived + ARRIVAL_SLACK < master.since {
                     actions.push(ignore(IgnoreReason::Stale));
                 } else {
                     self.master_rx(seen, now, actions);

@@ -461,9 +461,21 @@ fn stale_adverts_do_not_move_timers() {
 
     // Master: records from before we became master.
     let (mut master, became) = master_at_mdi(params(Version::V2, 100));
-    let actions = master.handle(advert(HIGHER_ADDR, 200, became - ms(1)), became);
+    let actions = master.handle(
+        advert(HIGHER_ADDR, 200, became - instance::ARRIVAL_SLACK - ms(1)),
+        became,
+    );
     assert_eq!(ignored(&actions), Some(IgnoreReason::Stale));
     assert_eq!(master.state(), State::Master);
+}
+
+#[test]
+fn a_master_steps_down_for_an_advert_stamped_by_the_coarse_clock_just_before_its_takeover() {
+    // The higher-priority master's advert arrives right after the takeover
+    // (its records were read at the takeover), stamped up to a tick early.
+    let (mut master, became) = master_at_mdi(params(Version::V2, 100));
+    master.handle(advert(HIGHER_ADDR, 200, became - ms(4)), became + ms(2));
+    assert_eq!(master.state(), State::Backup);
 }
 
 #[test]
