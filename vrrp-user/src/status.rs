@@ -29,16 +29,10 @@ pub struct PeerView {
 
 /// Interface name for an index in the current network namespace, or `if<N>`.
 pub fn interface_name(ifindex: u32) -> String {
-    let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
-    // SAFETY: buf is IF_NAMESIZE long as if_indextoname requires.
-    let p = unsafe { libc::if_indextoname(ifindex, buf.as_mut_ptr()) };
-    if p.is_null() {
-        return format!("if{ifindex}");
-    }
-    // SAFETY: on success the buffer holds a NUL-terminated name.
-    unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }
-        .to_string_lossy()
-        .into_owned()
+    nix::net::if_::if_indextoname(ifindex).map_or_else(
+        |_| format!("if{ifindex}"),
+        |name| name.to_string_lossy().into_owned(),
+    )
 }
 
 pub fn peer_views(peers: &[(PeerKey, PeerRecord)], now: Mono) -> Vec<PeerView> {
