@@ -951,7 +951,10 @@ impl Recorder {
                 info!(%interface, "added a clsact qdisc (left in place at exit: others may use it)")
             }
             Err(tc::TcError::AlreadyAttached) => {}
-            Err(tc::TcError::NetlinkError(e)) if e.to_string().contains("exists") => {}
+            // The qdisc is there already (ours from an earlier run, or
+            // another's): the kernel says EEXIST, worded differently by
+            // version ("Exclusivity flag on, cannot modify" on 6.1).
+            Err(tc::TcError::NetlinkError(e)) if e.raw_os_error() == Some(libc::EEXIST) => {}
             Err(e) => {
                 return Err(BpfError::Attach {
                     interface: interface.to_owned(),
