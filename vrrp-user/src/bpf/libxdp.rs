@@ -313,7 +313,8 @@ impl Entry<'_> {
 /// Our component: the recorder as a program extension, loaded against the
 /// first dispatcher it joins and linked into every later one.
 pub struct Ours<'a> {
-    pub extension: &'a mut Extension,
+    /// `None` to leave only (a clean-up after a killed run has no program).
+    pub extension: Option<&'a mut Extension>,
     /// IDs of our maps: a component using one is ours (also one an earlier
     /// run of this daemon left, killed before it could leave).
     pub map_ids: &'a [u32],
@@ -422,7 +423,11 @@ fn build(
             match e {
                 Entry::Ours => {
                     our_index = Some(i);
-                    let ext = &mut *ours.extension;
+                    let Some(ext) = ours.extension.as_deref_mut() else {
+                        return Err(LibxdpError::Load(
+                            "joining a dispatcher needs the component program".into(),
+                        ));
+                    };
                     let link_id = if ext.fd().is_err() {
                         let target = fd
                             .try_clone()

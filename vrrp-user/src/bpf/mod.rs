@@ -602,6 +602,53 @@ struct Attached {
     placement: Placement,
 }
 
+/// Detaches what a killed run whose maps are pinned in `pin_dir` left
+/// attached: clsact filters and libxdp dispatcher components outlive their
+/// process (XDP and tcx links do not). They are told by the maps they use,
+/// so this must run before the pins go. Returns how many were removed.
+pub fn release_leftover_attachments(pin_dir: &Path) -> usize {
+    let Ok(fd) = sys::obj_get(&pin_dir.join(MAP_PEERS)) else {
+        return 0;
+    };
+    let Ok(info) = sys::map_info(std::os::fd::AsFd::as_fd(&fd)) else {
+        return 0;
+    };
+    let map_ids = [info.id];
+    let Ok(interfaces) = nix::net::if_::if_nameindex() else {
+        return 0;
+    };
+    let mut removed = 0;
+    for i in interfaces.iter() {
+        let (ifindex, interface) = (i.index(), i.name().to_string_lossy());
+        for f in attach::stale_tc_filters(ifindex, &map_ids, None).unwrap_or_default() {
+            match netlink::delete_ingress_filter(ifindex, &f) {
+                Ok(()) => {
+                    removed += 1;
+                    info!(%interface, priority = f.priority, "removed the clsact filter a killed xvrrpd left")
+                }
+                Err(e) => {
+                    warn!(%interface, error = %e, "removing the clsact filter a killed xvrrpd left")
+                }
+            }
+        }
+        let mut ours = libxdp::Ours {
+            extension: None,
+            map_ids: &map_ids,
+        };
+        match libxdp::leave(ifindex, &mut ours) {
+            Ok(true) => {
+                removed += 1;
+                info!(%interface, "removed the dispatcher component a killed xvrrpd left")
+            }
+            Ok(false) => {}
+            Err(e) => {
+                warn!(%interface, error = %e, "removing the dispatcher component a killed xvrrpd left")
+            }
+        }
+    }
+    removed
+}
+
 /// The loaded recorder: programs, maps and the event ring buffer.
 pub struct Recorder {
     ebpf: Ebpf,
@@ -796,7 +843,7 @@ impl Recorder {
             Err(e) => return Err(libxdp::LibxdpError::Load(e.to_string())),
         };
         let mut ours = libxdp::Ours {
-            extension,
+            extension: Some(extension),
             map_ids: &map_ids,
         };
         Ok(
@@ -994,7 +1041,7 @@ impl Recorder {
         for f in stale {
             match netlink::delete_ingress_filter(ifindex, &f) {
                 Ok(()) => {
-                    info!(%interface, priority = f.priority, "removed a clsact filter an earlier run left")
+                    info!(%interface, priority = f.priority, "removed a clsact filter of ours left behind")
                 }
                 Err(e) => {
                     warn!(%interface, error = %e, "removing a clsact filter an earlier run left")
@@ -1035,7 +1082,7 @@ impl Recorder {
                 self.extension(libxdp::COMPONENT_NAME)
                     .and_then(|extension| {
                         let mut ours = libxdp::Ours {
-                            extension,
+                            extension: Some(extension),
                             map_ids: &map_ids,
                         };
                         libxdp::leave(a.ifindex, &mut ours)
@@ -1047,6 +1094,11 @@ impl Recorder {
         match result {
             Ok(()) => info!(%interface, "recorder detached ({})", a.placement.hook_words()),
             Err(e) => warn!(%interface, error = %e, "detaching the recorder"),
+        }
+        if matches!(a.placement.hook, Hook::Tc { .. }) {
+            // A clsact filter outlives us if its delete missed it (seen on
+            // 6.1 after a restart): none that uses our maps may stay.
+            self.remove_stale_tc(&interface, a.ifindex);
         }
     }
 

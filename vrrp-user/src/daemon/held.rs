@@ -265,6 +265,7 @@ pub struct Released {
 pub async fn cleanup(paths: &Paths, netlink: &Netlink) -> Result<Released, HeldError> {
     let mut done = Released::default();
     let Some(state) = load_state(paths)? else {
+        crate::bpf::release_leftover_attachments(&paths.pin_dir);
         pin::remove_dir(&paths.pin_dir);
         remove_dead_socket(&crate::ops::control::default_path(&paths.pin_dir));
         return Ok(done);
@@ -326,6 +327,7 @@ pub async fn cleanup(paths: &Paths, netlink: &Netlink) -> Result<Released, HeldE
         }
         info!(instance = %inst.name, "released what a stopped xvrrpd held");
     }
+    crate::bpf::release_leftover_attachments(&paths.pin_dir);
     pin::remove_dir(&paths.pin_dir);
     remove_state(paths);
     let _ = std::fs::remove_file(&paths.handover);
