@@ -48,7 +48,7 @@ fn main() -> Result<()> {
 
     std::thread::sleep(Duration::from_secs(2));
     let peers = tests::output(lab.nodes[0].ns.command(xvrrpd_bin()).arg("peers"))?;
-    say("what node0's XDP program recorded (xvrrpd peers):");
+    say("what node0's kernel recorder saw, and where it runs (xvrrpd peers):");
     print!("{peers}");
 
     say("SIGTERM to xvrrpd: it sends priority 0 and removes the VIP");
