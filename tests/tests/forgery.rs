@@ -225,6 +225,19 @@ fn own_vrid_flood_then_a_real_higher_priority_peer_wins() -> Result<()> {
         xv_adverts <= 2 * (flood_secs.as_secs() as usize + 1),
         "xvrrpd answered the junk more than once per interval: {xv_adverts} adverts"
     );
+    // The daemon lived through it, and its blind-recorder canary took the
+    // evicted junk for what it is: no blind episode.
+    let status: serde_json::Value = serde_json::from_str(&tests::output(
+        lab.nodes[0]
+            .ns
+            .command(tests::xvrrpd_bin())
+            .args(["status", "--json"]),
+    )?)?;
+    ensure!(
+        status["kernel"]["blind"]["episodes"] == 0,
+        "the canary called the flooded recorder blind: {}",
+        status["kernel"]["blind"]
+    );
     lab.steady(1, Duration::from_secs(2))
         .map_err(|e| anyhow::anyhow!("{e}\n{}", logs(&[&xv, &ka])))?;
     drop(capture);

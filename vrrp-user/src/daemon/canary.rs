@@ -60,7 +60,9 @@ pub const PERIOD: Duration = Duration::from_secs(2);
 /// lags by a tick).
 const SLACK: Duration = Duration::from_millis(50);
 /// Datagrams read per drain at most (the receive buffer holds fewer).
-const MAX_PER_DRAIN: usize = 1024;
+/// Datagrams read per drain: the drain runs on the real-time thread, and a
+/// flood of forged adverts must not keep it busy (RLIMIT_RTTIME).
+const MAX_PER_DRAIN: usize = 128;
 
 #[derive(Debug, Error)]
 pub enum CanaryError {
@@ -174,7 +176,8 @@ impl Canary {
     /// holds.
     pub fn drain(&self, registry: &impl Registry) -> Vec<StackAdvert> {
         let mut out = Vec::new();
-        let mut buf = vec![0u8; 14 + 40 + 65_536];
+        // The largest advert: IPv6 header, VRRP header, 255 IPv6 addresses.
+        let mut buf = [0u8; 14 + 40 + 8 + 255 * 16 + 64];
         let offset = 14 + if self.family == Family::V6 { 40 } else { 0 };
         for _ in 0..MAX_PER_DRAIN {
             let Some(received) = self.recv(&mut buf[offset..]) else {
@@ -332,11 +335,33 @@ fn realtime_to_mono(ts: libc::timespec) -> Mono {
 }
 
 /// The stack's adverts the recorder missed: no record of their source, or
-/// only one older than the stack's copy (by more than [`SLACK`]). Only the
-/// latest missed advert of each source is kept.
+/// only one older than the stack's copy (by more than [`SLACK`]), in an
+/// instance whose recorder has recorded nothing as recent as the stack's
+/// latest copy. Only the latest missed advert of each source is kept.
 pub fn missed(stack: &[StackAdvert], records: &[(PeerKey, PeerRecord)]) -> Vec<StackAdvert> {
-    let mut latest: HashMap<PeerKey, &StackAdvert> = HashMap::new();
+    // A recorder that has recorded an advert of the instance as recent as
+    // the stack's latest copy sees the segment: a source it has no record
+    // of was evicted (a flood of sources), not hidden from it. Blind is a
+    // recorder that records nothing the stack receives.
+    let mut newest_stack: HashMap<InstanceKey, Mono> = HashMap::new();
     for s in stack {
+        let at = newest_stack.entry(s.peer.instance()).or_insert(s.arrived);
+        *at = (*at).max(s.arrived);
+    }
+    let sees = |instance: InstanceKey| {
+        newest_stack.get(&instance).is_some_and(|&newest| {
+            records
+                .iter()
+                .filter(|(k, _)| k.instance() == instance)
+                .any(|(_, r)| Mono(r.last_ns) + SLACK >= newest)
+        })
+    };
+    let seeing: Vec<InstanceKey> = newest_stack.keys().copied().filter(|&i| sees(i)).collect();
+    let mut latest: HashMap<PeerKey, &StackAdvert> = HashMap::new();
+    for s in stack
+        .iter()
+        .filter(|s| !seeing.contains(&s.peer.instance()))
+    {
         let recorded = records
             .iter()
             .find(|(k, _)| *k == s.peer)
@@ -523,6 +548,19 @@ mod tests {
             (r.last_ns, r.priority, r.interval_cs),
             (4_000_000_000, 200, 100)
         );
+    }
+
+    #[test]
+    fn a_recorder_that_records_as_recent_an_advert_is_not_blind_to_evicted_sources() {
+        // A flood: the recorder's table holds the newest junk, not older junk
+        // the stack also received; that is eviction, not blindness.
+        let records = [(peer(51, "192.0.2.200"), record(5_000))];
+        let seen = [stack(51, "192.0.2.7", 4_990), stack(51, "192.0.2.8", 5_000)];
+        assert!(missed(&seen, &records).is_empty());
+        // The recorder's newest record is older than the stack's newest copy:
+        // blind, and every source it lacks is missed.
+        let later = [stack(51, "192.0.2.7", 6_000), stack(51, "192.0.2.8", 7_000)];
+        assert_eq!(missed(&later, &records).len(), 2);
     }
 
     #[test]
