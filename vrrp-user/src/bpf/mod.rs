@@ -620,17 +620,7 @@ pub fn release_leftover_attachments(pin_dir: &Path) -> usize {
     let mut removed = 0;
     for i in interfaces.iter() {
         let (ifindex, interface) = (i.index(), i.name().to_string_lossy());
-        for f in attach::stale_tc_filters(ifindex, &map_ids, None).unwrap_or_default() {
-            match netlink::delete_ingress_filter(ifindex, &f) {
-                Ok(()) => {
-                    removed += 1;
-                    info!(%interface, priority = f.priority, "removed the clsact filter a killed xvrrpd left")
-                }
-                Err(e) => {
-                    warn!(%interface, error = %e, "removing the clsact filter a killed xvrrpd left")
-                }
-            }
-        }
+        removed += remove_tc_filters_using(&interface, ifindex, &map_ids);
         let mut ours = libxdp::Ours {
             extension: None,
             map_ids: &map_ids,
@@ -644,6 +634,25 @@ pub fn release_leftover_attachments(pin_dir: &Path) -> usize {
             Err(e) => {
                 warn!(%interface, error = %e, "removing the dispatcher component a killed xvrrpd left")
             }
+        }
+    }
+    removed
+}
+
+/// Deletes the clsact ingress filters on `ifindex` whose programs use one of
+/// `map_ids` (ours, left behind); returns how many went.
+fn remove_tc_filters_using(interface: &str, ifindex: u32, map_ids: &[u32]) -> usize {
+    let Ok(stale) = attach::stale_tc_filters(ifindex, map_ids, None) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for f in stale {
+        match netlink::delete_ingress_filter(ifindex, &f) {
+            Ok(()) => {
+                removed += 1;
+                info!(%interface, priority = f.priority, "removed a clsact filter of ours left behind")
+            }
+            Err(e) => warn!(%interface, error = %e, "removing a clsact filter of ours left behind"),
         }
     }
     removed
@@ -1035,19 +1044,7 @@ impl Recorder {
     /// (killed before it could: they outlive the process, and keep
     /// recording into the pinned maps this run reuses).
     fn remove_stale_tc(&self, interface: &str, ifindex: u32) {
-        let Ok(stale) = attach::stale_tc_filters(ifindex, &self.map_ids, None) else {
-            return;
-        };
-        for f in stale {
-            match netlink::delete_ingress_filter(ifindex, &f) {
-                Ok(()) => {
-                    info!(%interface, priority = f.priority, "removed a clsact filter of ours left behind")
-                }
-                Err(e) => {
-                    warn!(%interface, error = %e, "removing a clsact filter an earlier run left")
-                }
-            }
-        }
+        remove_tc_filters_using(interface, ifindex, &self.map_ids);
     }
 
     /// Detaches from every interface (leaving libxdp dispatchers by the

@@ -423,8 +423,10 @@ impl Loop<'_> {
     /// them add the adverts the stack received and the recorder missed.
     fn kernel_event(&mut self, mut read: Vec<InstanceKey>, timer: bool, canaries: CanaryRead) {
         let now = Mono::now();
-        let due = if timer {
+        if timer {
             read.extend(self.parts.controller.backups_to_read(now));
+        }
+        let due = if canaries == CanaryRead::Due {
             self.parts.controller.backups_due_by(now)
         } else {
             Vec::new()
@@ -651,7 +653,7 @@ fn run(
         let canaries = if !lp.parts.canaries.is_empty() && Mono::now() >= lp.next_canary {
             lp.next_canary = Mono::now() + canary::PERIOD;
             CanaryRead::Periodic
-        } else if fired {
+        } else if fired && !lp.parts.canaries.is_empty() {
             CanaryRead::Due
         } else {
             CanaryRead::None
